@@ -1,0 +1,55 @@
+import { isAtlasError } from '../errors.ts';
+import type { Command } from './command.ts';
+import { infoCommand } from './commands/info.ts';
+import { makeTinyCommand } from './commands/make-tiny.ts';
+
+const commands: Command[] = [infoCommand, makeTinyCommand];
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'latent-atlas — hidden representations of transformer language models and their geometry',
+    '',
+    'Usage: latent-atlas <command> [options]   (latent-atlas <command> --help for its options)',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join('\n');
+}
+
+/**
+ * CLI entry point. Input errors (AtlasError) are printed as one line and exit with status 2; anything else
+ * is a bug and is printed with its stack (status 1).
+ */
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return;
+  }
+  if (name === '--version') {
+    const { default: pkg } = await import('../../package.json', { with: { type: 'json' } });
+    console.log(pkg.version);
+    return;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`latent-atlas: unknown command '${name}'\n\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.help);
+    return;
+  }
+  try {
+    await command.run(rest);
+  } catch (e) {
+    if (isAtlasError(e)) {
+      console.error(`latent-atlas ${name}: error: ${e.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+}

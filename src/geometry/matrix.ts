@@ -1,0 +1,50 @@
+/**
+ * A dense row-major matrix: `data[i * cols + j]` is row i, column j. Rows are samples and columns features
+ * everywhere in the geometry code (the scikit-learn convention). float32 is the storage type of activations;
+ * float64 is used where accumulated error matters (covariances, eigen-solvers, references in tests).
+ */
+export interface Matrix<T extends Float32Array | Float64Array = Float32Array | Float64Array> {
+  rows: number;
+  cols: number;
+  data: T;
+}
+
+export function matrix<T extends Float32Array | Float64Array>(rows: number, cols: number, data: T): Matrix<T> {
+  if (data.length !== rows * cols) throw new Error(`matrix: data has ${data.length} values, expected ${rows}×${cols}`);
+  return { rows, cols, data };
+}
+
+export function zeros64(rows: number, cols: number): Matrix<Float64Array> {
+  return { rows, cols, data: new Float64Array(rows * cols) };
+}
+
+export function row<T extends Float32Array | Float64Array>(m: Matrix<T>, i: number): T {
+  return m.data.subarray(i * m.cols, (i + 1) * m.cols) as T;
+}
+
+export function toFloat64(m: Matrix): Matrix<Float64Array> {
+  return m.data instanceof Float64Array ? (m as Matrix<Float64Array>) : { rows: m.rows, cols: m.cols, data: Float64Array.from(m.data) };
+}
+
+export function toFloat32(m: Matrix): Matrix<Float32Array> {
+  return m.data instanceof Float32Array ? (m as Matrix<Float32Array>) : { rows: m.rows, cols: m.cols, data: Float32Array.from(m.data) };
+}
+
+/** Squared Euclidean norm of every row, accumulated in float64. */
+export function rowSquaredNorms(m: Matrix): Float64Array {
+  const out = new Float64Array(m.rows);
+  const { cols, data } = m;
+  for (let i = 0; i < m.rows; i++) {
+    let s = 0;
+    const o = i * cols;
+    for (let j = 0; j < cols; j++) s += data[o + j] * data[o + j];
+    out[i] = s;
+  }
+  return out;
+}
+
+export function transpose<T extends Float32Array | Float64Array>(m: Matrix<T>): Matrix<T> {
+  const out = new (m.data.constructor as { new (n: number): T })(m.rows * m.cols);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) out[j * m.rows + i] = m.data[i * m.cols + j];
+  return { rows: m.cols, cols: m.rows, data: out };
+}

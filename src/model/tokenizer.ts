@@ -1,0 +1,341 @@
+/**
+ * Loads a checkpoint's tokenizer through Hugging Face's maintained JS implementation (@huggingface/tokenizers),
+ * so tokenization matches `transformers` without re-implementing BPE here.
+ *
+ * Sources, in order: `tokenizer.json` (any model/pre-tokenizer the library supports); else GPT-2-style
+ * `vocab.json` + `merges.txt`, which are turned into the equivalent byte-level BPE tokenizer.json object in memory
+ * (what transformers' GPT2Converter produces) and loaded through the same library, so both paths share one
+ * implementation. `tokenizer_config.json`, `special_tokens_map.json` and `config.json` supply special tokens,
+ * padding side and BOS behaviour.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { AtlasError } from '../errors.ts';
+import { gpt2ByteOrder } from './tiny-tokenizer.ts';
+
+export type PaddingSide = 'left' | 'right';
+export type TruncationSide = 'left' | 'right';
+
+export interface EncodeBatchOptions {
+  /** Truncate each text to at most this many tokens (special tokens included, as in transformers). Default: no truncation. */
+  maxLength?: number;
+  /** Which end to cut when truncating. Default: tokenizer_config.json's truncation_side, else 'right' (HF default). */
+  truncation?: TruncationSide;
+}
+
+export interface EncodedBatch {
+  /** [batch, seqLen] row-major token ids, padded with padTokenId. */
+  ids: Int32Array;
+  /** [batch, seqLen]: 1 for real tokens, 0 for padding. */
+  attentionMask: Uint8Array;
+  /** Real (unpadded) length of each row. */
+  lengths: number[];
+  seqLen: number;
+}
+
+export interface AtlasTokenizer {
+  /** max token id + 1 (added tokens included); may be smaller than the model's (padded) embedding rows. */
+  vocabSize: number;
+  /** Id written into padded positions (always masked out). GPT-2 has no pad token: its EOS is used. */
+  padTokenId: number;
+  bosTokenId?: number;
+  eosTokenId?: number;
+  paddingSide: PaddingSide;
+  /** Whether encode() prepends BOS (llama-family add_bos_token; false for GPT-2). */
+  addBos: boolean;
+  /** tokenizer_config.json model_max_length, when it is a real limit (HF writes 1e30 for "none"). */
+  modelMaxLength?: number;
+  /**
+   * Token ids as `tokenizer(text)` gives them in transformers (special tokens included, e.g. llama's BOS).
+   * An empty text gives just the special tokens (none for GPT-2); encodeBatch rejects empty texts instead.
+   */
+  encode(text: string): number[];
+  /** Exact inverse of encode for byte-level BPE (no clean-up of spaces; special tokens kept). */
+  decode(ids: number[]): string;
+  /** Readable per-token text for hover labels; byte fragments of a multi-byte character are shown as \xHH. */
+  tokenStrings(ids: number[]): string[];
+  encodeBatch(texts: string[], opts?: EncodeBatchOptions): EncodedBatch;
+}
+
+export interface LoadTokenizerOptions {
+  /** Overrides tokenizer_config.json's padding_side. Default: the file's value, else 'right' (HF default). */
+  paddingSide?: PaddingSide;
+}
+
+type Json = Record<string, unknown>;
+
+function readJson(file: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new AtlasError(`cannot read file: ${(e as Error).message}`, { file, cause: e });
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Json;
+  } catch (e) {
+    throw new AtlasError(`invalid JSON: ${(e as Error).message}`, { file, cause: e });
+  }
+}
+
+function readJsonIfExists(file: string): Json | undefined {
+  return existsSync(file) ? readJson(file) : undefined;
+}
+
+/** Special tokens appear as "<s>" or as an AddedToken dict {"content": "<s>", ...}. */
+function tokenContent(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as Json).content === 'string') return (v as Json).content as string;
+  return undefined;
+}
+
+function idField(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  if (Array.isArray(v) && typeof v[0] === 'number') return v[0];
+  return undefined;
+}
+
+/**
+ * Builds the tokenizer.json object for a GPT-2-style vocab.json + merges.txt pair: byte-level BPE, exactly as
+ * transformers' GPT2Converter does (ByteLevel pre-tokenizer/decoder/post-processor, no normalizer).
+ */
+export function byteLevelBpeFromVocabMerges(dir: string, tokenizerConfig: Json, specialTokensMap: Json): Json {
+  const vocabFile = join(dir, 'vocab.json');
+  const mergesFile = join(dir, 'merges.txt');
+  const vocabRaw = readJson(vocabFile);
+  const vocab: Record<string, number> = {};
+  for (const [tok, id] of Object.entries(vocabRaw)) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+      throw new AtlasError(`token ${JSON.stringify(tok)} has id ${JSON.stringify(id)}, expected a non-negative integer`, { file: vocabFile });
+    }
+    vocab[tok] = id;
+  }
+  const merges: string[] = [];
+  const lines = readFileSync(mergesFile, 'utf8').split('\n');
+  lines.forEach((rawLine, i) => {
+    const line = rawLine.replace(/\r$/, '');
+    if (line === '' || (i === 0 && line.startsWith('#version'))) return;
+    const parts = line.split(' ');
+    if (parts.length !== 2 || !parts[0] || !parts[1]) {
+      throw new AtlasError(`line ${i + 1} is not a merge of two tokens separated by one space: ${JSON.stringify(line)}`, { file: mergesFile });
+    }
+    merges.push(line);
+  });
+
+  // Special tokens become added tokens (so "<|endoftext|>" in text is one token, as in transformers).
+  const addedFile = join(dir, 'added_tokens.json');
+  const addedIds = readJsonIfExists(addedFile) ?? {};
+  const specials = new Map<string, number | undefined>();
+  const decoderMap = tokenizerConfig.added_tokens_decoder;
+  if (decoderMap && typeof decoderMap === 'object') {
+    for (const [id, tok] of Object.entries(decoderMap as Json)) {
+      const c = tokenContent(tok);
+      if (c !== undefined) specials.set(c, Number(id));
+    }
+  }
+  for (const source of [tokenizerConfig, specialTokensMap]) {
+    for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
+      const c = tokenContent(source[key]);
+      if (c !== undefined && !specials.has(c)) specials.set(c, undefined);
+    }
+    const extra = source.additional_special_tokens;
+    if (Array.isArray(extra)) for (const t of extra) {
+      const c = tokenContent(t);
+      if (c !== undefined && !specials.has(c)) specials.set(c, undefined);
+    }
+  }
+  let nextId = Math.max(-1, ...Object.values(vocab), ...Object.values(addedIds).filter((v): v is number => typeof v === 'number')) + 1;
+  const addedTokens: Json[] = [];
+  for (const [content, declaredId] of specials) {
+    const fromAddedJson = typeof addedIds[content] === 'number' ? (addedIds[content] as number) : undefined;
+    const id = vocab[content] ?? declaredId ?? fromAddedJson ?? nextId++;
+    addedTokens.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true });
+  }
+  addedTokens.sort((a, b) => (a.id as number) - (b.id as number));
+
+  const addPrefixSpace = tokenizerConfig.add_prefix_space === true;
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: addedTokens,
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: addPrefixSpace, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '',
+      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges,
+    },
+  };
+}
+
+function sameIds(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+export async function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Promise<AtlasTokenizer> {
+  const tokenizerConfigFile = join(dir, 'tokenizer_config.json');
+  const tokenizerConfig = readJsonIfExists(tokenizerConfigFile) ?? {};
+  const specialTokensMap = readJsonIfExists(join(dir, 'special_tokens_map.json')) ?? {};
+  const modelConfig = readJsonIfExists(join(dir, 'config.json')) ?? {};
+
+  let tokenizerJson: Json;
+  let source: string;
+  if (existsSync(join(dir, 'tokenizer.json'))) {
+    source = join(dir, 'tokenizer.json');
+    tokenizerJson = readJson(source);
+  } else if (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) {
+    source = join(dir, 'vocab.json');
+    tokenizerJson = byteLevelBpeFromVocabMerges(dir, tokenizerConfig, specialTokensMap);
+  } else {
+    const hint = existsSync(join(dir, 'tokenizer.model'))
+      ? 'only a SentencePiece tokenizer.model is present; a tokenizer.json is needed (transformers writes one with save_pretrained)'
+      : 'download the tokenizer files with the model, or pass the folder that holds them';
+    throw new AtlasError(`no tokenizer found: looked for tokenizer.json, or vocab.json + merges.txt`, { file: dir, hint });
+  }
+
+  let lib: Tokenizer;
+  try {
+    lib = new Tokenizer(tokenizerJson, tokenizerConfig);
+  } catch (e) {
+    throw new AtlasError(`cannot build tokenizer: ${(e as Error).message}`, { file: source, cause: e });
+  }
+
+  const vocab = lib.get_vocab(true);
+  let maxId = -1;
+  for (const id of vocab.values()) if (id > maxId) maxId = id;
+  const vocabSize = maxId + 1;
+  const idOf = (key: string): number | undefined => {
+    const content = tokenContent(tokenizerConfig[key]) ?? tokenContent(specialTokensMap[key]);
+    return content === undefined ? undefined : lib.token_to_id(content);
+  };
+  // The tokenizer's own files name the tokens it inserts; config.json's ids are the fallback.
+  const bosTokenId = idOf('bos_token') ?? idField(modelConfig.bos_token_id);
+  const eosTokenId = idOf('eos_token') ?? idField(modelConfig.eos_token_id);
+  const unkTokenId = idOf('unk_token');
+  // GPT-2 defines no pad token; padded positions are masked, so any id works: use EOS as transformers users do.
+  const padTokenId = idOf('pad_token') ?? idField(modelConfig.pad_token_id) ?? eosTokenId ?? unkTokenId ?? 0;
+
+  // Special tokens the post-processor wraps around every text (e.g. llama's TemplateProcessing "<s> $A"), found
+  // by encoding a probe with and without them: full = prefix + core + suffix.
+  const probe = 'a';
+  const probeCore = lib.encode(probe, { add_special_tokens: false }).ids;
+  const probeFull = lib.encode(probe, { add_special_tokens: true }).ids;
+  let prefix: number[] = [];
+  let suffix: number[] = [];
+  for (let p = 0; p + probeCore.length <= probeFull.length; p++) {
+    if (sameIds(probeFull.slice(p, p + probeCore.length), probeCore)) {
+      prefix = probeFull.slice(0, p);
+      suffix = probeFull.slice(p + probeCore.length);
+      break;
+    }
+  }
+  // An explicit add_bos_token / add_eos_token wins, as transformers rebuilds the post-processor from them
+  // (LlamaTokenizerFast.update_post_processor).
+  if (typeof tokenizerConfig.add_bos_token === 'boolean' && bosTokenId !== undefined) {
+    prefix = prefix.filter((id) => id !== bosTokenId);
+    if (tokenizerConfig.add_bos_token) prefix.unshift(bosTokenId);
+  }
+  if (typeof tokenizerConfig.add_eos_token === 'boolean' && eosTokenId !== undefined) {
+    suffix = suffix.filter((id) => id !== eosTokenId);
+    if (tokenizerConfig.add_eos_token) suffix.push(eosTokenId);
+  }
+  const addBos = bosTokenId !== undefined && prefix[0] === bosTokenId;
+
+  const sideField = (key: string): PaddingSide | undefined => {
+    const v = tokenizerConfig[key];
+    if (v === undefined || v === null) return undefined;
+    if (v !== 'left' && v !== 'right') {
+      throw new AtlasError(`must be 'left' or 'right', got ${JSON.stringify(v)}`, { file: tokenizerConfigFile, field: key });
+    }
+    return v;
+  };
+  const paddingSide = opts.paddingSide ?? sideField('padding_side') ?? 'right';
+  const defaultTruncation = sideField('truncation_side') ?? 'right';
+  const mml = tokenizerConfig.model_max_length;
+  const modelMaxLength = typeof mml === 'number' && Number.isFinite(mml) && mml > 0 && mml < 1e9 ? mml : undefined;
+
+  const isByteLevelDecoder = (tokenizerJson.decoder as Json | null)?.type === 'ByteLevel';
+  const byteOfChar = new Map<string, number>();
+  if (isByteLevelDecoder) {
+    const { bytes, chars } = gpt2ByteOrder();
+    chars.forEach((c, i) => byteOfChar.set(c, bytes[i]!));
+  }
+
+  const core = (text: string): number[] => lib.encode(text, { add_special_tokens: false }).ids;
+  const checkIds = (ids: number[]): void => {
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new AtlasError(`token id ${id} at position ${i} is outside the vocabulary [0, ${vocabSize})`, { field: 'ids' });
+      }
+    }
+  };
+  const decode = (ids: number[]): string => {
+    if (ids.length === 0) return '';
+    checkIds(ids);
+    return lib.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  };
+
+  return {
+    vocabSize,
+    padTokenId,
+    bosTokenId,
+    eosTokenId,
+    paddingSide,
+    addBos,
+    modelMaxLength,
+    encode: (text) => [...prefix, ...core(text), ...suffix],
+    decode,
+    tokenStrings(ids) {
+      checkIds(ids);
+      return ids.map((id) => {
+        const text = decode([id]);
+        if (!text.includes('\uFFFD')) return text;
+        const raw = lib.id_to_token(id) ?? '';
+        if (!isByteLevelDecoder) return raw;
+        // A fragment of a multi-byte UTF-8 character: show its bytes, keeping any ASCII as is.
+        let out = '';
+        for (const ch of raw) {
+          const b = byteOfChar.get(ch);
+          out += b === undefined ? ch : b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).toUpperCase().padStart(2, '0')}`;
+        }
+        return out;
+      });
+    },
+    encodeBatch(texts, batchOpts = {}) {
+      if (texts.length === 0) throw new AtlasError('no texts to encode', { field: 'texts' });
+      const maxLength = batchOpts.maxLength;
+      const side = batchOpts.truncation ?? defaultTruncation;
+      const special = prefix.length + suffix.length;
+      if (maxLength !== undefined && (!Number.isInteger(maxLength) || maxLength <= special)) {
+        throw new AtlasError(`must be an integer greater than ${special} (the special tokens added to every text), got ${maxLength}`, { field: 'maxLength' });
+      }
+      const rows = texts.map((text, i) => {
+        let ids = core(text);
+        if (ids.length === 0) {
+          throw new AtlasError(`text ${i} is empty (it has no tokens)`, { field: `texts[${i}]`, hint: 'remove empty lines or texts from the input' });
+        }
+        if (maxLength !== undefined && ids.length + special > maxLength) {
+          const keep = maxLength - special;
+          ids = side === 'right' ? ids.slice(0, keep) : ids.slice(ids.length - keep);
+        }
+        return [...prefix, ...ids, ...suffix];
+      });
+      const lengths = rows.map((r) => r.length);
+      const seqLen = Math.max(...lengths);
+      const ids = new Int32Array(texts.length * seqLen).fill(padTokenId);
+      const attentionMask = new Uint8Array(texts.length * seqLen);
+      rows.forEach((row, b) => {
+        const offset = b * seqLen + (paddingSide === 'left' ? seqLen - row.length : 0);
+        ids.set(row, offset);
+        attentionMask.fill(1, offset, offset + row.length);
+      });
+      return { ids, attentionMask, lengths, seqLen };
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * A progress bar for long loops (extraction batches, downloads), on top of cli-progress.
+ *
+ * Live bar with rate and ETA on an interactive stderr; when stderr is not a TTY (CI logs, pipes) there is no
+ * bar, only one summary line at the end, so logs stay readable. LATENT_ATLAS_QUIET=1 or `enabled: false`
+ * silences it completely.
+ */
+import cliProgress from 'cli-progress';
+
+export interface ProgressOptions {
+  /** Number of units expected; 0 or unknown totals still work (no ETA shown). */
+  total: number;
+  label: string;
+  /** Unit name shown in the rate, e.g. 'tok', 'batch'. 'B' formats values as KiB/MiB/GiB. Default 'it'. */
+  unit?: string;
+  /** false: print nothing. Default: live bar when the stream is a TTY, else a summary line at the end. */
+  enabled?: boolean;
+  /** Where to write. Default process.stderr (tests pass their own). */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export interface Progress {
+  /** Adds n units (default 1); `extra` is shown after the bar as key=value (e.g. the current layer). */
+  tick(n?: number, extra?: Record<string, string | number>): void;
+  /** Stops the bar (or prints the summary line). Idempotent. */
+  done(): void;
+}
+
+export function formatAmount(value: number, unit: string): string {
+  if (unit !== 'B') return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = value;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)}s`;
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(sec).padStart(2, '0')}s`;
+}
+
+function rateText(value: number, seconds: number, unit: string): string {
+  return seconds > 0 ? `${formatAmount(value / seconds, unit)}/s` : `? ${unit}/s`;
+}
+
+export function progress(opts: ProgressOptions): Progress {
+  const stream = opts.stream ?? process.stderr;
+  const unit = opts.unit ?? 'it';
+  const quiet = process.env.LATENT_ATLAS_QUIET === '1' || opts.enabled === false;
+  const live = !quiet && stream.isTTY === true;
+  const start = performance.now();
+  let value = 0;
+  let finished = false;
+  let extraText = '';
+
+  let bar: cliProgress.SingleBar | undefined;
+  if (live) {
+    bar = new cliProgress.SingleBar({
+      stream,
+      hideCursor: false,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      etaBuffer: 50,
+      format: (options, params) => {
+        const seconds = (Date.now() - params.startTime) / 1000;
+        const total = params.total;
+        const bar = total > 0 && options.barsize ? renderBar(params.progress, options.barsize) : '';
+        const eta = total > 0 && params.value > 0 ? ` eta ${formatDuration((seconds / params.value) * (total - params.value))}` : '';
+        const amount = total > 0 ? `${formatAmount(params.value, unit)}/${formatAmount(total, unit)}` : formatAmount(params.value, unit);
+        return `${opts.label} ${bar} ${amount} ${rateText(params.value, seconds, unit)}${eta}${extraText}`;
+      },
+    });
+    bar.start(Math.max(0, opts.total), 0);
+  }
+
+  return {
+    tick(n = 1, extra) {
+      if (finished) return;
+      value += n;
+      if (extra) extraText = ' ' + Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ');
+      bar?.update(value);
+    },
+    done() {
+      if (finished) return;
+      finished = true;
+      if (bar) {
+        bar.update(value);
+        bar.stop();
+      } else if (!quiet) {
+        const seconds = (performance.now() - start) / 1000;
+        stream.write(`${opts.label}: ${formatAmount(value, unit)} in ${formatDuration(seconds)} (${rateText(value, seconds, unit)})\n`);
+      }
+    },
+  };
+}
+
+function renderBar(fraction: number, size: number): string {
+  const filled = Math.max(0, Math.min(size, Math.round(fraction * size)));
+  return '█'.repeat(filled) + '░'.repeat(size - filled);
+}
