@@ -1,0 +1,21 @@
+/**
+ * Benchmark entry point: `npm run bench` runs every benchmark, `npm run bench -- runtime` only those whose
+ * name contains the filter. Add new benchmarks to the list below.
+ */
+import { benchRuntime } from './runtime.ts';
+import { benchGeometryId } from './geometry-id.ts';
+import { benchDataIo } from './data-io.ts';
+import { benchGeometryCore } from './geometry-core.ts';
+
+const benches: [name: string, run: () => Promise<void>][] = [
+  ['runtime', benchRuntime],
+  ['geometry-id', benchGeometryId],
+  ['data-io', benchDataIo],
+  ['geometry-core', benchGeometryCore],
+];
+
+const filter = process.argv[2];
+for (const [name, run] of benches) {
+  if (filter && !name.includes(filter)) continue;
+  await run();
+}

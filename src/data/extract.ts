@@ -1,0 +1,204 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { AtlasError } from '../errors.ts';
+import type { LoadedModel } from '../model/load.ts';
+import type { AtlasTokenizer } from '../model/tokenizer.ts';
+import { aggregate, type Aggregation } from './aggregate.ts';
+import { openActivationCache, type CacheDType, type CacheMeta, type CachedLayer } from './activation-cache.ts';
+import type { Dataset } from './dataset.ts';
+import { progress } from '../util/progress.ts';
+
+/** Which activations to read: the residual stream (HF hidden_states) or the MLP neurons of each block. */
+export type ActivationSource = 'hidden' | 'mlp';
+
+export interface ExtractOptions {
+  /** Layer indices: hidden states 0..nLayer (0 = embeddings), MLP 0..nLayer-1. Default: all. */
+  layers?: number[] | 'all';
+  /** Default 'hidden'. */
+  source?: ActivationSource;
+  /** Default 'final' (last non-pad token). */
+  aggregate?: Aggregation;
+  /** L2-normalise each aggregated vector. Default false. */
+  l2Normalize?: boolean;
+  /** Texts per forward pass. Default 8. */
+  batchSize?: number;
+  /** Truncate texts to this many tokens (special tokens included). Default: the model's max positions. */
+  maxLength?: number;
+  /** Stored dtype. Default float32. */
+  dtype?: CacheDType;
+  /** Cache root. Default $LATENT_ATLAS_CACHE or ~/.cache/latent-atlas/activations. */
+  cacheRoot?: string;
+  /** Recompute even if cached. Default false. */
+  force?: boolean;
+  /** Progress bar on stderr. Default true (quiet when not a TTY or LATENT_ATLAS_QUIET=1). */
+  progress?: boolean;
+  /** Stops after the batch in flight (finished batches stay cached; the next run resumes). */
+  signal?: AbortSignal;
+}
+
+export interface Extraction {
+  dir: string;
+  meta: CacheMeta;
+  layers: number[];
+  /** Whether the result came from the cache without running the model. */
+  cached: boolean;
+  readLayer(layer: number): CachedLayer;
+}
+
+export function defaultCacheRoot(): string {
+  return process.env.LATENT_ATLAS_CACHE || join(homedir(), '.cache', 'latent-atlas', 'activations');
+}
+
+/** Parses a layer spec: `all`, `3`, `0,4,8`, `2-6`, `-1` (last), mixed (`0,3-5,-1`). */
+export function parseLayers(spec: string, count: number): number[] {
+  if (spec.trim() === 'all') return Array.from({ length: count }, (_, i) => i);
+  const out = new Set<number>();
+  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const range = /^(\d+)-(\d+)$/.exec(part);
+    const norm = (n: number) => (n < 0 ? count + n : n);
+    if (range) {
+      const a = Number(range[1]);
+      const b = Number(range[2]);
+      if (a > b) throw new AtlasError(`layer range '${part}' is reversed`, { field: 'layers' });
+      for (let i = a; i <= b; i++) out.add(i);
+    } else if (/^-?\d+$/.test(part)) out.add(norm(Number(part)));
+    else throw new AtlasError(`cannot parse layer '${part}'`, { field: 'layers', hint: "use 'all', a list like 0,4,8, ranges like 2-6, or -1 for the last" });
+  }
+  for (const l of out) {
+    if (l < 0 || l >= count) throw new AtlasError(`layer ${l} does not exist: the model has layers 0..${count - 1}`, { field: 'layers' });
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * Token position (in the unpadded token sequence `ids`) of the token that contains character `charStart` of
+ * `text`. Byte-level BPE decodes a prefix of ids to exactly a prefix of the text, so the answer is the first
+ * prefix whose decoding is longer than `charStart` (binary search; monotone). Leading special tokens (BOS) are
+ * skipped: they decode to their own marker, not to text.
+ */
+export function tokenAtChar(tokenizer: AtlasTokenizer, ids: number[], charStart: number): number {
+  const lead = tokenizer.addBos && ids[0] === tokenizer.bosTokenId ? 1 : 0;
+  let lo = lead;
+  let hi = ids.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (tokenizer.decode(ids.slice(lead, mid + 1)).length > charStart) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** Matched token position of each text: the token holding the first non-space character of its match. */
+function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer): number[] {
+  if (!dataset.matches) {
+    throw new AtlasError(`dataset ${dataset.name} has no regex matches`, { field: 'aggregate', hint: "aggregation 'match' needs a dataset made by the corpus filter or one with match columns" });
+  }
+  return dataset.texts.map((text, i) => {
+    const m = dataset.matches![i];
+    let start = m.start;
+    while (start < m.end && /\s/.test(text[start])) start++;
+    return tokenAtChar(tokenizer, tokenizer.encode(text), start);
+  });
+}
+
+/**
+ * Runs the model over a dataset and stores the aggregated activations of the chosen layers in the cache
+ * (one .npy per layer + meta.json). Texts are batched in order of length (less padding); each finished batch
+ * is written atomically, so an interrupted run resumes where it stopped and the final files equal a clean
+ * run's byte for byte. A cached complete result is returned without running the model.
+ */
+export async function extractActivations(model: LoadedModel, dataset: Dataset, opts: ExtractOptions = {}): Promise<Extraction> {
+  const config = model.checkpoint.config;
+  const source = opts.source ?? 'hidden';
+  const count = source === 'hidden' ? config.nLayer + 1 : config.nLayer;
+  const layers = opts.layers === undefined || opts.layers === 'all' ? parseLayers('all', count) : opts.layers;
+  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= count) throw new AtlasError(`layer ${l} does not exist: ${source} layers are 0..${count - 1}`, { field: 'layers' });
+  const how = opts.aggregate ?? 'final';
+  const batchSize = opts.batchSize ?? 8;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtlasError(`batch size must be a positive integer, got ${batchSize}`, { field: 'batch-size' });
+  const maxLength = Math.min(opts.maxLength ?? config.maxPositions, config.maxPositions);
+  if (dataset.texts.length === 0) throw new AtlasError(`dataset ${dataset.name} has no texts`, { file: dataset.source });
+  const tokenizer = model.tokenizer;
+  dataset.texts.forEach((t, i) => {
+    if (t.trim().length === 0) throw new AtlasError(`text ${i} is empty`, { file: dataset.source, hint: 'remove empty rows' });
+  });
+
+  // Lengths decide the batch plan; they are cheap next to the forward passes.
+  const lengths = dataset.texts.map((t) => Math.min(tokenizer.encode(t).length, maxLength));
+  const positions = how === 'match' ? matchPositions(dataset, tokenizer) : undefined;
+  if (positions) {
+    positions.forEach((p, i) => {
+      if (p >= lengths[i]) throw new AtlasError(`the match of text ${i} is at token ${p}, past the maximum length ${maxLength}`, { field: 'max-length', hint: 'raise --max-length' });
+    });
+  }
+  const order = dataset.texts.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
+  const batches: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+
+  const cache = openActivationCache({
+    root: opts.cacheRoot ?? defaultCacheRoot(),
+    modelKey: model.key,
+    datasetHash: dataset.hash,
+    options: { source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, maxLength },
+    layers,
+    numTexts: dataset.texts.length,
+    dtype: opts.dtype,
+    plan: { batchSize, order: 'length' },
+    force: opts.force,
+  });
+  const result = (cached: boolean): Extraction => ({
+    dir: cache.dir, meta: cache.meta()!, layers, cached, readLayer: (l) => cache.readLayer(l),
+  });
+  if (cache.isComplete()) return result(true);
+
+  const done = cache.finishedBatches();
+  const totalTokens = lengths.reduce((a, b) => a + b, 0);
+  const bar = progress({ total: dataset.texts.length, label: `extract ${source} ${how}`, unit: 'texts', enabled: opts.progress ?? true });
+  const started = performance.now();
+  let tokensDone = 0;
+  for (let bi = 0; bi < batches.length; bi++) {
+    const ids = batches[bi];
+    const batchTokens = ids.reduce((a, i) => a + lengths[i], 0);
+    if (done.has(bi)) { bar.tick(ids.length); continue; }
+    if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }
+    const enc = tokenizer.encodeBatch(ids.map((i) => dataset.texts[i]), { maxLength });
+    const out = await model.runtime.forward(
+      { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen },
+      { mlp: source === 'mlp' },
+    );
+    const tensors = source === 'hidden' ? out.hiddenStates : out.mlp!;
+    // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
+    const matchAt = positions
+      ? ids.map((i, k) => positions[i] + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k] : 0))
+      : undefined;
+    let rowText: number[] | undefined;
+    let rowToken: number[] | undefined;
+    const perLayer = layers.map((l) => {
+      const t = tensors[l];
+      const d = t.shape[2];
+      const agg = aggregate({ states: t.data, batch: ids.length, seqLen: enc.seqLen, d, attentionMask: enc.attentionMask, matchPositions: matchAt }, how, { l2Normalize: opts.l2Normalize });
+      if (how === 'all' || how === 'match') {
+        rowText = Array.from(agg.textIndex, (k) => ids[k]);
+        // Positions are stored in unpadded coordinates, so they index the text's own token list.
+        rowToken = Array.from(agg.position, (p, r) => p - (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[agg.textIndex[r]] : 0));
+      }
+      return agg.data;
+    });
+    cache.writeBatch(bi, perLayer, { textIds: ids, tokenCounts: ids.map((i) => lengths[i]), rowText: how === 'all' ? rowText : undefined, rowToken });
+    tokensDone += batchTokens;
+    const secs = (performance.now() - started) / 1000;
+    bar.tick(ids.length, { 'tok/s': Math.round(tokensDone / Math.max(secs, 1e-9)) });
+  }
+  bar.done();
+  cache.finalize({
+    model: model.id,
+    modelDir: model.dir,
+    modelConfig: config.raw,
+    dataset: { name: dataset.name, source: dataset.source, hash: dataset.hash },
+    labels: dataset.labels,
+    classNames: dataset.classNames,
+    texts: dataset.texts,
+    totalTokens,
+  });
+  return result(false);
+}

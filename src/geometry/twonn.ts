@@ -1,0 +1,235 @@
+import { AtlasError } from '../errors.ts';
+import { knn, neighboursOf, isKnnResult, removeIdenticalPoints, type KnnResult, type Metric } from './knn.ts';
+import type { Matrix } from './matrix.ts';
+
+/**
+ * TwoNN intrinsic dimension (Facco et al. 2017) with DADApy's definitions and defaults
+ * (`IdEstimation.compute_id_2NN`, `_compute_id_2NN`, `return_id_scaling_2NN`):
+ *
+ *  μ_i = r₂(i)/r₁(i). 'base' (default): sort log μ ascending, keep the first n_eff = ⌊N·muFraction⌋, regress
+ *  y_j = −log(1 − j/N) (j = 1..n_eff) on log μ through the origin; the slope Σxy/Σx² is the ID (DADApy gets
+ *  the same slope from scipy's curve_fit). 'ml': ID = (N − 1)/Σ log μ over all points. muFraction = 1 with
+ *  'base' switches to 'ml', as DADApy does (the last y would be −log 0).
+ *  Scale = mean of r₁ and r₂ over the points (DADApy: np.mean(distances[:, [1, 2]])).
+ *  Error = 0 on the full data set (DADApy's convention); with decimation, std of the subset IDs / √(subsets).
+ *
+ * Identical points (r₁ = 0) would make μ infinite; they are refused with an AtlasError naming the first such
+ * point (DADApy warns and asks for `remove_identical_points`), unless `duplicates: 'remove'` is given with the
+ * coordinates, which removes exact duplicate rows first (see knn.ts `removeIdenticalPoints`).
+ */
+export type TwoNNAlgorithm = 'base' | 'ml';
+
+export interface TwoNNOptions {
+  /** Fraction of the smallest μ kept by 'base' (the largest are discarded). Default 0.9. */
+  muFraction?: number;
+  /** Default 'base'. */
+  algorithm?: TwoNNAlgorithm;
+  /** Used when the coordinates are given. Default 'euclidean'. */
+  metric?: Metric;
+  threads?: number;
+}
+
+export interface TwoNNResult {
+  id: number;
+  /** 0 on the full data set (DADApy's convention). */
+  error: number;
+  /** Mean of the first and second neighbour distances. */
+  scale: number;
+  /** μ_i = r₂/r₁ for every point, in point order. */
+  mus: Float64Array;
+  /** Points used. */
+  n: number;
+}
+
+function checkOptions(opts: { muFraction?: number; algorithm?: string }): { muFraction: number; algorithm: TwoNNAlgorithm } {
+  const muFraction = opts.muFraction ?? 0.9;
+  if (!(muFraction > 0 && muFraction <= 1)) {
+    throw new AtlasError(`muFraction must be in (0, 1], got ${muFraction}`, { field: 'muFraction', hint: 'DADApy default is 0.9' });
+  }
+  let algorithm: string = opts.algorithm ?? 'base';
+  if (algorithm !== 'base' && algorithm !== 'ml') {
+    throw new AtlasError(`unknown TwoNN algorithm '${String(algorithm)}'`, { field: 'algorithm', hint: "use 'base' or 'ml'" });
+  }
+  // math.isclose(mu_fraction, 1.0) in DADApy (rel_tol 1e-9).
+  if (algorithm === 'base' && Math.abs(muFraction - 1) <= 1e-9) algorithm = 'ml';
+  return { muFraction, algorithm: algorithm as TwoNNAlgorithm };
+}
+
+/** The TwoNN ID from the ratios μ (DADApy `_compute_id_2NN`). */
+export function twoNNFromMus(mus: Float64Array, muFraction = 0.9, algorithm: TwoNNAlgorithm = 'base'): number {
+  const n = mus.length;
+  const logMu = Float64Array.from(mus, Math.log);
+  if (algorithm === 'ml') {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += logMu[i];
+    return (n - 1) / s;
+  }
+  logMu.sort();
+  const nEff = Math.floor(n * muFraction);
+  let sxy = 0;
+  let sxx = 0;
+  for (let j = 1; j <= nEff; j++) {
+    const x = logMu[j - 1];
+    const y = -Math.log(1 - j / n);
+    sxy += x * y;
+    sxx += x * x;
+  }
+  return sxy / sxx;
+}
+
+/** μ and scale from a neighbour table (needs k ≥ 2); refuses zero first-neighbour distances. */
+function musOf(r: KnnResult): { mus: Float64Array; scale: number } {
+  const mus = new Float64Array(r.n);
+  let sum = 0;
+  for (let i = 0; i < r.n; i++) {
+    const r1 = r.distances[i * r.k];
+    const r2 = r.distances[i * r.k + 1];
+    if (r1 === 0) {
+      let count = 0;
+      for (let t = 0; t < r.n; t++) if (r.distances[t * r.k] === 0) count++;
+      throw new AtlasError(
+        `${count} points have an identical twin (first: point ${i}, same as point ${r.indices[i * r.k]}); ` +
+          'TwoNN ratios r2/r1 would be infinite', { field: 'X', hint: "remove duplicates first (removeIdenticalPoints, or duplicates: 'remove')" });
+    }
+    mus[i] = r2 / r1;
+    sum += r1 + r2;
+  }
+  return { mus, scale: sum / (2 * r.n) };
+}
+
+/** TwoNN on a neighbour table (k ≥ 2). */
+export function twoNNFromKnn(r: KnnResult, opts: TwoNNOptions = {}): TwoNNResult {
+  const { muFraction, algorithm } = checkOptions(opts);
+  if (r.k < 2) throw new AtlasError(`TwoNN needs 2 neighbours per point, the table has ${r.k}`, { field: 'knn', hint: 'compute knn with k ≥ 2' });
+  const { mus, scale } = musOf(r);
+  return { id: twoNNFromMus(mus, muFraction, algorithm), error: 0, scale, mus, n: r.n };
+}
+
+export async function twoNN(input: Matrix | KnnResult, opts: TwoNNOptions & { duplicates?: 'error' | 'remove' } = {}): Promise<TwoNNResult> {
+  checkOptions(opts);
+  const X = !isKnnResult(input) && opts.duplicates === 'remove' ? removeIdenticalPoints(input).X : input;
+  return twoNNFromKnn(await neighboursOf(X, 2, { metric: opts.metric, threads: opts.threads }), opts);
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Scaling by decimation
+
+export interface IdScaling2NNOptions extends TwoNNOptions {
+  /** Only subset sizes larger than this are used (DADApy `n_min`). Default 10. */
+  nMin?: number;
+  /** Seed of the subset draws (DADApy's Base uses rng_seed = 42). Default 42. */
+  seed?: number;
+  /** Neighbour table of the full data set (k ≥ 2), reused for the undecimated level when given. */
+  knn?: KnnResult;
+}
+
+export interface IdScalingResult {
+  ids: Float64Array;
+  errors: Float64Array;
+  /** Mean neighbour distance involved in each estimate. */
+  scales: Float64Array;
+}
+
+export interface IdScaling2NNResult extends IdScalingResult {
+  /** Subset size of each level: N, N/2, N/4, … (rounded half to even, as np.round). */
+  sizes: Int32Array;
+  /** Number of random subsets averaged at each level. */
+  repeats: Int32Array;
+}
+
+/** numpy's rint / round: to nearest, ties to even. */
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const diff = x - f;
+  if (diff > 0.5) return f + 1;
+  if (diff < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** Deterministic uniform numbers in [0, 1) (mulberry32): reproducible subset draws for a given seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `size` distinct indices of 0..n-1 drawn uniformly (partial Fisher–Yates), like rng.choice(n, size, replace=False). */
+function sampleWithoutReplacement(n: number, size: number, rand: () => number, perm: Int32Array): Int32Array {
+  for (let i = 0; i < n; i++) perm[i] = i;
+  for (let i = 0; i < size; i++) {
+    const j = i + Math.floor(rand() * (n - i));
+    const t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  return perm.slice(0, size);
+}
+
+function rowsOf(X: Matrix, idx: Int32Array): Matrix {
+  const { cols, data } = X;
+  const out = new (data.constructor as { new (n: number): Float32Array | Float64Array })(idx.length * cols);
+  for (let t = 0; t < idx.length; t++) out.set(data.subarray(idx[t] * cols, (idx[t] + 1) * cols), t * cols);
+  return { rows: idx.length, cols, data: out };
+}
+
+/**
+ * ID as a function of scale by decimation (DADApy `return_id_scaling_2NN`): subset sizes
+ * round(N/2^i) for i = 0 .. ⌊log₂N⌋ − 2, keeping sizes > nMin; at each size, rint(N/size) independent random
+ * subsets (each drawn without replacement), TwoNN on each; the level reports the mean ID, std/√(subsets) and
+ * the mean of the subsets' scales. The undecimated level (i = 0) is the single full data set (error 0).
+ */
+export async function idScaling2NN(X: Matrix, opts: IdScaling2NNOptions = {}): Promise<IdScaling2NNResult> {
+  const { muFraction, algorithm } = checkOptions(opts);
+  const n = X.rows;
+  const nMin = opts.nMin ?? 10;
+  const maxNdec = Math.floor(Math.log2(n)) - 1;
+  const sizes: number[] = [];
+  for (let i = 0; i < maxNdec; i++) {
+    const s = roundHalfEven(n / 2 ** i);
+    if (s > nMin) sizes.push(s);
+  }
+  if (sizes.length === 0) {
+    throw new AtlasError(`${n} points give no decimation level larger than nMin = ${nMin}`, { field: 'nMin', hint: 'lower nMin or provide more points' });
+  }
+  const rand = seededRandom(opts.seed ?? 42);
+  const perm = new Int32Array(n);
+  const ids = new Float64Array(sizes.length);
+  const errors = new Float64Array(sizes.length);
+  const scales = new Float64Array(sizes.length);
+  const repeats = new Int32Array(sizes.length);
+  for (let level = 0; level < sizes.length; level++) {
+    const fraction = sizes[level] / n;
+    if (fraction === 1) {
+      const r = opts.knn ?? (await knn(X, { k: 2, metric: opts.metric, threads: opts.threads }));
+      const res = twoNNFromKnn(r, { muFraction, algorithm });
+      ids[level] = res.id;
+      scales[level] = res.scale;
+      repeats[level] = 1;
+      continue;
+    }
+    const nSubset = roundHalfEven(n * fraction);
+    const nIter = roundHalfEven(1 / fraction);
+    const levelIds = new Float64Array(nIter);
+    let scaleSum = 0;
+    for (let it = 0; it < nIter; it++) {
+      const sub = rowsOf(X, sampleWithoutReplacement(n, nSubset, rand, perm));
+      const r = twoNNFromKnn(await knn(sub, { k: 2, metric: opts.metric, threads: opts.threads }), { muFraction, algorithm });
+      levelIds[it] = r.id;
+      scaleSum += r.scale;
+    }
+    let mean = 0;
+    for (const v of levelIds) mean += v;
+    mean /= nIter;
+    let v2 = 0;
+    for (const v of levelIds) v2 += (v - mean) ** 2;
+    ids[level] = mean;
+    errors[level] = Math.sqrt(v2 / nIter) / Math.sqrt(nIter); // np.std (ddof = 0) / √n
+    scales[level] = scaleSum / nIter;
+    repeats[level] = nIter;
+  }
+  return { ids, errors, scales, sizes: Int32Array.from(sizes), repeats };
+}

@@ -1,0 +1,82 @@
+/**
+ * Diagonal Fisher information from per-sample gradients:
+ *
+ *   F_i = (1/N) Σ_n (∂ log p(x_n) / ∂θ_i)²,   log p(x_n) = Σ_t log p(y_{n,t} | x_{n,≤t})
+ *
+ * i.e. the mean over the N samples (texts) of the squared gradient of each text's summed token
+ * log-likelihood (document normalisation; divide by the mean token count for a per-token scale). Squares are
+ * taken per sample, never of a batch-mean gradient.
+ * - 'empirical': y = the text's own next tokens.
+ * - 'true': y_{n,t} sampled from the model's own next-token distribution p(· | x_{n,≤t}) (contexts from the
+ *   data), one draw per position, seeded. Its expectation is Σ_t Σ_v p(v|·) (∂ log p(v|·)/∂θ_i)².
+ */
+import { mulberry32 } from '../model/tiny-checkpoint.ts';
+import { backward, crossEntropy, forward, nextTokenTargets, softmaxRow, type TokenBatch } from './backprop.ts';
+import type { ParamStore } from './param-store.ts';
+
+export type FisherMode = 'empirical' | 'true';
+
+export interface FisherOptions {
+  /** Default 'empirical'. */
+  mode?: FisherMode;
+  /** Seed of the target sampling in 'true' mode. Default 0. */
+  seed?: number;
+  /** Called after each batch with the number of samples done so far. */
+  onBatch?: (samplesDone: number) => void;
+}
+
+export interface FisherResult {
+  /** F_i per parameter tensor (float32, canonical names; tied LM head folded into the embedding). */
+  fisher: Map<string, Float32Array>;
+  mode: FisherMode;
+  /** Texts that entered the mean (texts with fewer than 2 tokens predict nothing and are skipped). */
+  samples: number;
+  /** Predicted tokens over all samples. */
+  tokens: number;
+  /** Mean per-text negative log-likelihood of the targets used (nats). */
+  meanLoss: number;
+}
+
+/** Targets drawn from the model at every position where the text has a next token. */
+export function sampleTargets(logits: Float32Array | Float64Array, batch: TokenBatch, vocab: number, rand: () => number): Int32Array {
+  const tg = nextTokenTargets(batch);
+  for (let n = 0; n < tg.length; n++) {
+    if (tg[n] < 0) continue;
+    const p = softmaxRow(logits, n, vocab);
+    let u = rand();
+    let v = 0;
+    while (v < vocab - 1 && u >= p[v]) u -= p[v++];
+    tg[n] = v;
+  }
+  return tg;
+}
+
+/** Accumulates the diagonal Fisher over batches (each batch one forward + per-sample backward). */
+export async function diagonalFisher(params: ParamStore, batches: Iterable<TokenBatch> | AsyncIterable<TokenBatch>, opts: FisherOptions = {}): Promise<FisherResult> {
+  const mode = opts.mode ?? 'empirical';
+  const rand = mulberry32(opts.seed ?? 0);
+  const sums = new Map<string, Float32Array>();
+  for (const [n, t] of params.tensors) sums.set(n, new Float32Array(t.data.length));
+  let samples = 0;
+  let tokens = 0;
+  let lossSum = 0;
+  for await (const batch of batches) {
+    const tape = await forward(params, batch);
+    const targets = mode === 'true' ? sampleTargets(tape.logits, batch, params.config.vocabSize, rand) : nextTokenTargets(batch);
+    const ce = crossEntropy(tape, targets);
+    await backward(tape, ce.dLogits, (name, sample, g) => {
+      if (ce.tokens[sample] === 0) return;
+      const acc = sums.get(name)!;
+      for (let i = 0; i < g.length; i++) acc[i] += g[i] * g[i];
+    }, { perSample: true });
+    for (let b = 0; b < batch.batch; b++) {
+      if (ce.tokens[b] === 0) continue;
+      samples++;
+      tokens += ce.tokens[b];
+      lossSum += ce.perSampleLoss[b];
+    }
+    opts.onBatch?.(samples);
+  }
+  if (samples > 0) for (const acc of sums.values()) for (let i = 0; i < acc.length; i++) acc[i] /= samples;
+  return { fisher: sums, mode, samples, tokens, meanLoss: samples ? lossSum / samples : NaN };
+}
