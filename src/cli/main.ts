@@ -2,8 +2,9 @@ import { isAtlasError } from '../errors.ts';
 import type { Command } from './command.ts';
 import { infoCommand } from './commands/info.ts';
 import { makeTinyCommand } from './commands/make-tiny.ts';
+import { extractCommand } from './commands/extract.ts';
 
-const commands: Command[] = [infoCommand, makeTinyCommand];
+const commands: Command[] = [extractCommand, infoCommand, makeTinyCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

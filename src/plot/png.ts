@@ -47,6 +47,8 @@ export function fontStatus(): FontStatus {
 export interface PngOptions {
   /** Pixel density: 2 gives crisp figures on slides and high-DPI screens (default 2). */
   scale?: number;
+  /** Font files to use instead of the DejaVu lookup ([] renders without text). */
+  fontFiles?: readonly string[];
 }
 
 let warnedNoFont = false;
@@ -54,8 +56,8 @@ let warnedNoFont = false;
 /** Rasterises an SVG string; the PNG is `scale` × the SVG's width and height. */
 export function svgToPng(svg: string, options: PngOptions = {}): Uint8Array {
   const scale = options.scale ?? 2;
-  const fonts = fontStatus();
-  if (!fonts.found && !warnedNoFont) {
+  const fonts = options.fontFiles ? { files: [...options.fontFiles], found: options.fontFiles.length > 0 } : fontStatus();
+  if (!fonts.found && !options.fontFiles && !warnedNoFont) {
     warnedNoFont = true;
     process.emitWarning('no DejaVu Sans font found: PNG plots will have no text (install fonts-dejavu-core or set LATENT_ATLAS_FONT)');
   }

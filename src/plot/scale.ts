@@ -22,7 +22,9 @@ export function niceStep(lo: number, hi: number, count: number): number {
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (lo > hi) [lo, hi] = [hi, lo];
   if (lo === hi) return [lo];
-  const step = niceStep(lo, hi, count);
+  let step = niceStep(lo, hi, count);
+  // A wide step can leave a single multiple inside the domain; an axis needs two ticks, so step down (5 → 2 → 1).
+  while (Math.floor(hi / step + 1e-9) - Math.ceil(lo / step - 1e-9) < 1) step = smallerNiceStep(step);
   const inv = step < 1 ? Math.round(1 / step) : 0;
   const first = Math.ceil(lo / step - 1e-9);
   const last = Math.floor(hi / step + 1e-9);
@@ -34,14 +36,28 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return ticks;
 }
 
+/** The next smaller step in the 1, 2, 5 sequence. */
+function smallerNiceStep(step: number): number {
+  const power = 10 ** Math.floor(Math.log10(step) + 1e-9);
+  const m = Math.round(step / power);
+  return m === 5 ? 2 * power : m === 2 ? power : power / 2;
+}
+
 /** Widens [lo, hi] outward to multiples of the nice step, so the axis starts and ends on a tick. */
 export function niceDomain(lo: number, hi: number, count = 5): [number, number] {
   [lo, hi] = padDegenerate(lo, hi);
-  const step = niceStep(lo, hi, count);
-  const inv = step < 1 ? Math.round(1 / step) : 0;
-  const a = Math.floor(lo / step + 1e-9);
-  const b = Math.ceil(hi / step - 1e-9);
-  return inv ? [a / inv, b / inv] : [a * step, b * step];
+  // Widening can change the step niceTicks picks for the new domain; repeat until it is stable (as d3's nice()).
+  let prev = NaN;
+  for (let iter = 0; iter < 10; iter++) {
+    const step = niceStep(lo, hi, count);
+    if (step === prev) break;
+    prev = step;
+    const inv = step < 1 ? Math.round(1 / step) : 0;
+    const a = Math.floor(lo / step + 1e-9);
+    const b = Math.ceil(hi / step - 1e-9);
+    [lo, hi] = inv ? [a / inv, b / inv] : [a * step, b * step];
+  }
+  return [lo, hi];
 }
 
 /** A zero-width domain (one point, constant series) gets ±0.5 or ±10 % so it can still be drawn. */

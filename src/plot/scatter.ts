@@ -105,15 +105,19 @@ export function scatterSvg(o: ScatterOptions): string {
   let frame = makeFrame({ ...frameBase, xDomain, yDomain });
   if (o.equalAspect) {
     // Widen the axis with fewer px per unit so both axes share one unit length, then keep the domains exact.
+    // The y tick labels, hence the left margin and plot width, depend on the domain: repeat until the plot size
+    // is stable (two or three rounds).
     [xDomain, yDomain] = [frame.x.domain, frame.y.domain];
-    const ux = (xDomain[1] - xDomain[0]) / frame.plot.width;
-    const uy = (yDomain[1] - yDomain[0]) / frame.plot.height;
-    const u = Math.max(ux, uy);
-    const grow = (d: [number, number], len: number): [number, number] => {
-      const mid = (d[0] + d[1]) / 2;
-      return [mid - (u * len) / 2, mid + (u * len) / 2];
-    };
-    frame = makeFrame({ ...frameBase, xDomain: grow(xDomain, frame.plot.width), yDomain: grow(yDomain, frame.plot.height), nice: false });
+    for (let round = 0; round < 4; round++) {
+      const u = Math.max((xDomain[1] - xDomain[0]) / frame.plot.width, (yDomain[1] - yDomain[0]) / frame.plot.height);
+      const grow = (d: [number, number], len: number): [number, number] => {
+        const mid = (d[0] + d[1]) / 2;
+        return [mid - (u * len) / 2, mid + (u * len) / 2];
+      };
+      const prev = frame.plot;
+      frame = makeFrame({ ...frameBase, xDomain: grow(xDomain, prev.width), yDomain: grow(yDomain, prev.height), nice: false });
+      if (frame.plot.width === prev.width && frame.plot.height === prev.height) break;
+    }
   }
   const { x: sx, y: sy } = frame;
 

@@ -1,0 +1,32 @@
+import { parseFlagsWithConfig, type Command } from '../command.ts';
+import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, datasetFromFlags, extractFromFlags, modelFromFlags } from '../shared-flags.ts';
+
+/** Runs a model over a labelled dataset and caches the aggregated activations of the chosen layers. */
+export const extractCommand: Command = {
+  name: 'extract',
+  summary: 'run a model over a dataset and cache per-layer activations (.npy + meta.json)',
+  help: `Usage: latent-atlas extract --model MODEL --data SOURCE [options]
+
+Writes one .npy per layer (rows = texts in dataset order, float32 unless --dtype float16) and a meta.json
+sidecar (labels, class names, texts, token counts, model config, options) to the activation cache, and prints
+the folder. An interrupted run resumes from its finished batches; a changed dataset or option is a new entry.
+
+${MODEL_DATA_HELP}`,
+  async run(argv) {
+    const { values } = parseFlagsWithConfig('extract', argv, MODEL_DATA_FLAGS);
+    const dataset = await datasetFromFlags(values);
+    const model = await modelFromFlags(values);
+    try {
+      const started = performance.now();
+      const r = await extractFromFlags(model, dataset, values);
+      const secs = (performance.now() - started) / 1000;
+      const tokens = r.meta.tokenCounts.reduce((a, b) => a + b, 0);
+      console.log(r.cached
+        ? `cached: ${r.meta.rows} rows × ${r.meta.cols} for layers ${r.layers.join(',')}`
+        : `extracted ${dataset.texts.length} texts (${tokens} tokens) in ${secs.toFixed(1)} s: ${r.meta.rows} rows × ${r.meta.cols} for layers ${r.layers.join(',')}`);
+      console.log(r.dir);
+    } finally {
+      await model.release();
+    }
+  },
+};

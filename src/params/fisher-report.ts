@@ -1,0 +1,120 @@
+/**
+ * Aggregates a diagonal Fisher into the reports the `fim` command writes: per tensor, per component and per
+ * layer (sum, mean, max, count), the layer ranking by total Fisher, and the top-k individual parameters.
+ * GPT-2's packed c_attn is split into attn_q / attn_k / attn_v for the component tables.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeSafetensors } from '../model/safetensors.ts';
+import { classifyParam, elementComponent, groupOrder, unravel, type Component } from './param-names.ts';
+import { RunningStat, TopK } from './stats.ts';
+import type { FisherResult } from './fisher.ts';
+
+export interface TopParameter {
+  name: string;
+  /** Flat row-major index and the same as a multi-dimensional index. */
+  flatIndex: number;
+  index: number[];
+  value: number;
+  layer: number | null;
+  component: Component;
+}
+
+export interface FisherReport {
+  perTensor: ({ name: string; shape: number[]; layer: number | null; component: Component } & ReturnType<RunningStat['toJSON']>)[];
+  /** group ('embed', '0', …, 'head') → totals and per-component totals. */
+  layers: { group: string; rank: number; total: ReturnType<RunningStat['toJSON']>; components: Record<string, ReturnType<RunningStat['toJSON']>> }[];
+  components: Record<string, ReturnType<RunningStat['toJSON']>>;
+  total: ReturnType<RunningStat['toJSON']>;
+  top: TopParameter[];
+}
+
+export function fisherReport(fisher: Map<string, Float32Array>, shapes: Map<string, number[]>, topK = 10): FisherReport {
+  const top = new TopK<{ name: string; flat: number }>(topK);
+  const total = new RunningStat();
+  const perGroup = new Map<string, { total: RunningStat; comps: Map<string, RunningStat> }>();
+  const perComp = new Map<string, RunningStat>();
+  const perTensor: FisherReport['perTensor'] = [];
+  for (const [name, f] of fisher) {
+    const info = classifyParam(name);
+    const shape = shapes.get(name) ?? [f.length];
+    const split = elementComponent(name, shape);
+    const tensorStat = new RunningStat();
+    const compStats = new Map<Component, RunningStat>();
+    for (let i = 0; i < f.length; i++) {
+      const v = f[i];
+      tensorStat.add(v);
+      if (v > top.threshold) top.push(v, { name, flat: i });
+      if (split) {
+        const c = split(i);
+        let s = compStats.get(c);
+        if (!s) compStats.set(c, (s = new RunningStat()));
+        s.add(v);
+      }
+    }
+    if (!split) compStats.set(info.component, tensorStat);
+    perTensor.push({ name, shape, layer: info.layer, component: info.component, ...tensorStat.toJSON() });
+    total.merge(tensorStat);
+    let g = perGroup.get(info.group);
+    if (!g) perGroup.set(info.group, (g = { total: new RunningStat(), comps: new Map() }));
+    g.total.merge(tensorStat);
+    for (const [c, s] of compStats) {
+      let gc = g.comps.get(c);
+      if (!gc) g.comps.set(c, (gc = new RunningStat()));
+      gc.merge(s);
+      let pc = perComp.get(c);
+      if (!pc) perComp.set(c, (pc = new RunningStat()));
+      pc.merge(s);
+    }
+  }
+  const groups = [...perGroup.keys()].sort(groupOrder);
+  const bySum = [...groups].sort((a, b) => perGroup.get(b)!.total.sum - perGroup.get(a)!.total.sum);
+  const layers = groups.map((group) => ({
+    group,
+    rank: bySum.indexOf(group) + 1,
+    total: perGroup.get(group)!.total.toJSON(),
+    components: Object.fromEntries([...perGroup.get(group)!.comps].map(([c, s]) => [c, s.toJSON()])),
+  }));
+  return {
+    perTensor,
+    layers,
+    components: Object.fromEntries([...perComp].map(([c, s]) => [c, s.toJSON()])),
+    total: total.toJSON(),
+    top: top.sorted().map(({ v, p }) => {
+      const info = classifyParam(p.name);
+      const shape = shapes.get(p.name) ?? [fisher.get(p.name)!.length];
+      return { name: p.name, flatIndex: p.flat, index: unravel(p.flat, shape), value: v, layer: info.layer, component: elementComponent(p.name, shape)?.(p.flat) ?? info.component };
+    }),
+  };
+}
+
+export const FISHER_NORMALISATION =
+  'F_i = (1/N) * sum over the N texts of (d log p(x)/d theta_i)^2, where log p(x) is summed over the text\'s predicted tokens ' +
+  '(document normalisation); squares of per-sample gradients. Divide by meanTokensPerSample for a per-token scale.';
+
+/** Writes fisher_diagonal.safetensors, layer_importance.json and summary.json into `outDir`. */
+export function writeFisherOutputs(outDir: string, result: FisherResult, shapes: Map<string, number[]>, meta: Record<string, unknown>): FisherReport {
+  mkdirSync(outDir, { recursive: true });
+  const report = fisherReport(result.fisher, shapes, 10);
+  writeSafetensors(
+    join(outDir, 'fisher_diagonal.safetensors'),
+    [...result.fisher].map(([n, f]) => [n, { shape: shapes.get(n) ?? [f.length], data: f }] as const),
+    { metadata: { format: 'pt', kind: 'diagonal_fisher', mode: result.mode, samples: String(result.samples), normalisation: FISHER_NORMALISATION } },
+  );
+  const common = { ...meta, mode: result.mode, samples: result.samples, tokens: result.tokens, meanTokensPerSample: result.samples ? result.tokens / result.samples : 0, normalisation: FISHER_NORMALISATION };
+  writeFileSync(join(outDir, 'layer_importance.json'), JSON.stringify({
+    ...common,
+    ranking: [...report.layers].sort((a, b) => a.rank - b.rank).map((l) => l.group),
+    layers: report.layers,
+    components: report.components,
+  }, null, 2) + '\n');
+  writeFileSync(join(outDir, 'summary.json'), JSON.stringify({
+    ...common,
+    meanLoss: result.meanLoss,
+    parameters: report.total.count,
+    total: report.total,
+    topParameters: report.top,
+    tensors: report.perTensor,
+  }, null, 2) + '\n');
+  return report;
+}

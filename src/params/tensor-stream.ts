@@ -1,0 +1,70 @@
+/**
+ * Reads a checkpoint tensor as a stream of row blocks. For safetensors files the blocks are byte ranges read
+ * straight from the file, so a comparison holds only a few MB per model whatever the tensor size; other
+ * formats (pytorch_model.bin) fall back to one whole tensor.
+ */
+import { closeSync, openSync } from 'node:fs';
+import type { Checkpoint } from '../model/checkpoint.ts';
+import { SafetensorsFile, decodeToF32, readExactly } from '../model/safetensors.ts';
+import { bytesPerElement } from '../model/tensor.ts';
+
+export interface RowBlock {
+  /** First row of the block. */
+  row0: number;
+  rows: number;
+  cols: number;
+  /** rows × cols float32 values, row-major. */
+  data: Float32Array;
+  /** Bytes this block occupies in the file (stored dtype). */
+  storedBytes: number;
+}
+
+/** Rows and columns of a tensor seen as a matrix: [r, c] as is, [n] as n × 1, higher ranks as [shape[0], rest]. */
+export function matrixShape(shape: number[]): [number, number] {
+  if (shape.length === 0) return [1, 1];
+  if (shape.length === 1) return [shape[0], 1];
+  return [shape[0], shape.slice(1).reduce((a, b) => a * b, 1)];
+}
+
+function storedEntry(ckpt: Checkpoint, name: string) {
+  const path = ckpt.fileOf(name);
+  if (!path.endsWith('.safetensors')) return null;
+  const f = SafetensorsFile.open(path);
+  try {
+    const want = ckpt.shape(name);
+    const embed = ckpt.config.architecture === 'gpt2' ? 'wte.weight' : 'embed_tokens.weight';
+    const bases = name === 'lm_head.weight' ? [name, embed] : [name];
+    for (const base of bases) for (const prefix of ['', 'transformer.', 'model.']) {
+      const e = f.entries.get(prefix + base);
+      if (e && e.shape.length === want.length && e.shape.every((s, i) => s === want[i])) return { path, entry: e };
+    }
+    return null;
+  } finally {
+    f.close();
+  }
+}
+
+/** Yields the tensor `name` of `ckpt` in blocks of about `blockBytes` (float32) bytes. */
+export function* rowBlocks(ckpt: Checkpoint, name: string, blockBytes = 8 << 20): Generator<RowBlock> {
+  const [rows, cols] = matrixShape(ckpt.shape(name));
+  const found = storedEntry(ckpt, name);
+  if (!found) {
+    const t = ckpt.tensor(name);
+    yield { row0: 0, rows, cols, data: t.data, storedBytes: t.data.length * 4 };
+    return;
+  }
+  const { path, entry } = found;
+  const elem = bytesPerElement(entry.dtype);
+  const perBlock = Math.max(1, Math.floor(blockBytes / (4 * Math.max(cols, 1))));
+  const fd = openSync(path, 'r');
+  try {
+    for (let r0 = 0; r0 < rows; r0 += perBlock) {
+      const n = Math.min(perBlock, rows - r0);
+      const bytes = new Uint8Array(n * cols * elem);
+      readExactly(fd, bytes, entry.begin + r0 * cols * elem, path);
+      yield { row0: r0, rows: n, cols, data: decodeToF32(bytes, entry.dtype, n * cols), storedBytes: bytes.length };
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
