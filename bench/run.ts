@@ -6,12 +6,18 @@ import { benchRuntime } from './runtime.ts';
 import { benchGeometryId } from './geometry-id.ts';
 import { benchDataIo } from './data-io.ts';
 import { benchGeometryCore } from './geometry-core.ts';
+import { benchParams } from './params.ts';
+import { benchFisher } from './fisher.ts';
+import { benchCompare } from './compare.ts';
 
 const benches: [name: string, run: () => Promise<void>][] = [
   ['runtime', benchRuntime],
   ['geometry-id', benchGeometryId],
   ['data-io', benchDataIo],
   ['geometry-core', benchGeometryCore],
+  ['params', benchParams],
+  ['fisher', benchFisher],
+  ['compare', benchCompare],
 ];
 
 const filter = process.argv[2];

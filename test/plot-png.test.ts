@@ -113,7 +113,7 @@ test('text is rendered when a font is found, and missing (no crash) without font
 });
 
 test('heatmap PNG: cell colours match the colormap ends', () => {
-  const svg = heatmapSvg({ values: [[0, 1]], colormap: 'viridis', cellSize: 40, colorbar: false });
+  const svg = heatmapSvg({ values: [[0, 1]], colormap: 'viridis', cellSize: 40, colorbar: false, annotate: false });
   const img = decodePng(svgToPng(svg, { scale: 1 }));
   // Cells start at x = 12, y = 14 (no labels/title); sample their centres.
   const at = (x: number, y: number) => [...img.rgba.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 3)];

@@ -2,9 +2,17 @@ import { isAtlasError } from '../errors.ts';
 import type { Command } from './command.ts';
 import { infoCommand } from './commands/info.ts';
 import { makeTinyCommand } from './commands/make-tiny.ts';
+import { mriCommand } from './commands/mri.ts';
+import { fimCommand } from './commands/fim.ts';
+import { similarityCommand } from './commands/similarity.ts';
+import { taskVectorCommand } from './commands/task-vector.ts';
 import { extractCommand } from './commands/extract.ts';
+import { mapCommand } from './commands/map.ts';
+import { profileCommand } from './commands/profile.ts';
+import { demoCommand } from './commands/demo.ts';
+import { fisherCommand } from './commands/fisher.ts';
 
-const commands: Command[] = [extractCommand, infoCommand, makeTinyCommand];
+const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

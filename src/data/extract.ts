@@ -7,6 +7,7 @@ import { aggregate, type Aggregation } from './aggregate.ts';
 import { openActivationCache, type CacheDType, type CacheMeta, type CachedLayer } from './activation-cache.ts';
 import type { Dataset } from './dataset.ts';
 import { progress } from '../util/progress.ts';
+import { readNpy } from './npy.ts';
 
 /** Which activations to read: the residual stream (HF hidden_states) or the MLP neurons of each block. */
 export type ActivationSource = 'hidden' | 'mlp';
@@ -201,4 +202,24 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
     totalTokens,
   });
   return result(false);
+}
+
+/** Per-row label index (or -1), class names and hover text of an extraction (one row per text, or per token for 'all'). */
+export function extractionRows(e: Extraction): { labels: Int32Array; classNames: string[]; texts: string[] } {
+  const meta = e.meta;
+  const texts = (meta.texts as string[] | undefined) ?? [];
+  const labels = (meta.labels as number[] | null | undefined) ?? null;
+  const classNames = (meta.classNames as string[] | undefined) ?? [];
+  let rowText: ArrayLike<number> = Int32Array.from({ length: meta.rows }, (_, i) => i);
+  if (meta.rowTextFile) rowText = readNpyInt32(join(e.dir, meta.rowTextFile));
+  return {
+    labels: Int32Array.from({ length: meta.rows }, (_, r) => (labels ? labels[rowText[r]] : -1)),
+    classNames,
+    texts: Array.from({ length: meta.rows }, (_, r) => texts[rowText[r]] ?? ''),
+  };
+}
+
+function readNpyInt32(path: string): Int32Array {
+  const a = readNpy(path);
+  return a.data instanceof Int32Array ? a.data : Int32Array.from(a.data as ArrayLike<number>);
 }

@@ -124,7 +124,7 @@ function tred2(n: number, w: Float64Array, d: Float64Array, e: Float64Array): vo
   e[0] = 0;
 }
 
-function tql2(n: number, w: Float64Array, d: Float64Array, e: Float64Array): void {
+export function tql2(n: number, w: Float64Array, d: Float64Array, e: Float64Array): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   let f = 0;

@@ -365,7 +365,10 @@ function optimizeLayout(y: Float64Array, n: number, dim: number, head: Int32Arra
       let d2 = 0;
       for (let c = 0; c < dim; c++) d2 += (y[oj + c] - y[ok + c]) ** 2;
       let coeff = 0;
-      if (d2 > 0) coeff = (-2 * a * b * d2 ** (b - 1)) / (a * d2 ** b + 1);
+      if (d2 > 0) {
+        const pb = Math.pow(d2, b); // d^(2b); d^(2(b−1)) = pb / d2 saves a second pow
+        coeff = (-2 * a * b * (pb / d2)) / (a * pb + 1);
+      }
       for (let c = 0; c < dim; c++) {
         const g = clip(coeff * (y[oj + c] - y[ok + c]));
         y[oj + c] += g * alpha;
@@ -379,7 +382,7 @@ function optimizeLayout(y: Float64Array, n: number, dim: number, head: Int32Arra
         let s2 = 0;
         for (let c = 0; c < dim; c++) s2 += (y[oj + c] - y[or + c]) ** 2;
         let rc: number;
-        if (s2 > 0) rc = (2 * gamma * b) / ((0.001 + s2) * (a * s2 ** b + 1));
+        if (s2 > 0) rc = (2 * gamma * b) / ((0.001 + s2) * (a * Math.pow(s2, b) + 1));
         else if (j === r) continue;
         else rc = 0;
         if (rc > 0) for (let c = 0; c < dim; c++) y[oj + c] += clip(rc * (y[oj + c] - y[or + c])) * alpha;

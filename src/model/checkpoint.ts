@@ -1,7 +1,8 @@
 /**
  * Opens a Hugging Face checkpoint folder (config.json + weights in any of the usual layouts) and serves its
  * parameters under canonical names: no `transformer.` / `model.` prefix (gpt2 `h.0.attn.c_attn.weight`,
- * llama `layers.0.self_attn.q_proj.weight`), plus `lm_head.weight` for both. Tensors are read one at a time.
+ * llama `layers.0.self_attn.q_proj.weight`), plus `lm_head.weight` for both; BERT/DistilBERT under BertModel's
+ * names without the `bert.` prefix (`encoder.layer.0.attention.self.query.weight`, see canonicalBertName). Tensors are read one at a time.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,8 +50,34 @@ function openWeightFile(path: string): WeightFile {
   return { path, names: () => f.names(), has: (n) => f.tensors.has(n), shape: (n) => [...f.ref(n).shape], read: (n) => f.read(n), close: () => f.close() };
 }
 
+/** DistilBERT block parameter names → the BERT names the runtime reads (same maths, other names). */
+const DISTILBERT_BLOCK_NAMES: [RegExp, string][] = [
+  [/^transformer\.layer\.(\d+)\.attention\.q_lin\./, 'encoder.layer.$1.attention.self.query.'],
+  [/^transformer\.layer\.(\d+)\.attention\.k_lin\./, 'encoder.layer.$1.attention.self.key.'],
+  [/^transformer\.layer\.(\d+)\.attention\.v_lin\./, 'encoder.layer.$1.attention.self.value.'],
+  [/^transformer\.layer\.(\d+)\.attention\.out_lin\./, 'encoder.layer.$1.attention.output.dense.'],
+  [/^transformer\.layer\.(\d+)\.sa_layer_norm\./, 'encoder.layer.$1.attention.output.LayerNorm.'],
+  [/^transformer\.layer\.(\d+)\.ffn\.lin1\./, 'encoder.layer.$1.intermediate.dense.'],
+  [/^transformer\.layer\.(\d+)\.ffn\.lin2\./, 'encoder.layer.$1.output.dense.'],
+  [/^transformer\.layer\.(\d+)\.output_layer_norm\./, 'encoder.layer.$1.output.LayerNorm.'],
+];
+
+/**
+ * BERT family: strips the `bert.` / `distilbert.` prefix of BertForX / DistilBertForX checkpoints, renames
+ * DistilBERT blocks to BERT names, maps old (TF-converted) `LayerNorm.gamma/beta` to `weight/bias`, and drops
+ * the `position_ids` buffer.
+ */
+function canonicalBertName(stored: string): string | null {
+  let name = stored.replace(/^(bert|distilbert)\./, '');
+  if (/(^|\.)position_ids$/.test(name)) return null;
+  name = name.replace(/(LayerNorm|layer_norm)\.gamma$/, '$1.weight').replace(/(LayerNorm|layer_norm)\.beta$/, '$1.bias');
+  for (const [re, to] of DISTILBERT_BLOCK_NAMES) if (re.test(name)) return name.replace(re, to);
+  return name;
+}
+
 /** Canonical name of a stored tensor, or null for buffers that are not parameters. */
 export function canonicalName(stored: string, config: ModelConfig): string | null {
+  if (config.architecture === 'bert') return canonicalBertName(stored);
   let name = stored;
   for (const prefix of ['transformer.', 'model.']) {
     if (name.startsWith(prefix)) {
@@ -153,7 +180,7 @@ export function openCheckpoint(dir: string): Checkpoint {
     const c = canonicalName(stored, config);
     if (c !== null && !canonical.has(c)) canonical.set(c, stored);
   }
-  const embedName = config.architecture === 'gpt2' ? 'wte.weight' : 'embed_tokens.weight';
+  const embedName = config.architecture === 'gpt2' ? 'wte.weight' : config.architecture === 'bert' ? 'embeddings.word_embeddings.weight' : 'embed_tokens.weight';
   const resolve = (name: string): string => {
     const stored = canonical.get(name);
     if (stored !== undefined) return stored;
@@ -216,6 +243,31 @@ export function expectedTensorShapes(config: ModelConfig): Map<string, number[]>
     }
     m.set('ln_f.weight', [d]);
     m.set('ln_f.bias', [d]);
+  } else if (config.architecture === 'bert') {
+    // Bare encoder: no LM head (BertForMaskedLM's `cls.*` head and the pooler are not read).
+    m.set('embeddings.word_embeddings.weight', [V, d]);
+    m.set('embeddings.position_embeddings.weight', [config.maxPositions, d]);
+    if ((config.typeVocabSize ?? 0) > 0) m.set('embeddings.token_type_embeddings.weight', [config.typeVocabSize!, d]);
+    m.set('embeddings.LayerNorm.weight', [d]);
+    m.set('embeddings.LayerNorm.bias', [d]);
+    for (let i = 0; i < nLayer; i++) {
+      const l = `encoder.layer.${i}`;
+      for (const p of ['query', 'key', 'value']) {
+        m.set(`${l}.attention.self.${p}.weight`, [d, d]);
+        m.set(`${l}.attention.self.${p}.bias`, [d]);
+      }
+      m.set(`${l}.attention.output.dense.weight`, [d, d]);
+      m.set(`${l}.attention.output.dense.bias`, [d]);
+      m.set(`${l}.attention.output.LayerNorm.weight`, [d]);
+      m.set(`${l}.attention.output.LayerNorm.bias`, [d]);
+      m.set(`${l}.intermediate.dense.weight`, [f, d]);
+      m.set(`${l}.intermediate.dense.bias`, [f]);
+      m.set(`${l}.output.dense.weight`, [d, f]);
+      m.set(`${l}.output.dense.bias`, [d]);
+      m.set(`${l}.output.LayerNorm.weight`, [d]);
+      m.set(`${l}.output.LayerNorm.bias`, [d]);
+    }
+    return m;
   } else {
     const q = config.nHead * config.headDim;
     const kv = config.nKvHead * config.headDim;

@@ -2,10 +2,15 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AtlasError } from '../errors.ts';
 
-/** Architectures the runtime implements. `llama` covers Llama, Mistral, Qwen2 and SmolLM checkpoints. */
-export type Architecture = 'gpt2' | 'llama';
+/**
+ * Architectures the runtime implements. `llama` covers Llama, Mistral, Qwen2 and SmolLM checkpoints; `bert`
+ * covers the BERT and DistilBERT encoders (bidirectional, post-LN; see graph-bert.ts).
+ */
+export type Architecture = 'gpt2' | 'llama' | 'bert';
 export const SUPPORTED_MODEL_TYPES: Record<string, Architecture> = {
   gpt2: 'gpt2',
+  bert: 'bert',
+  distilbert: 'bert',
   llama: 'llama',
   mistral: 'llama',
   qwen2: 'llama',
@@ -34,7 +39,7 @@ export interface ModelConfig {
   normEps: number;
   /** Rotary base (llama family). */
   ropeTheta: number;
-  /** MLP nonlinearity: gpt2 uses gelu_new (tanh approximation), llama silu (SwiGLU). */
+  /** MLP nonlinearity: gpt2 uses gelu_new (tanh approximation), llama silu (SwiGLU), bert exact (erf) gelu. */
   activation: 'gelu_new' | 'gelu' | 'silu' | 'relu';
   tieWordEmbeddings: boolean;
   /** Bias on q/k/v projections (gpt2: always; qwen2: true; llama: attention_bias). */
@@ -46,6 +51,8 @@ export interface ModelConfig {
   bosTokenId?: number;
   eosTokenId?: number;
   padTokenId?: number;
+  /** bert only: rows of the token-type (segment) embedding (type_vocab_size; 0 for DistilBERT, which has none). */
+  typeVocabSize?: number;
   raw: Record<string, unknown>;
 }
 
@@ -116,6 +123,7 @@ export function parseConfig(raw: Raw, file = 'config.json'): ModelConfig {
       raw,
     };
   }
+  if (architecture === 'bert') return parseBertConfig(raw, file, modelType);
   const dModel = positiveInt(num(raw, file, ['hidden_size']), file, 'hidden_size');
   const nHead = positiveInt(num(raw, file, ['num_attention_heads']), file, 'num_attention_heads');
   const nKvHead = positiveInt(num(raw, file, ['num_key_value_heads'], nHead), file, 'num_key_value_heads');
@@ -149,6 +157,53 @@ export function parseConfig(raw: Raw, file = 'config.json'): ModelConfig {
     bosTokenId: optId(raw.bos_token_id),
     eosTokenId: optId(raw.eos_token_id),
     padTokenId: optId(raw.pad_token_id),
+    raw,
+  };
+}
+
+/**
+ * BERT (`bert`: hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act,
+ * max_position_embeddings 512, type_vocab_size 2, layer_norm_eps 1e-12) and DistilBERT (`distilbert`: dim,
+ * n_layers, n_heads, hidden_dim, activation, max_position_embeddings 512; no token types; LayerNorm eps fixed at
+ * 1e-12 in transformers' DistilBERT code). Defaults are transformers' BertConfig / DistilBertConfig defaults.
+ */
+function parseBertConfig(raw: Raw, file: string, modelType: string): ModelConfig {
+  const distil = modelType === 'distilbert';
+  const f = (bert: string, distilbert: string): string => (distil ? distilbert : bert);
+  const dModel = positiveInt(num(raw, file, [f('hidden_size', 'dim')], distil ? 768 : undefined), file, f('hidden_size', 'dim'));
+  const nHead = positiveInt(num(raw, file, [f('num_attention_heads', 'n_heads')], distil ? 12 : undefined), file, f('num_attention_heads', 'n_heads'));
+  if (dModel % nHead !== 0) {
+    throw new AtlasError(`${f('hidden_size', 'dim')} (${dModel}) is not divisible by ${f('num_attention_heads', 'n_heads')} (${nHead})`, { file, field: f('num_attention_heads', 'n_heads') });
+  }
+  if (!distil && raw.position_embedding_type !== undefined && raw.position_embedding_type !== 'absolute') {
+    throw new AtlasError(`position_embedding_type ${JSON.stringify(raw.position_embedding_type)} is not supported`, { file, field: 'position_embedding_type', hint: "only 'absolute' (learned positions, the BERT default) is implemented" });
+  }
+  // DistilBERT's sinusoidal_pos_embds: the table is stored as position_embeddings.weight anyway, so it loads as is.
+  const typeVocabSize = distil ? 0 : num(raw, file, ['type_vocab_size'], 2);
+  if (!Number.isInteger(typeVocabSize) || typeVocabSize < 0) throw new AtlasError(`must be a non-negative integer, got ${typeVocabSize}`, { file, field: 'type_vocab_size' });
+  const actField = f('hidden_act', 'activation');
+  return {
+    architecture: 'bert',
+    modelType,
+    nLayer: positiveInt(num(raw, file, [f('num_hidden_layers', 'n_layers')], distil ? 6 : undefined), file, f('num_hidden_layers', 'n_layers')),
+    dModel,
+    nHead,
+    nKvHead: nHead,
+    headDim: dModel / nHead,
+    dFF: positiveInt(num(raw, file, [f('intermediate_size', 'hidden_dim')], distil ? 4 * dModel : undefined), file, f('intermediate_size', 'hidden_dim')),
+    vocabSize: positiveInt(num(raw, file, ['vocab_size']), file, 'vocab_size'),
+    maxPositions: positiveInt(num(raw, file, ['max_position_embeddings'], 512), file, 'max_position_embeddings'),
+    normEps: distil ? 1e-12 : num(raw, file, ['layer_norm_eps'], 1e-12),
+    ropeTheta: 0,
+    activation: parseActivation(String(raw[actField] ?? 'gelu'), file, actField),
+    tieWordEmbeddings: false,
+    qkvBias: true,
+    attnOutBias: true,
+    mlpBias: true,
+    bosTokenId: optId(raw.bos_token_id),
+    eosTokenId: optId(raw.eos_token_id),
+    padTokenId: optId(raw.pad_token_id),
+    typeVocabSize,
     raw,
   };
 }

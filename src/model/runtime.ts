@@ -12,6 +12,7 @@ import { createSession } from './onnx-builder.ts';
 import { ATTENTION_MASK, INPUT_IDS, type ForwardGraph, type OutputSelection, type WeightSource } from './graph-common.ts';
 import { buildGpt2Graph } from './graph-gpt2.ts';
 import { buildLlamaGraph } from './graph-llama.ts';
+import { buildBertGraph } from './graph-bert.ts';
 import type { F32Tensor } from './tensor.ts';
 
 export type { WeightSource, OutputSelection } from './graph-common.ts';
@@ -19,7 +20,7 @@ export type { WeightSource, OutputSelection } from './graph-common.ts';
 export interface RuntimeOptions {
   /** onnxruntime intra-op threads (default: all cores, `os.availableParallelism()`). */
   threads?: number;
-  /** GPT-2 only: use onnxruntime's fused com.microsoft Attention kernel (default true; false = plain ONNX ops). */
+  /** GPT-2 and BERT: use onnxruntime's fused com.microsoft Attention kernel (default true; false = plain ONNX ops). */
   fusedAttention?: boolean;
 }
 
@@ -40,7 +41,7 @@ export interface ForwardOptions {
 }
 
 export interface ForwardOutput {
-  /** nLayer + 1 tensors [B, T, d], as HF's output_hidden_states (the last one after the final norm). */
+  /** nLayer + 1 tensors [B, T, d], as HF's output_hidden_states (the last one after the final norm; BERT has none). */
   hiddenStates: F32Tensor[];
   /** nLayer tensors [B, T, dFF] when requested. */
   mlp?: F32Tensor[];
@@ -82,7 +83,11 @@ export class TransformerRuntime {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const graph = this.src.config.architecture === 'gpt2' ? buildGpt2Graph(this.src, sel, { fusedAttention: this.fusedAttention }) : buildLlamaGraph(this.src, sel);
+        const arch = this.src.config.architecture;
+        const graph =
+          arch === 'gpt2' ? buildGpt2Graph(this.src, sel, { fusedAttention: this.fusedAttention })
+          : arch === 'bert' ? buildBertGraph(this.src, sel, { fusedAttention: this.fusedAttention })
+          : buildLlamaGraph(this.src, sel);
         const session = await createSession(graph.graph, { threads: this.threads });
         return { session, graph };
       })();
@@ -141,7 +146,7 @@ export class TransformerRuntime {
         real += m;
       }
       if (real === 0) throw new AtlasError(`text ${b} has no real token (attention mask all 0)`, { field: 'attentionMask' });
-      if (cfg.architecture === 'gpt2' && real > cfg.maxPositions) {
+      if (cfg.architecture !== 'llama' && real > cfg.maxPositions) { // learned position tables (gpt2, bert)
         throw new AtlasError(`text ${b} has ${real} tokens but the model has only ${cfg.maxPositions} learned positions`, {
           field: 'seqLen',
           hint: 'truncate the texts (n_positions in config.json)',

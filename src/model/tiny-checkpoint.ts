@@ -12,11 +12,13 @@ import { type TensorSource, writeSafetensors } from './safetensors.ts';
 import { numel } from './tensor.ts';
 import { writeTorchBin } from './torch-bin.ts';
 import { TINY_VOCAB_SIZE, writeTinyTokenizerFiles } from './tiny-tokenizer.ts';
+import { TINY_WORDPIECE_VOCAB_SIZE, writeTinyWordPieceFiles } from './tiny-wordpiece.ts';
 
 export type TinyCheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'torch-bin';
 
 export interface TinyCheckpointOptions {
-  architecture: 'gpt2' | 'llama';
+  /** 'bert' writes a BertModel checkpoint with the tiny WordPiece tokenizer (tiny-wordpiece.ts). */
+  architecture: 'gpt2' | 'llama' | 'bert';
   /** PRNG seed. Default 0. */
   seed?: number;
   /** Default 2. */
@@ -27,9 +29,9 @@ export interface TinyCheckpointOptions {
   nHead?: number;
   /** llama only (grouped-query attention). Default 2. */
   nKvHead?: number;
-  /** Default 4·dModel (gpt2), 3·dModel (llama). */
+  /** Default 4·dModel (gpt2, bert), 3·dModel (llama). */
   dFF?: number;
-  /** Default TINY_VOCAB_SIZE (the tiny tokenizer's vocabulary). */
+  /** Default TINY_VOCAB_SIZE (the tiny tokenizer's vocabulary; TINY_WORDPIECE_VOCAB_SIZE for bert). */
   vocabSize?: number;
   /** Default 128. */
   maxPositions?: number;
@@ -37,7 +39,7 @@ export interface TinyCheckpointOptions {
   format?: TinyCheckpointFormat;
   /** Storage dtype. Default 'F32'. */
   dtype?: 'F32' | 'F16' | 'BF16';
-  /** Store names with the `transformer.` / `model.` prefix, as `save_pretrained` does. Default true. */
+  /** Store names with the `transformer.` / `model.` / `bert.` prefix, as `save_pretrained` does. Default true. */
   prefix?: boolean;
   /** tie_word_embeddings. Default true for gpt2, false for llama. */
   tied?: boolean;
@@ -127,7 +129,7 @@ function fillNormal(out: Float32Array, seed: number, mean: number, std: number):
 /** The deterministic values of one canonical tensor (norm weights ≈ 1 ± 0.1, biases and matrices N(0, std²)). */
 export function tinyTensorValues(name: string, shape: number[], seed: number, std: number): Float32Array {
   const out = new Float32Array(numel(shape));
-  const isNorm = /(^|\.)(ln_\d|ln_f|input_layernorm|post_attention_layernorm|norm)\.weight$/.test(name);
+  const isNorm = /(^|\.)(ln_\d|ln_f|input_layernorm|post_attention_layernorm|norm|LayerNorm)\.weight$/.test(name);
   if (isNorm) {
     const rand = mulberry32(tensorSeed(seed, name));
     for (let i = 0; i < out.length; i++) out[i] = 0.9 + 0.2 * rand();
@@ -139,6 +141,28 @@ export function tinyTensorValues(name: string, shape: number[], seed: number, st
 
 function hfConfig(o: Required<Omit<TinyCheckpointOptions, 'shards'>>, eosId: number): Record<string, unknown> {
   const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[o.dtype];
+  if (o.architecture === 'bert') {
+    return {
+      architectures: ['BertModel'],
+      model_type: 'bert',
+      attention_probs_dropout_prob: 0.1,
+      hidden_act: 'gelu',
+      hidden_dropout_prob: 0.1,
+      hidden_size: o.dModel,
+      initializer_range: o.std,
+      intermediate_size: o.dFF,
+      layer_norm_eps: 1e-12,
+      max_position_embeddings: o.maxPositions,
+      num_attention_heads: o.nHead,
+      num_hidden_layers: o.nLayer,
+      pad_token_id: 0,
+      position_embedding_type: 'absolute',
+      type_vocab_size: 2,
+      use_cache: true,
+      vocab_size: o.vocabSize,
+      torch_dtype: torchDtype,
+    };
+  }
   if (o.architecture === 'gpt2') {
     return {
       architectures: ['GPT2LMHeadModel'],
@@ -199,24 +223,24 @@ export function writeTinyCheckpoint(dir: string, opts: TinyCheckpointOptions): {
     dModel,
     nHead: opts.nHead ?? 4,
     nKvHead: arch === 'gpt2' ? (opts.nHead ?? 4) : (opts.nKvHead ?? 2),
-    dFF: opts.dFF ?? (arch === 'gpt2' ? 4 * dModel : 3 * dModel),
-    vocabSize: opts.vocabSize ?? TINY_VOCAB_SIZE,
+    dFF: opts.dFF ?? (arch === 'llama' ? 3 * dModel : 4 * dModel),
+    vocabSize: opts.vocabSize ?? (arch === 'bert' ? TINY_WORDPIECE_VOCAB_SIZE : TINY_VOCAB_SIZE),
     maxPositions: opts.maxPositions ?? 128,
     format: opts.format ?? 'safetensors',
     dtype: opts.dtype ?? 'F32',
     prefix: opts.prefix ?? true,
-    tied: opts.tied ?? arch === 'gpt2',
+    tied: arch === 'bert' ? false : (opts.tied ?? arch === 'gpt2'),
     qkvBias: arch === 'llama' && (opts.qkvBias ?? false),
     std: opts.std ?? 0.02,
   };
   mkdirSync(dir, { recursive: true });
-  const { vocabSize: tokVocab } = writeTinyTokenizerFiles(dir);
+  const { vocabSize: tokVocab } = arch === 'bert' ? writeTinyWordPieceFiles(dir) : writeTinyTokenizerFiles(dir);
   if (o.vocabSize < tokVocab) throw new Error(`writeTinyCheckpoint: vocabSize ${o.vocabSize} is smaller than the tiny tokenizer's ${tokVocab} tokens`);
   const raw = hfConfig(o, tokVocab - 1);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(raw, null, 2) + '\n');
   const config = parseConfig(raw, join(dir, 'config.json'));
 
-  const modelPrefix = !o.prefix ? '' : arch === 'gpt2' ? 'transformer.' : 'model.';
+  const modelPrefix = !o.prefix ? '' : arch === 'gpt2' ? 'transformer.' : arch === 'bert' ? 'bert.' : 'model.';
   const stored = (canonical: string): string => (canonical === 'lm_head.weight' ? canonical : modelPrefix + canonical);
   const embed = arch === 'gpt2' ? 'wte.weight' : 'embed_tokens.weight';
   const sources = new Map<string, TensorSource>();

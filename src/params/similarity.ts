@@ -56,7 +56,7 @@ export interface SimilarityResult {
 export interface SimilarityOptions {
   /** Display names; default the folder names (made unique). */
   labels?: string[];
-  /** Row-block size per model in bytes. Default 8 MiB. */
+  /** Row-block size per model in bytes. Default 256 KiB. */
   blockBytes?: number;
   /** Called after each tensor with the bytes read so far. */
   onTensor?: (name: string, bytesRead: number) => void;

@@ -44,18 +44,25 @@ function storedEntry(ckpt: Checkpoint, name: string) {
   }
 }
 
-/** Yields the tensor `name` of `ckpt` in blocks of about `blockBytes` (float32) bytes. */
-export function* rowBlocks(ckpt: Checkpoint, name: string, blockBytes = 8 << 20): Generator<RowBlock> {
+/**
+ * Yields the tensor `name` of `ckpt` in blocks of about `blockBytes` (float32) bytes. The block rows depend
+ * only on the shape and `blockBytes` (default 256 KiB: the blocks of three models stay in the L2 cache while
+ * they are compared pair by pair), so tensors of equal shape from different files stream in lockstep.
+ */
+export function* rowBlocks(ckpt: Checkpoint, name: string, blockBytes = 256 << 10): Generator<RowBlock> {
   const [rows, cols] = matrixShape(ckpt.shape(name));
+  const perBlock = Math.max(1, Math.floor(blockBytes / (4 * Math.max(cols, 1))));
   const found = storedEntry(ckpt, name);
   if (!found) {
     const t = ckpt.tensor(name);
-    yield { row0: 0, rows, cols, data: t.data, storedBytes: t.data.length * 4 };
+    for (let r0 = 0; r0 < rows; r0 += perBlock) {
+      const n = Math.min(perBlock, rows - r0);
+      yield { row0: r0, rows: n, cols, data: t.data.subarray(r0 * cols, (r0 + n) * cols), storedBytes: n * cols * 4 };
+    }
     return;
   }
   const { path, entry } = found;
   const elem = bytesPerElement(entry.dtype);
-  const perBlock = Math.max(1, Math.floor(blockBytes / (4 * Math.max(cols, 1))));
   const fd = openSync(path, 'r');
   try {
     for (let r0 = 0; r0 < rows; r0 += perBlock) {

@@ -107,7 +107,7 @@ export function scatterSvg(o: ScatterOptions): string {
     // Widen the axis with fewer px per unit so both axes share one unit length, then keep the domains exact.
     // The y tick labels, hence the left margin and plot width, depend on the domain: repeat until the plot size
     // is stable (two or three rounds).
-    [xDomain, yDomain] = [frame.x.domain, frame.y.domain];
+    // Start from the padded data extents, not the niced ones: rounding out both axes first wastes space.
     for (let round = 0; round < 4; round++) {
       const u = Math.max((xDomain[1] - xDomain[0]) / frame.plot.width, (yDomain[1] - yDomain[0]) / frame.plot.height);
       const grow = (d: [number, number], len: number): [number, number] => {

@@ -172,7 +172,66 @@ function copy(m: Mat): Float64Array {
 }
 
 export function referenceForward(w: ReferenceWeights, ids: number[]): ReferenceOutput {
+  if (w.config.architecture === 'bert') return referenceForwardBert(w, ids);
   return w.config.architecture === 'gpt2' ? gpt2(w, ids) : llama(w, ids);
+}
+
+/**
+ * BERT (HF BertModel, eager attention): positions arange(T), token types all 0, post-LN blocks, exact erf GELU,
+ * LayerNorm eps from the config. `mask` (1 = real token) masks padded KEYS only, as HF's extended attention
+ * mask does (padded queries still attend to every real key). Returns hidden[0] = LayerNorm(embeddings),
+ * hidden[i] = output of layer i (no final norm), mlp = GELU(intermediate) of every layer, logits empty.
+ */
+export function referenceForwardBert(w: ReferenceWeights, ids: number[], mask: number[] = ids.map(() => 1)): ReferenceOutput {
+  const c = w.config;
+  const d = c.dModel, T = ids.length, H = c.nHead, hd = c.headDim;
+  const word = get(w, 'embeddings.word_embeddings.weight');
+  const pos = get(w, 'embeddings.position_embeddings.weight');
+  const types = (c.typeVocabSize ?? 0) > 0 ? get(w, 'embeddings.token_type_embeddings.weight') : new Float64Array(d);
+  const e: Mat = { rows: T, cols: d, data: new Float64Array(T * d) };
+  for (let t = 0; t < T; t++) for (let i = 0; i < d; i++) e.data[t * d + i] = word[ids[t]! * d + i]! + pos[t * d + i]! + types[i]!;
+  const ln = (x: Mat, prefix: string): Mat => layerNorm(x, get(w, `${prefix}.weight`), get(w, `${prefix}.bias`), c.normEps);
+  const dense = (x: Mat, prefix: string, out: number): Mat => linearOutIn(x, get(w, `${prefix}.weight`), get(w, `${prefix}.bias`), out);
+  let h = ln(e, 'embeddings.LayerNorm');
+  const hidden = [copy(h)];
+  const mlp: Float64Array[] = [];
+  for (let l = 0; l < c.nLayer; l++) {
+    const p = `encoder.layer.${l}`;
+    const q = dense(h, `${p}.attention.self.query`, d);
+    const k = dense(h, `${p}.attention.self.key`, d);
+    const v = dense(h, `${p}.attention.self.value`, d);
+    const att = new Float64Array(T * d);
+    for (let head = 0; head < H; head++) {
+      for (let i = 0; i < T; i++) {
+        const scores = new Float64Array(T);
+        let max = -Infinity;
+        for (let j = 0; j < T; j++) {
+          if (!mask[j]) continue;
+          let s = 0;
+          for (let x = 0; x < hd; x++) s += q.data[i * d + head * hd + x]! * k.data[j * d + head * hd + x]!;
+          scores[j] = s / Math.sqrt(hd);
+          max = Math.max(max, scores[j]!);
+        }
+        let z = 0;
+        for (let j = 0; j < T; j++) if (mask[j]) z += (scores[j] = Math.exp(scores[j]! - max));
+        for (let j = 0; j < T; j++) {
+          if (!mask[j]) continue;
+          for (let x = 0; x < hd; x++) att[i * d + head * hd + x]! += (scores[j]! / z) * v.data[j * d + head * hd + x]!;
+        }
+      }
+    }
+    const a = dense({ rows: T, cols: d, data: att }, `${p}.attention.output.dense`, d);
+    addInPlace(a, h);
+    const a2 = ln(a, `${p}.attention.output.LayerNorm`);
+    const f = dense(a2, `${p}.intermediate.dense`, c.dFF);
+    for (let i = 0; i < f.data.length; i++) f.data[i] = activation(c.activation, f.data[i]!);
+    mlp.push(copy(f));
+    const o = dense(f, `${p}.output.dense`, d);
+    addInPlace(o, a2);
+    h = ln(o, `${p}.output.LayerNorm`);
+    hidden.push(copy(h));
+  }
+  return { hidden, mlp, logits: new Float64Array(0) };
 }
 
 function gpt2(w: ReferenceWeights, ids: number[]): ReferenceOutput {

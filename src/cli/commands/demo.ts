@@ -1,0 +1,98 @@
+import { mkdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
+import { datasetFromFlags, extractFromFlags } from '../shared-flags.ts';
+import { loadModel } from '../../model/load.ts';
+import { defaultModel } from '../../model/default-model.ts';
+import { extractionRows, type Extraction } from '../../data/extract.ts';
+import { reduce, type ReduceMethod } from '../../geometry/reduce.ts';
+import { writeMap } from '../../geometry/map-output.ts';
+import { idProfile } from '../../geometry/id-profile.ts';
+import { writeProfileOutputs } from '../../geometry/profile-output.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../../data/atomic.ts';
+import { escapeHtml, htmlPage } from '../../plot/index.ts';
+
+const DEMO_FLAGS = {
+  model: { type: 'string' },
+  data: { type: 'string', default: 'builtin:topics' },
+  'num-samples': { type: 'string' },
+  out: { type: 'string', default: 'atlas-demo' },
+  cache: { type: 'string' },
+  threads: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+} as const;
+
+/** The README's main command: extraction → maps → intrinsic-dimension profile → report, on the default model. */
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'run the whole pipeline on the default model and a built-in dataset, write a report',
+  help: `Usage: latent-atlas demo [--out atlas-demo] [--model MODEL] [--data builtin:topics] [--quick]
+
+Runs, with no network: extraction of every layer (final token) → PCA maps of the middle and last layers and a
+UMAP map of the last layer → intrinsic-dimension and neighbourhood-overlap profile across layers, and writes
+everything plus OUT/index.html (open it in a browser) to the output folder.
+
+The default model is the best one available: a trained checkpoint shipped under models/, else one under
+../shared/models/, else a generated tiny random GPT-2 (labelled as such in the report).
+
+  --quick        10 texts per label (for smoke tests)
+  --num-samples N  texts per label (default: all)`,
+  async run(argv) {
+    const { values } = parseFlagsWithConfig('demo', argv, DEMO_FLAGS);
+    const out = resolve(stringFlag(values.out) ?? 'atlas-demo');
+    mkdirSync(out, { recursive: true });
+    const chosen = values.model ? { dir: String(values.model), random: false, description: String(values.model) } : defaultModel();
+    console.log(`model: ${chosen.description}`);
+    const numSamples = values.quick ? '10' : stringFlag(values['num-samples']);
+    const dataset = await datasetFromFlags({ data: values.data, 'num-samples': numSamples, seed: '0' });
+    console.log(`data: ${dataset.name} — ${dataset.texts.length} texts, ${dataset.classNames.length} labels (${dataset.classNames.join(', ')})`);
+    const model = await loadModel(chosen.dir, { threads: values.threads === undefined ? undefined : intFlag(values.threads, 'threads', 1, 1) });
+    try {
+      const extraction: Extraction = await extractFromFlags(model, dataset, { layers: 'all', aggregate: 'final', 'batch-size': '16', cache: values.cache });
+      const rows = extractionRows(extraction);
+      const last = extraction.layers[extraction.layers.length - 1];
+      const middle = extraction.layers[Math.floor(extraction.layers.length / 2)];
+      const maps: { layer: number; method: ReduceMethod; html: string; png: string; note: string }[] = [];
+      for (const [layer, method] of [[middle, 'pca'], [last, 'pca'], [last, 'umap']] as const) {
+        const x = extraction.readLayer(layer);
+        const r = await reduce({ rows: x.rows, cols: x.cols, data: x.data }, { method, nComponents: 2, seed: 0 });
+        const files = writeMap(join(out, 'maps'), `map-layer${layer}-${method}`, r, rows, {
+          title: `layer ${layer} · ${method.toUpperCase()}`, model: model.id, dataset: dataset.name, layer, activations: extraction.dir,
+        });
+        const evr = r.diagnostics.explainedVarianceRatio as number[] | undefined;
+        const note = evr ? `explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(' + ')}` : '';
+        maps.push({ layer, method, html: files.html, png: files.png, note });
+        console.log(`map: layer ${layer} ${method.toUpperCase()} ${note}`);
+      }
+      const profile = await idProfile((function* () {
+        for (const l of extraction.layers) { const x = extraction.readLayer(l); yield { rows: x.rows, cols: x.cols, data: x.data }; }
+      })(), rows.labels, { k: Math.min(30, Math.max(1, Math.floor(extraction.meta.rows / 4))) });
+      profile.forEach((r, i) => { r.layer = extraction.layers[i]; });
+      const prof = writeProfileOutputs(join(out, 'profile'), profile, { title: 'Intrinsic dimension by layer', model: model.id, dataset: dataset.name });
+      for (const r of profile) console.log(`layer ${String(r.layer).padStart(2)}: TwoNN ID ${r.twoNN.toFixed(2)}, label overlap ${r.labelOverlap?.toFixed(3)}`);
+
+      const rel = (p: string) => relative(out, p);
+      const figure = (png: string, href: string, caption: string) =>
+        `<figure style="display:inline-block;margin:8px;max-width:46%"><a href="${escapeHtml(rel(href))}"><img src="${escapeHtml(rel(png))}" style="width:100%"></a><figcaption>${escapeHtml(caption)}</figcaption></figure>`;
+      const html = htmlPage({
+        title: 'Latent Atlas demo',
+        subtitle: `${chosen.description} · ${dataset.name}: ${dataset.texts.length} texts in ${dataset.classNames.length} labels`,
+        sections: [
+          ...(chosen.random ? [{ heading: 'Random weights', content: '<p><b>This run used a randomly initialised model</b>: no trained checkpoint is available on this machine. The pipeline is real; the structure it shows is not learned.</p>' }] : []),
+          { heading: 'Maps (click for the interactive version)', content: maps.map((m) => figure(m.png, m.html, `layer ${m.layer} · ${m.method.toUpperCase()} ${m.note}`)).join('') },
+          { heading: 'Intrinsic dimension and neighbourhood overlap', content: figure(`${prof.idPlot}.png`, prof.html, 'TwoNN and Gride ID by layer') + figure(`${prof.overlapPlot}.png`, prof.html, 'label overlap and consecutive-layer overlap') },
+        ],
+      });
+      const index = join(out, 'index.html');
+      writeFileAtomic(index, html);
+      writeJsonAtomic(join(out, 'run.json'), {
+        model: model.id, modelDir: model.dir, randomModel: chosen.random, dataset: dataset.name, texts: dataset.texts.length,
+        classNames: dataset.classNames, layers: extraction.layers, activations: extraction.dir,
+        maps: maps.map((m) => ({ layer: m.layer, method: m.method, html: rel(m.html), png: rel(m.png) })), profile: rel(prof.json),
+      });
+      console.log(`report: ${index}`);
+    } finally {
+      await model.release();
+    }
+  },
+};

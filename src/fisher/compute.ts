@@ -1,0 +1,145 @@
+/**
+ * Points and per-point Fisher metrics of a list of texts at one layer.
+ *
+ * The point of a text is its LAST real token's residual state (aggregation 'final': that token's next-token
+ * distribution is the p(y | h) whose Fisher metric we measure; mean-pooled vectors have no such distribution).
+ * - layer < L: h = hidden_states[layer] of that token (as extraction gives it);
+ * - layer = L, point 'pre-norm' (default): h = the last block's output BEFORE the final norm, so the metric
+ *   includes the final norm's Jacobian (J = W · J_norm(h)); HF's hidden_states[L] is norm(h);
+ * - layer = L, point 'post-norm': h = hidden_states[L] (after the norm), J = W. Useful to compare with tools
+ *   that take HF's last hidden state as the point.
+ * Each batch is run once through the params engine's forward (for the context keys/values), then every text's
+ * token through src/fisher/tail.ts with the identity seeded at `layer` (the exact Jacobian K, d directions).
+ */
+import { AtlasError } from '../errors.ts';
+import type { AtlasTokenizer } from '../model/tokenizer.ts';
+import { forward } from '../params/backprop.ts';
+import type { FloatArray, ParamStore } from '../params/param-store.ts';
+import { mulberry32 } from '../model/tiny-checkpoint.ts';
+import type { Matrix } from '../geometry/matrix.ts';
+import { tokenTail } from './tail.ts';
+import { exactFisher, lmHead, monteCarloFisher } from './metric.ts';
+import { lowRankFactor, type MetricStore } from './store.ts';
+
+export type FisherPoint = 'pre-norm' | 'post-norm';
+export type FisherMethod = 'exact' | 'monte-carlo';
+
+export interface FisherMetricOptions {
+  /** Hidden layer 0..nLayer. Default nLayer (the last). */
+  layer?: number;
+  /** Default 'pre-norm' (only meaningful at the last layer). */
+  point?: FisherPoint;
+  /** Regulariser added to every G (never stored). Default 1e-4. */
+  lambda?: number;
+  /** Default 'exact'. */
+  method?: FisherMethod;
+  /** Monte-Carlo draws per point. Default 64. */
+  samples?: number;
+  /** Seed of the Monte-Carlo draws and the randomized factorisation. Default 0. */
+  seed?: number;
+  /** 'auto' (default): dense for exact metrics with d ≤ denseMaxDim, factor otherwise. */
+  storage?: 'auto' | 'dense' | 'factor';
+  /** Rank of the factor of exact metrics stored as 'factor'. Default 64. */
+  rank?: number;
+  /** Default 256. */
+  denseMaxDim?: number;
+  /** Texts per forward. Default 8. */
+  batchSize?: number;
+  /** Truncate texts to this many tokens. Default: the model's max positions. */
+  maxLength?: number;
+  /** Called after each text with the number done. */
+  onProgress?: (done: number) => void;
+}
+
+export interface FisherMetrics {
+  points: Matrix<Float32Array>;
+  store: MetricStore;
+  /** Entropy (nats) of p(y | h) per point. */
+  entropy: Float64Array;
+}
+
+export async function computeFisherMetrics(params: ParamStore, tokenizer: AtlasTokenizer, texts: string[], opts: FisherMetricOptions = {}): Promise<FisherMetrics> {
+  const cfg = params.config;
+  if (cfg.architecture === 'bert') throw new AtlasError('the Fisher metric needs a causal LM head (gpt2 or llama family), not an encoder', { field: 'model' });
+  const L = cfg.nLayer;
+  const d = cfg.dModel;
+  const layer = opts.layer ?? L;
+  if (!Number.isInteger(layer) || layer < 0 || layer > L) throw new AtlasError(`layer ${layer} does not exist: hidden layers are 0..${L}`, { field: 'layer' });
+  const point = opts.point ?? 'pre-norm';
+  if (point !== 'pre-norm' && point !== 'post-norm') throw new AtlasError(`unknown point '${String(point)}'`, { field: 'point', hint: "use 'pre-norm' or 'post-norm'" });
+  if (point === 'post-norm' && layer !== L) throw new AtlasError(`point 'post-norm' exists only at the last layer (${L}), not layer ${layer}`, { field: 'point' });
+  const lambda = opts.lambda ?? 1e-4;
+  if (!(lambda >= 0) || !Number.isFinite(lambda)) throw new AtlasError(`lambda must be a finite number ≥ 0, got ${lambda}`, { field: 'lambda' });
+  const method = opts.method ?? 'exact';
+  if (method !== 'exact' && method !== 'monte-carlo') throw new AtlasError(`unknown method '${String(method)}'`, { field: 'method', hint: "use 'exact' or 'monte-carlo'" });
+  const samples = opts.samples ?? 64;
+  const storageOpt = opts.storage ?? 'auto';
+  const kind: 'dense' | 'factor' = storageOpt === 'dense' ? 'dense' : storageOpt === 'factor' ? 'factor' : method === 'exact' && d <= (opts.denseMaxDim ?? 256) ? 'dense' : 'factor';
+  const rank = kind === 'dense' ? d : method === 'monte-carlo' ? samples : Math.min(d, opts.rank ?? 64);
+  const n = texts.length;
+  if (n === 0) throw new AtlasError('no texts', { field: 'texts' });
+  const head = lmHead(params);
+  const rand = mulberry32(opts.seed ?? 0);
+  const points = new Float32Array(n * d);
+  const data = new Float32Array(n * d * rank);
+  const captured = new Float64Array(n).fill(1);
+  const entropy = new Float64Array(n);
+  const maxLength = Math.min(opts.maxLength ?? cfg.maxPositions, cfg.maxPositions);
+  const batchSize = opts.batchSize ?? 8;
+  const lengths = texts.map((t) => tokenizer.encode(t).length);
+  const order = texts.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
+  let done = 0;
+  const postIdentity = (): FloatArray => {
+    const I = new (head.W.constructor as { new (n: number): FloatArray })(d * d);
+    for (let i = 0; i < d; i++) I[i * d + i] = 1;
+    return I;
+  };
+  for (let s = 0; s < n; s += batchSize) {
+    const ids = order.slice(s, s + batchSize);
+    ids.forEach((i) => {
+      if (texts[i].trim() === '') throw new AtlasError(`text ${i} is empty`, { field: 'texts', hint: 'remove empty rows' });
+    });
+    const enc = tokenizer.encodeBatch(ids.map((i) => texts[i]), { maxLength });
+    const batch = { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen };
+    const tape = await forward(params, batch);
+    for (let b = 0; b < ids.length; b++) {
+      const i = ids[b];
+      const what = `text ${i}`;
+      const r = point === 'post-norm'
+        ? await tokenTail(params, tape, b, { layer })
+        : await tokenTail(params, tape, b, { layer, seeds: 'identity' });
+      const h = point === 'post-norm' ? r.postNorm : r.point;
+      for (let a = 0; a < d; a++) {
+        if (!Number.isFinite(h[a])) throw new AtlasError(`the hidden state of ${what} is not finite`, { field: 'points', hint: 'the checkpoint holds NaN/Inf values?' });
+        points[i * d + a] = h[a];
+      }
+      const tangents = point === 'post-norm' ? postIdentity() : r.tangents!;
+      let p: Float64Array;
+      const base = i * d * rank;
+      if (method === 'monte-carlo') {
+        const mc = await monteCarloFisher(head, r.postNorm, tangents, d, samples, rand, what);
+        p = mc.p;
+        if (kind === 'factor') for (let k = 0; k < d * rank; k++) data[base + k] = mc.F[k];
+        else for (let a = 0; a < d; a++) for (let c = 0; c < d; c++) {
+          let t = 0;
+          for (let k = 0; k < samples; k++) t += mc.F[a * samples + k] * mc.F[c * samples + k];
+          data[base + a * d + c] = t;
+        }
+      } else {
+        const ex = await exactFisher(head, r.postNorm, tangents, d, what);
+        p = ex.p;
+        if (kind === 'dense') for (let k = 0; k < d * d; k++) data[base + k] = ex.G[k];
+        else {
+          const f = await lowRankFactor(ex.G, d, rank, { seed: (opts.seed ?? 0) + i });
+          for (let k = 0; k < d * rank; k++) data[base + k] = f.F[k];
+          captured[i] = f.captured;
+        }
+      }
+      let H = 0;
+      for (const pv of p) if (pv > 0) H -= pv * Math.log(pv);
+      entropy[i] = H;
+      opts.onProgress?.(++done);
+    }
+  }
+  return { points: { rows: n, cols: d, data: points }, store: { n, d, lambda, kind, rank, data, captured }, entropy };
+}

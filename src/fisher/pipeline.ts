@@ -1,0 +1,225 @@
+/**
+ * The latent Fisher geometry pipeline, one cached step after another (src/fisher/step-cache.ts):
+ *   metrics (points + per-point G)  →  graphs (Fisher + Euclidean k-NN)  →  geodesics  →  MDS (classical or
+ *   SMACOF)  ·  t-SNE (of the points)  →  ellipses + comparison + report (always redone: cheap).
+ * λ is applied when metrics are read, so it keys only the graph step onward; k keys graphs onward.
+ */
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { AtlasError } from '../errors.ts';
+import { readNpy, writeNpy } from '../data/npy.ts';
+import { writeJsonAtomic, writeFileAtomic } from '../data/atomic.ts';
+import type { Dataset } from '../data/dataset.ts';
+import type { AtlasTokenizer } from '../model/tokenizer.ts';
+import type { ParamStore } from '../params/param-store.ts';
+import type { CsrGraph } from '../geometry/graph.ts';
+import type { KnnResult } from '../geometry/knn.ts';
+import type { Matrix } from '../geometry/matrix.ts';
+import { geodesicDistances } from '../geometry/geodesic.ts';
+import { classicalMds, smacof } from '../geometry/mds.ts';
+import { tsne } from '../geometry/tsne.ts';
+import { computeFisherMetrics, type FisherMethod, type FisherPoint } from './compute.ts';
+import { assertPositiveDefinite, type MetricStore } from './store.ts';
+import { fisherEdgeLength, fisherGraphs, type EdgeRule } from './graph.ts';
+import { defaultRadius, metricEllipses, type MetricEllipse } from './ellipses.ts';
+import { compareGeometries, type ComparisonReport } from './compare.ts';
+import { cachedStep, readJson } from './step-cache.ts';
+import { writeFisherReport } from './report.ts';
+
+export interface FisherPipelineOptions {
+  /** Where outputs and the step cache go. */
+  out: string;
+  layer?: number;
+  point?: FisherPoint;
+  lambda?: number;
+  method?: FisherMethod;
+  samples?: number;
+  storage?: 'auto' | 'dense' | 'factor';
+  rank?: number;
+  k?: number;
+  rule?: EdgeRule;
+  candidates?: 'euclidean' | 'fisher';
+  disconnected?: 'error' | 'connect';
+  mds?: 'classical' | 'smacof';
+  /** t-SNE perplexity; 0 skips t-SNE. Default min(30, (n − 1)/3). */
+  perplexity?: number;
+  seed?: number;
+  batchSize?: number;
+  maxLength?: number;
+  /** Also write PNGs (needs the resvg renderer). Default true. */
+  png?: boolean;
+  force?: boolean;
+  log?: (line: string) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface StepTiming {
+  step: string;
+  seconds: number;
+  cached: boolean;
+}
+
+export interface FisherPipelineResult {
+  points: Matrix<Float32Array>;
+  store: MetricStore;
+  fisherGeodesic: Matrix;
+  euclideanGeodesic: Matrix;
+  fisherMds: Matrix<Float64Array>;
+  euclideanMds: Matrix<Float64Array>;
+  tsne: Matrix<Float64Array> | null;
+  ellipses: MetricEllipse[];
+  comparison: ComparisonReport;
+  timings: StepTiming[];
+  files: string[];
+}
+
+function saveGraph(dir: string, name: string, g: CsrGraph): void {
+  writeNpy(join(dir, `${name}-indptr.npy`), g.indptr, [g.indptr.length]);
+  writeNpy(join(dir, `${name}-indices.npy`), g.indices, [g.indices.length]);
+  writeNpy(join(dir, `${name}-weights.npy`), g.weights, [g.weights.length]);
+}
+function loadGraph(dir: string, name: string, n: number): CsrGraph {
+  return {
+    n,
+    indptr: readNpy(join(dir, `${name}-indptr.npy`)).data as Int32Array,
+    indices: readNpy(join(dir, `${name}-indices.npy`)).data as Int32Array,
+    weights: readNpy(join(dir, `${name}-weights.npy`)).data as Float64Array,
+  };
+}
+function saveKnn(dir: string, name: string, r: KnnResult): void {
+  writeNpy(join(dir, `${name}-knn-indices.npy`), r.indices, [r.n, r.k]);
+  writeNpy(join(dir, `${name}-knn-distances.npy`), r.distances, [r.n, r.k]);
+}
+function loadKnn(dir: string, name: string): KnnResult {
+  const idx = readNpy(join(dir, `${name}-knn-indices.npy`));
+  return { n: idx.shape[0], k: idx.shape[1], metric: 'euclidean', indices: idx.data as Int32Array, distances: readNpy(join(dir, `${name}-knn-distances.npy`)).data as Float64Array, dtypeEps: 2 ** -23 };
+}
+const mat = (path: string): Matrix<Float64Array> => {
+  const a = readNpy(path);
+  return { rows: a.shape[0], cols: a.shape[1], data: a.data instanceof Float64Array ? a.data : Float64Array.from(a.data) };
+};
+
+/** Runs (or resumes) the whole pipeline for a model's parameters and a dataset. */
+export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasTokenizer, modelKey: string, dataset: Dataset, o: FisherPipelineOptions): Promise<FisherPipelineResult> {
+  const log = o.log ?? (() => {});
+  const cacheRoot = join(o.out, 'cache');
+  mkdirSync(cacheRoot, { recursive: true });
+  const timings: StepTiming[] = [];
+  const note = (step: string, r: { seconds: number; cached: boolean }) => {
+    timings.push({ step, seconds: r.seconds, cached: r.cached });
+    log(`${step}: ${r.cached ? 'cached' : `${r.seconds.toFixed(2)} s`}`);
+  };
+  const lambda = o.lambda ?? 1e-4;
+  const n = dataset.texts.length;
+  const k = o.k ?? 10;
+  if (!Number.isInteger(k) || k < 1 || k >= n) throw new AtlasError(`k must be an integer in [1, ${n - 1}] for ${n} texts, got ${k}`, { field: 'k' });
+  const metricInputs = {
+    model: modelKey, dataset: dataset.hash, layer: o.layer ?? params.config.nLayer, point: o.point ?? 'pre-norm', method: o.method ?? 'exact',
+    samples: o.method === 'monte-carlo' ? (o.samples ?? 64) : null, storage: o.storage ?? 'auto', rank: o.rank ?? 64, maxLength: o.maxLength ?? null,
+    seed: o.seed ?? 0,
+  };
+  const metrics = await cachedStep(cacheRoot, 'metrics', metricInputs, async (dir) => {
+    const m = await computeFisherMetrics(params, tokenizer, dataset.texts, {
+      layer: metricInputs.layer, point: metricInputs.point, lambda, method: metricInputs.method, samples: o.samples, storage: metricInputs.storage,
+      rank: metricInputs.rank, seed: o.seed, batchSize: o.batchSize, maxLength: o.maxLength, onProgress: (dn) => o.onProgress?.(dn, n),
+    });
+    writeNpy(join(dir, 'points.npy'), m.points.data, [n, m.points.cols]);
+    writeNpy(join(dir, 'metrics.npy'), m.store.data, [n, m.store.d, m.store.rank]);
+    writeNpy(join(dir, 'captured.npy'), m.store.captured, [n]);
+    writeNpy(join(dir, 'entropy.npy'), m.entropy, [n]);
+    writeJsonAtomic(join(dir, 'metrics.json'), { kind: m.store.kind, rank: m.store.rank, d: m.store.d, n, note: 'metrics.npy holds G − λI (dense) or its factor F (G − λI ≈ F Fᵀ); add λ I' });
+    return m;
+  }, (dir) => {
+    const info = readJson<{ kind: 'dense' | 'factor'; rank: number; d: number }>(join(dir, 'metrics.json'));
+    const pts = readNpy(join(dir, 'points.npy'));
+    return {
+      points: { rows: n, cols: info.d, data: pts.data as Float32Array },
+      store: { n, d: info.d, lambda, kind: info.kind, rank: info.rank, data: readNpy(join(dir, 'metrics.npy')).data as Float32Array, captured: readNpy(join(dir, 'captured.npy')).data as Float64Array },
+      entropy: readNpy(join(dir, 'entropy.npy')).data as Float64Array,
+    };
+  }, o.force);
+  note('metrics', metrics);
+  const { points } = metrics.value;
+  const store: MetricStore = { ...metrics.value.store, lambda };
+  assertPositiveDefinite(store);
+
+  const graphInputs = { metrics: metrics.key, lambda, k, rule: o.rule ?? 'mean', candidates: o.candidates ?? 'euclidean' };
+  const graphs = await cachedStep(cacheRoot, 'graphs', graphInputs, async (dir) => {
+    const g = await fisherGraphs(points, store, { k, rule: graphInputs.rule, candidates: graphInputs.candidates });
+    saveGraph(dir, 'fisher', g.fisher);
+    saveGraph(dir, 'euclidean', g.euclidean);
+    saveKnn(dir, 'euclidean', g.euclideanKnn);
+    saveKnn(dir, 'fisher', g.fisherKnn);
+    return g;
+  }, (dir) => ({ fisher: loadGraph(dir, 'fisher', n), euclidean: loadGraph(dir, 'euclidean', n), euclideanKnn: loadKnn(dir, 'euclidean'), fisherKnn: loadKnn(dir, 'fisher') }), o.force);
+  note('graphs', graphs);
+
+  const disconnected = o.disconnected ?? 'error';
+  const geo = await cachedStep(cacheRoot, 'geodesics', { graphs: graphs.key, disconnected }, async (dir) => {
+    const fisherLen = fisherEdgeLength(points, store, graphInputs.rule);
+    const f = await geodesicDistances(graphs.value.fisher, { disconnected, points, edgeLength: fisherLen });
+    const e = await geodesicDistances(graphs.value.euclidean, { disconnected, points });
+    writeNpy(join(dir, 'fisher.npy'), f.distances, [n, n]);
+    writeNpy(join(dir, 'euclidean.npy'), e.distances, [n, n]);
+    writeJsonAtomic(join(dir, 'components.json'), { fisher: f.components.count, euclidean: e.components.count, fisherAdded: f.addedEdges, euclideanAdded: e.addedEdges });
+    return { fisher: { rows: n, cols: n, data: f.distances } as Matrix, euclidean: { rows: n, cols: n, data: e.distances } as Matrix };
+  }, (dir) => ({ fisher: mat(join(dir, 'fisher.npy')), euclidean: mat(join(dir, 'euclidean.npy')) }), o.force);
+  note('geodesics', geo);
+
+  const mdsMethod = o.mds ?? 'classical';
+  const mds = await cachedStep(cacheRoot, 'mds', { geo: geo.key, mdsMethod, seed: o.seed ?? 0 }, async (dir) => {
+    const run = (dm: Matrix) => (mdsMethod === 'smacof' ? smacof(dm, { seed: o.seed ?? 0, init: classicalMds(dm).embedding, nInit: 1 }).embedding : classicalMds(dm).embedding);
+    const f = run(geo.value.fisher);
+    const e = run(geo.value.euclidean);
+    writeNpy(join(dir, 'fisher.npy'), f.data, [n, 2]);
+    writeNpy(join(dir, 'euclidean.npy'), e.data, [n, 2]);
+    return { fisher: f, euclidean: e };
+  }, (dir) => ({ fisher: mat(join(dir, 'fisher.npy')), euclidean: mat(join(dir, 'euclidean.npy')) }), o.force);
+  note('mds', mds);
+
+  const perplexity = o.perplexity ?? Math.min(30, Math.max(1, Math.floor((n - 1) / 3)));
+  let tsneEmb: Matrix<Float64Array> | null = null;
+  if (perplexity > 0) {
+    const ts = await cachedStep(cacheRoot, 'tsne', { metrics: metrics.key, perplexity, seed: o.seed ?? 0 }, async (dir) => {
+      const r = await tsne(points, { perplexity, seed: o.seed ?? 0 });
+      writeNpy(join(dir, 'tsne.npy'), r.embedding.data, [n, 2]);
+      return r.embedding;
+    }, (dir) => mat(join(dir, 'tsne.npy')), o.force);
+    note('tsne', ts);
+    tsneEmb = ts.value;
+  }
+
+  const t0 = performance.now();
+  const radius = defaultRadius(graphs.value.fisher.weights);
+  const ellipses = metricEllipses(points, mds.value.fisher, store, { radius, neighbours: graphs.value.euclideanKnn });
+  const euclidDist = geo.value.euclidean;
+  const embeddings: [string, Matrix, Matrix][] = [['fisher-mds', mds.value.fisher, geo.value.fisher], ['euclidean-mds', mds.value.euclidean, euclidDist]];
+  if (tsneEmb) embeddings.push(['tsne', tsneEmb, euclidDist]);
+  const comparison = await compareGeometries({
+    points, fisherGeodesic: geo.value.fisher, euclideanGeodesic: euclidDist, embeddings, labels: dataset.labels, classNames: dataset.classNames, k,
+  });
+  const outputs = join(o.out, 'fisher');
+  mkdirSync(outputs, { recursive: true });
+  writeJsonAtomic(join(outputs, 'ellipses.json'), { radius, ellipses });
+  writeNpy(join(outputs, 'fisher-mds.npy'), mds.value.fisher.data, [n, 2]);
+  writeNpy(join(outputs, 'euclidean-mds.npy'), mds.value.euclidean.data, [n, 2]);
+  if (tsneEmb) writeNpy(join(outputs, 'tsne.npy'), tsneEmb.data, [n, 2]);
+  const meanCaptured = store.captured.reduce((a, b) => a + b, 0) / n;
+  const summary = {
+    n, d: store.d, layer: metricInputs.layer, point: metricInputs.point, method: metricInputs.method, lambda, k, rule: graphInputs.rule,
+    candidates: graphInputs.candidates, storage: { kind: store.kind, rank: store.rank, meanCapturedTrace: meanCaptured, minCapturedTrace: Math.min(...store.captured) },
+    meanEntropy: metrics.value.entropy.reduce((a, b) => a + b, 0) / n, ellipseRadius: radius, comparison, timings,
+  };
+  writeJsonAtomic(join(outputs, 'comparison.json'), summary);
+  const files = writeFisherReport(outputs, {
+    points: dataset.texts, labels: dataset.labels, classNames: dataset.classNames, fisherMds: mds.value.fisher, euclideanMds: mds.value.euclidean, tsne: tsneEmb,
+    fisherGraph: graphs.value.fisher, euclideanGraph: graphs.value.euclidean, ellipses, fisherGeodesic: geo.value.fisher, euclideanGeodesic: euclidDist,
+    comparison, summary: summary as unknown as Record<string, unknown>, png: o.png ?? true,
+  });
+  writeFileAtomic(join(outputs, 'README.txt'), 'comparison.json: numbers; report.html: interactive report; *.svg/png: figures; ellipses.json: 2-D pulled-back metrics.\n');
+  note('report', { seconds: (performance.now() - t0) / 1000, cached: false });
+  return {
+    points, store, fisherGeodesic: geo.value.fisher, euclideanGeodesic: euclidDist, fisherMds: mds.value.fisher, euclideanMds: mds.value.euclidean, tsne: tsneEmb,
+    ellipses, comparison, timings, files: [join(outputs, 'comparison.json'), ...files],
+  };
+}

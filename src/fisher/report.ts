@@ -1,0 +1,122 @@
+/**
+ * Figures and the HTML report of the Fisher pipeline: MDS of the Fisher and Euclidean geodesics (edges and
+ * metric ellipses switchable with checkboxes), t-SNE, the Fisher-vs-Euclidean geodesic distance scatter, and
+ * an interactive (hover text, label toggles) scatter of each embedding from src/plot.
+ */
+import { join } from 'node:path';
+import { writeFileAtomic } from '../data/atomic.ts';
+import type { CsrGraph } from '../geometry/graph.ts';
+import type { Matrix } from '../geometry/matrix.ts';
+import { escapeHtml, htmlPage, savePlot, scatterHtmlFragment, scatterSvg, type Ellipse, type ScatterPoint } from '../plot/index.ts';
+import { Rng } from '../geometry/rng.ts';
+import type { MetricEllipse } from './ellipses.ts';
+import type { ComparisonReport } from './compare.ts';
+
+export interface ReportInput {
+  points: string[];
+  labels: number[] | null;
+  classNames: string[];
+  fisherMds: Matrix;
+  euclideanMds: Matrix;
+  tsne: Matrix | null;
+  fisherGraph: CsrGraph;
+  euclideanGraph: CsrGraph;
+  ellipses: MetricEllipse[];
+  fisherGeodesic: Matrix;
+  euclideanGeodesic: Matrix;
+  comparison: ComparisonReport;
+  summary: Record<string, unknown>;
+  png: boolean;
+}
+
+function edgesOf(g: CsrGraph): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < g.n; i++) for (let o = g.indptr[i]; o < g.indptr[i + 1]; o++) if (g.indices[o] > i) out.push([i, g.indices[o]]);
+  return out;
+}
+
+const col = (m: Matrix, c: number): number[] => Array.from({ length: m.rows }, (_, i) => m.data[i * m.cols + c]);
+
+/** Ellipses whose axes are not finite (degenerate pull-back) are left out of the drawing. */
+function drawable(e: MetricEllipse[], labels: number[] | null): Ellipse[] {
+  return e.flatMap((x, i) => (Number.isFinite(x.rx) && Number.isFinite(x.ry) ? [{ cx: x.cx, cy: x.cy, rx: x.rx, ry: x.ry, angle: x.angle, classIndex: labels ? labels[i] : undefined }] : []));
+}
+
+/** Writes SVG (+ PNG) figures and report.html into `dir`; returns the written paths. */
+export function writeFisherReport(dir: string, r: ReportInput): string[] {
+  const files: string[] = [];
+  const labels = r.labels ?? undefined;
+  const classNames = r.labels ? r.classNames : undefined;
+  const save = (name: string, svg: string): string => {
+    if (r.png) {
+      const s = savePlot(svg, join(dir, name));
+      files.push(s.svgPath, s.pngPath);
+    } else {
+      writeFileAtomic(join(dir, `${name}.svg`), svg);
+      files.push(join(dir, `${name}.svg`));
+    }
+    return svg;
+  };
+  const fisherSvg = save('fisher-mds', scatterSvg({
+    x: col(r.fisherMds, 0), y: col(r.fisherMds, 1), labels, classNames, title: 'MDS of Fisher geodesic distances', xLabel: 'MDS 1', yLabel: 'MDS 2',
+    edges: edgesOf(r.fisherGraph), ellipses: drawable(r.ellipses, r.labels), equalAspect: true,
+  }));
+  const euclidSvg = save('euclidean-mds', scatterSvg({
+    x: col(r.euclideanMds, 0), y: col(r.euclideanMds, 1), labels, classNames, title: 'MDS of Euclidean geodesic distances', xLabel: 'MDS 1', yLabel: 'MDS 2',
+    edges: edgesOf(r.euclideanGraph), equalAspect: true,
+  }));
+  const tsneSvg = r.tsne ? save('tsne', scatterSvg({ x: col(r.tsne, 0), y: col(r.tsne, 1), labels, classNames, title: 't-SNE of the points', equalAspect: true })) : '';
+  // Geodesic distance scatter on at most 4,000 random pairs (the correlation uses all pairs).
+  const n = r.fisherGeodesic.rows;
+  const rng = new Rng(0);
+  const gx: number[] = [];
+  const gy: number[] = [];
+  const pairs = (n * (n - 1)) / 2;
+  for (let t = 0; t < Math.min(4000, pairs); t++) {
+    let i = rng.int(n), j = rng.int(n);
+    if (pairs <= 4000) { i = Math.floor(t / n); j = t % n; }
+    if (i === j) continue;
+    gx.push(r.euclideanGeodesic.data[i * n + j]);
+    gy.push(r.fisherGeodesic.data[i * n + j]);
+  }
+  const scatter = save('geodesic-scatter', scatterSvg({
+    x: gx, y: gy, title: `Geodesic distances (Spearman ${r.comparison.spearman.toFixed(3)}, Pearson ${r.comparison.pearson.toFixed(3)})`,
+    xLabel: 'Euclidean graph geodesic', yLabel: 'Fisher graph geodesic', pointRadius: 1.6,
+  }));
+
+  const toggles = '<p><label><input type="checkbox" checked onchange="document.getElementById(\'fisher-fig\').classList.toggle(\'hide-edges\',!this.checked)"> edges</label> ' +
+    '<label><input type="checkbox" checked onchange="document.getElementById(\'fisher-fig\').classList.toggle(\'hide-ellipses\',!this.checked)"> metric ellipses</label></p>' +
+    // scatterSvg draws edges as one grey path and ellipses as paths with stroke-width 1.8
+    '<style>#fisher-fig.hide-edges path[stroke="#9a9a9a"]{display:none}#fisher-fig.hide-ellipses path[stroke-width="1.8"]{display:none}</style>';
+  const pointsOf = (m: Matrix): ScatterPoint[] => Array.from({ length: m.rows }, (_, i) => ({ x: m.data[i * 2], y: m.data[i * 2 + 1], label: r.labels ? r.labels[i] : 0, text: r.points[i] }));
+  const cls = r.labels ? r.classNames : ['all'];
+  const c = r.comparison;
+  const rows = c.embeddings.map((e) => `<tr><td>${escapeHtml(e.name)}</td><td>${e.trustworthiness.toFixed(4)}</td><td>${e.labelOverlap === null ? '–' : e.labelOverlap.toFixed(4)}</td></tr>`).join('');
+  const table = `<table><tr><th>embedding</th><th>trustworthiness</th><th>label overlap</th></tr>${rows}</table>` +
+    `<p>Fisher vs Euclidean geodesics: Spearman ${c.spearman.toFixed(4)}, Pearson ${c.pearson.toFixed(4)}; latent label overlap ${c.latentLabelOverlap === null ? '–' : c.latentLabelOverlap.toFixed(4)}</p>`;
+  const perLabel = c.perLabel
+    ? ['fisher', 'euclidean'].map((w) => {
+      const m = c.perLabel![w as 'fisher' | 'euclidean'];
+      return `<h3>${w} (mean geodesic distance / overall mean)</h3><table><tr><th></th>${c.perLabel!.classNames.map((x) => `<th>${escapeHtml(x)}</th>`).join('')}</tr>` +
+        m.map((row, a) => `<tr><th>${escapeHtml(c.perLabel!.classNames[a])}</th>${row.map((v) => `<td>${Number.isFinite(v) ? v.toFixed(3) : '–'}</td>`).join('')}</tr>`).join('') + '</table>';
+    }).join('')
+    : '<p>unlabelled data</p>';
+  const html = htmlPage({
+    title: 'Latent Fisher geometry',
+    subtitle: JSON.stringify({ n: r.summary.n, d: r.summary.d, layer: r.summary.layer, point: r.summary.point, method: r.summary.method, lambda: r.summary.lambda, k: r.summary.k, rule: r.summary.rule }),
+    sections: [
+      { heading: 'Fisher MDS with k-NN edges and metric ellipses', content: toggles + `<div id="fisher-fig">${fisherSvg}</div>`, caption: `Ellipses: 2-D pull-back of each point's Fisher metric (local least-squares map of its neighbours), level set of Fisher radius ${String(r.summary.ellipseRadius)}.` },
+      { heading: 'Comparison', content: table },
+      { heading: 'Per-label geodesic distances', content: perLabel },
+      { heading: 'Euclidean MDS', content: euclidSvg },
+      ...(tsneSvg ? [{ heading: 't-SNE', content: tsneSvg }] : []),
+      { heading: 'Geodesic distances', content: scatter },
+      { heading: 'Interactive: Fisher MDS (hover for the text)', content: scatterHtmlFragment({ points: pointsOf(r.fisherMds), classNames: cls }) },
+      { heading: 'Interactive: Euclidean MDS', content: scatterHtmlFragment({ points: pointsOf(r.euclideanMds), classNames: cls }) },
+      ...(r.tsne ? [{ heading: 'Interactive: t-SNE', content: scatterHtmlFragment({ points: pointsOf(r.tsne), classNames: cls }) }] : []),
+    ],
+  });
+  writeFileAtomic(join(dir, 'report.html'), html);
+  files.push(join(dir, 'report.html'));
+  return files;
+}

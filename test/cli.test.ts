@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readNpy } from '../src/data/npy.ts';
+
+const run = promisify(execFile);
+const bin = join(import.meta.dirname, '..', 'bin', 'latent-atlas.js');
+const home = mkdtempSync(join(tmpdir(), 'atlas-cli-'));
+const env = { ...process.env, LATENT_ATLAS_HOME: home, LATENT_ATLAS_CACHE: join(home, 'cache'), LATENT_ATLAS_QUIET: '1', HF_HUB_OFFLINE: '1' };
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env, cwd: home });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+test('demo --quick runs the pipeline on the default model and writes the report', async () => {
+  const out = join(home, 'demo');
+  const r = await cli(['demo', '--quick', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /report: .*index\.html/);
+  assert.match(r.stdout, /RANDOM/, 'a random fallback model must say so');
+  const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+  assert.equal(run.texts, 60);
+  for (const m of run.maps) {
+    assert.ok(existsSync(join(out, m.html)) && existsSync(join(out, m.png)));
+  }
+  const map = readNpy(join(out, run.maps[0].html.replace(/\.html$/, '.npy')));
+  assert.deepEqual(map.shape, [60, 2]);
+  const profile = JSON.parse(readFileSync(join(out, 'profile', 'profile.json'), 'utf8'));
+  assert.equal(profile.layers.length, run.layers.length);
+  assert.ok(readFileSync(join(out, 'index.html'), 'utf8').includes('randomly initialised'));
+});
+
+test('extract + map from a YAML config; flags override the file', async () => {
+  const model = join(home, 'tiny');
+  assert.equal((await cli(['make-tiny', '--out', model, '--layers', '2'])).code, 0);
+  const cfg = join(home, 'run.yaml');
+  writeFileSync(cfg, `model: ${model}\ndata: builtin:days\nnum_samples: 5\nlayers: "1"\nreduce: tsne\n`);
+  const r = await cli(['map', '--config', cfg, '--reduce', 'pca', '--out', join(home, 'maps')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(existsSync(join(home, 'maps', 'map-layer1-pca.html')), 'the --reduce flag wins over the file');
+  const meta = JSON.parse(readFileSync(join(home, 'maps', 'map-layer1-pca.json'), 'utf8'));
+  assert.equal(meta.rows, 35);
+  assert.equal(meta.classNames.length, 7);
+});
+
+test('input errors are one clear line with exit status 2, never a stack trace', async () => {
+  const cases: [string[], RegExp][] = [
+    [['extract', '--data', 'builtin:topics'], /--model is required/],
+    [['extract', '--model', join(home, 'nope'), '--data', 'builtin:topics'], /nope.*folder not found/],
+    [['map', '--model', join(home, 'tiny'), '--data', 'builtin:topics', '--reduce', 'lda'], /--reduce must be one of/],
+    [['map', '--config', join(home, 'missing.yaml')], /missing\.yaml: config file not found/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['extract', '--bogus'], /Unknown option '--bogus'/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+  writeFileSync(join(home, 'bad.yaml'), 'batch_sise: 4\n');
+  const r = await cli(['extract', '--config', join(home, 'bad.yaml')]);
+  assert.match(r.stderr, /bad\.yaml: field 'batch_sise': unknown option/);
+});
