@@ -9,6 +9,7 @@ import { benchGeometryCore } from './geometry-core.ts';
 import { benchParams } from './params.ts';
 import { benchFisher } from './fisher.ts';
 import { benchCompare } from './compare.ts';
+import { benchMri } from './mri.ts';
 
 const benches: [name: string, run: () => Promise<void>][] = [
   ['runtime', benchRuntime],
@@ -18,6 +19,7 @@ const benches: [name: string, run: () => Promise<void>][] = [
   ['params', benchParams],
   ['fisher', benchFisher],
   ['compare', benchCompare],
+  ['mri', benchMri],
 ];
 
 const filter = process.argv[2];

@@ -12,7 +12,7 @@ import { profileCommand } from './commands/profile.ts';
 import { demoCommand } from './commands/demo.ts';
 import { fisherCommand } from './commands/fisher.ts';
 
-const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand];
+const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

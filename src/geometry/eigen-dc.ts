@@ -56,11 +56,22 @@ function checkInput(a: Matrix<Float64Array>): void {
   for (let i = 0; i < a.data.length; i++) if (!Number.isFinite(a.data[i])) throw new Error('symmetricEigen: matrix has a non-finite entry');
 }
 
+export interface EigenOptions {
+  /**
+   * Eigenvectors wanted: those of the `vectors` largest eigenvalues (all eigenvalues are always computed).
+   * `vectors.rows` is then this count. Default: all n. Fewer saves most of the back-transformation.
+   */
+  vectors?: number;
+  /** Intra-op threads of the products. Default: all cores. */
+  threads?: number;
+}
+
 /** `symmetricEigen` with the O(n³) products on onnxruntime's float64 GEMM. */
-export async function symmetricEigenDC(a: Matrix<Float64Array>, opts: { threads?: number } = {}): Promise<SymmetricEigen> {
+export async function symmetricEigenDC(a: Matrix<Float64Array>, opts: EigenOptions = {}): Promise<SymmetricEigen> {
   checkInput(a);
-  if (a.rows <= SMALL) return symmetricEigen(a);
-  const it = eigenWork(a);
+  const count = vectorCount(a.rows, opts.vectors);
+  if (a.rows <= SMALL) return firstVectors(symmetricEigen(a), count);
+  const it = eigenWork(a, count);
   let step = it.next();
   while (!step.done) {
     const p = step.value;
@@ -72,22 +83,34 @@ export async function symmetricEigenDC(a: Matrix<Float64Array>, opts: { threads?
 }
 
 /** `symmetricEigen` by divide and conquer with JavaScript products (synchronous). */
-export function symmetricEigenDCSync(a: Matrix<Float64Array>): SymmetricEigen {
+export function symmetricEigenDCSync(a: Matrix<Float64Array>, opts: Omit<EigenOptions, 'threads'> = {}): SymmetricEigen {
   checkInput(a);
-  if (a.rows <= SMALL) return symmetricEigen(a);
-  const it = eigenWork(a);
+  const count = vectorCount(a.rows, opts.vectors);
+  if (a.rows <= SMALL) return firstVectors(symmetricEigen(a), count);
+  const it = eigenWork(a, count);
   let step = it.next();
   while (!step.done) step = it.next(jsProduct(step.value));
   return step.value;
 }
 
-function* eigenWork(input: Matrix<Float64Array>): Work<SymmetricEigen> {
+function vectorCount(n: number, wanted: number | undefined): number {
+  const count = wanted ?? n;
+  if (!Number.isInteger(count) || count < 0 || count > n) throw new Error(`symmetricEigen: vectors must be an integer in [0, ${n}], got ${wanted}`);
+  return count;
+}
+
+function firstVectors(r: SymmetricEigen, count: number): SymmetricEigen {
+  const n = r.values.length;
+  return count === n ? r : { values: r.values, vectors: { rows: count, cols: n, data: r.vectors.data.slice(0, count * n) } };
+}
+
+function* eigenWork(input: Matrix<Float64Array>, count: number): Work<SymmetricEigen> {
   const n = input.rows;
   // Scale by a power of two (exact) so the entries are O(1): the secular equation and the products then
   // neither overflow nor underflow.
   let maxAbs = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) maxAbs = Math.max(maxAbs, Math.abs(input.data[i * n + j]));
-  if (maxAbs === 0) return symmetricEigen(input);
+  if (maxAbs === 0) return firstVectors(symmetricEigen(input), count);
   const scale = 2 ** -Math.round(Math.log2(maxAbs));
   const A = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
@@ -101,16 +124,15 @@ function* eigenWork(input: Matrix<Float64Array>): Work<SymmetricEigen> {
   const taus = new Float64Array(n);
   yield* tridiagonalize(A, n, d, e, refl, taus);
   const { lam, Q } = yield* tridiagonalEigen(d, e, n);
-  yield* backTransform(Q, n, refl, taus);
-  // Q: column c = eigenvector of lam[c] (ascending). Output: descending, rows.
+  // Q: column c = eigenvector of lam[c] (ascending). Keep the `count` largest, descending: Z column r = Q column n−1−r.
+  const Z = new Float64Array(n * count);
+  for (let i = 0; i < n; i++) for (let r = 0; r < count; r++) Z[i * count + r] = Q[i * n + n - 1 - r];
+  if (count > 0) yield* backTransform(Z, n, count, refl, taus);
   const values = new Float64Array(n);
-  const vectors = new Float64Array(n * n);
-  for (let r = 0; r < n; r++) {
-    const c = n - 1 - r;
-    values[r] = lam[c] / scale;
-    for (let i = 0; i < n; i++) vectors[r * n + i] = Q[i * n + c];
-  }
-  return { values, vectors: { rows: n, cols: n, data: vectors } };
+  for (let r = 0; r < n; r++) values[r] = lam[n - 1 - r] / scale;
+  const vectors = new Float64Array(count * n);
+  for (let r = 0; r < count; r++) for (let i = 0; i < n; i++) vectors[r * n + i] = Z[i * count + r];
+  return { values, vectors: { rows: count, cols: n, data: vectors } };
 }
 
 /**
@@ -247,8 +269,8 @@ function symmetricMatVec(A: Float64Array, n: number, from: number, v: Float64Arr
   }
 }
 
-/** Z ← H₀H₁…H_{n−2} Z (Z row-major n×n), blocks of reflectors applied as I − V T Vᵀ (LAPACK dlarft/dlarfb). */
-function* backTransform(Z: Float64Array, n: number, refl: Float64Array, taus: Float64Array): Work<void> {
+/** Z ← H₀H₁…H_{n−2} Z (Z row-major n×width), blocks of reflectors applied as I − V T Vᵀ (LAPACK dlarft/dlarfb). */
+function* backTransform(Z: Float64Array, n: number, width: number, refl: Float64Array, taus: Float64Array): Work<void> {
   const last = n - 2; // reflectors 0..n−2
   const starts: number[] = [];
   for (let i0 = 0; i0 <= last; i0 += PANEL) starts.push(i0);
@@ -278,12 +300,12 @@ function* backTransform(Z: Float64Array, n: number, refl: Float64Array, taus: Fl
         T[t * b + j] = -tau * s2;
       }
     }
-    const zsub = Z.subarray(r0 * n, n * n);
-    const p1 = yield* mul(vt, zsub, b, nr, n); // Vᵀ Z
-    const p2 = jsProduct({ a: T, b: p1, m: b, k: b, n }); // T Vᵀ Z
+    const zsub = Z.subarray(r0 * width, n * width);
+    const p1 = yield* mul(vt, zsub, b, nr, width); // Vᵀ Z
+    const p2 = jsProduct({ a: T, b: p1, m: b, k: b, n: width }); // T Vᵀ Z
     const v = new Float64Array(nr * b);
     for (let t = 0; t < b; t++) for (let r = 0; r < nr; r++) v[r * b + t] = vt[t * nr + r];
-    const p3 = yield* mul(v, p2, nr, b, n);
+    const p3 = yield* mul(v, p2, nr, b, width);
     for (let i = 0; i < zsub.length; i++) zsub[i] -= p3[i];
   }
 }

@@ -143,7 +143,7 @@ export function tql2(n: number, w: Float64Array, d: Float64Array, e: Float64Arra
         if (++iter > 200) throw new Error('symmetricEigen: QL iteration did not converge');
         let g = d[l];
         let p = (d[l + 1] - g) / (2 * e[l]);
-        let r = Math.sqrt(p * p + 1);
+        let r = Math.hypot(p, 1);
         if (p < 0) r = -r;
         d[l] = e[l] / (p + r);
         d[l + 1] = e[l] * (p + r);
@@ -164,7 +164,7 @@ export function tql2(n: number, w: Float64Array, d: Float64Array, e: Float64Arra
           s2 = s;
           g = c * e[i];
           h = c * p;
-          r = Math.sqrt(p * p + e[i] * e[i]);
+          r = Math.hypot(p, e[i]);
           e[i + 1] = s * r;
           s = e[i] / r;
           c = p / r;

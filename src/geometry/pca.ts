@@ -2,7 +2,8 @@ import { AtlasError } from '../errors.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
 import { toFloat64 } from './matrix.ts';
-import { svdFlipByComponents, symmetricEigen } from './linalg.ts';
+import { svdFlipByComponents } from './linalg.ts';
+import { symmetricEigenDC } from './eigen-dc.ts';
 import { randomizedSvd, validateMatrix, type PowerIterationNormalizer } from './truncated-svd.ts';
 
 export type PcaSolver = 'auto' | 'full' | 'covariance_eigh' | 'randomized';
@@ -103,7 +104,8 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
     // Eigenvalues of XcᵀXc and XcXcᵀ are the squared singular values of Xc; take the smaller matrix.
     const useCov = solver === 'covariance_eigh' || d <= n;
     const g = useCov ? await gemm(xc, xc, { transposeA: true, threads: opts.threads }) : await gemm(xc, xc, { transposeB: true, threads: opts.threads });
-    const eig = symmetricEigen(g);
+    // Divide and conquer with GEMM products; only the eigenvectors that can be kept are back-transformed.
+    const eig = await symmetricEigenDC(g, { vectors: fraction ? minDim : requested, threads: opts.threads });
     const all = eig.values.slice(0, minDim).map((v) => Math.max(v, 0) / (n - 1));
     if (fraction) {
       const total = all.reduce((p, v) => p + v, 0);

@@ -4,7 +4,9 @@
  *   the reference does (`standardize` overrides).
  * - 'svd': scikit-learn TruncatedSVD (randomized, 5 iterations, no centring).
  * - 'umap': features min-max scaled to [0, 1] first, then UMAP with metric 'cosine' (the reference's default),
- *   n_neighbors 15 (lowered to n − 1 for fewer texts, with a note), the given seed.
+ *   n_neighbors 15 (lowered to n − 1 for fewer texts, as umap-learn does), the given seed.
+ * A layer where every text has the same vector (BERT's [CLS] at the embedding layer) reduces to all zeros:
+ * every text in one place (the reference's methods would return zeros or a degenerate layout).
  */
 import { AtlasError } from '../errors.ts';
 import type { Matrix } from '../geometry/matrix.ts';
@@ -49,6 +51,9 @@ export async function reduceLayer(x: Matrix, opts: ReductionOptions): Promise<Ma
   const k = opts.nComponents;
   checkComponents(opts.method, k, x.rows, x.cols);
   const seed = opts.seed ?? 0;
+  // Every text has the same vector (e.g. BERT's [CLS] at the embedding layer: word + position 0 + type 0,
+  // whatever the text): there is nothing to reduce; all texts share one point (one grid cell).
+  if (identicalRows(x)) return { rows: x.rows, cols: k, data: new Float64Array(x.rows * k) };
   switch (opts.method) {
     case 'pca': {
       const input = (opts.standardize ?? k === 2) ? applyScaler(x, fitStandardScaler(x)) : x;
@@ -62,4 +67,10 @@ export async function reduceLayer(x: Matrix, opts: ReductionOptions): Promise<Ma
       return (await umap(minMaxScale(x), { nComponents: k, metric: opts.metric ?? 'cosine', nNeighbors, seed, threads: opts.threads })).embedding;
     }
   }
+}
+
+function identicalRows(x: Matrix): boolean {
+  const d = x.cols;
+  for (let i = 1; i < x.rows; i++) for (let j = 0; j < d; j++) if (x.data[i * d + j] !== x.data[j]) return false;
+  return true;
 }
