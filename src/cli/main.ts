@@ -11,8 +11,10 @@ import { mapCommand } from './commands/map.ts';
 import { profileCommand } from './commands/profile.ts';
 import { demoCommand } from './commands/demo.ts';
 import { fisherCommand } from './commands/fisher.ts';
+import { serveCommand } from './commands/serve.ts';
+import { reportCommand } from './commands/report.ts';
 
-const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand];
+const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -33,6 +33,11 @@ export interface KnnOptions {
   threads?: number;
   /** Query rows per distance block. Default: chosen so a block is ~64 MB of float32. */
   blockRows?: number;
+  /**
+   * 'symmetric' (default): half the distance products (upper block triangle) when N is large enough;
+   * 'rows': every row's full product row. Same result either way (kept for tests and comparisons).
+   */
+  strategy?: 'symmetric' | 'rows';
 }
 
 export interface KnnResult {
@@ -125,26 +130,8 @@ function screenGamma(d: number): number {
 
 interface Candidate { idx: number; dist: number }
 
-/** Restores the max-heap property of (hv, hi)[0..size) below `start`. */
-function heapSiftDown(hv: Float64Array, hi: Int32Array, size: number, start: number): void {
-  let i = start;
-  const v = hv[i];
-  const id = hi[i];
-  for (;;) {
-    let c = 2 * i + 1;
-    if (c >= size) break;
-    if (c + 1 < size && hv[c + 1] > hv[c]) c++;
-    if (hv[c] <= v) break;
-    hv[i] = hv[c];
-    hi[i] = hi[c];
-    i = c;
-  }
-  hv[i] = v;
-  hi[i] = id;
-}
-
-/** The prepared, read-only state shared by all blocks of one search. */
-interface Search {
+/** The prepared, read-only state shared by all blocks of one search (also by the worker threads). */
+export interface Search {
   X: Matrix;
   n: number;
   k: number;
@@ -167,12 +154,17 @@ interface Search {
   distances: Float64Array;
 }
 
-function prepare(X: Matrix, k: number, metric: Metric): Search {
+/** Typed array of n elements, in a SharedArrayBuffer when `shared` (so worker threads see the same memory). */
+function alloc<T extends Float32Array | Float64Array | Int32Array>(C: { new (b: ArrayBuffer | SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, n: number, shared: boolean): T {
+  return new C(shared ? new SharedArrayBuffer(n * C.BYTES_PER_ELEMENT) : new ArrayBuffer(n * C.BYTES_PER_ELEMENT));
+}
+
+export function prepare(X: Matrix, k: number, metric: Metric, shared = false): Search {
   const { rows: n, cols: d } = X;
   const norms = rowNorms(X);
-  const screen = new Float32Array(n * d);
-  const halfSq = new Float64Array(n);
-  const screenNorm = new Float64Array(n);
+  const screen = alloc(Float32Array, n * d, shared);
+  const halfSq = alloc(Float64Array, n, shared);
+  const screenNorm = alloc(Float64Array, n, shared);
   if (metric === 'cosine') {
     for (let i = 0; i < n; i++) {
       if (norms[i] === 0) {
@@ -200,15 +192,24 @@ function prepare(X: Matrix, k: number, metric: Metric): Search {
   return {
     X, n, k, metric, norms, screen, halfSq, screenNorm, gamma: screenGamma(d),
     slack: (d + 16) * F64_EPS, tiny: 4 * (d + 4) * 2 ** -126, maxNorm: screenNorm.reduce((a, b) => Math.max(a, b), 0),
-    indices: new Int32Array(n * k), distances: new Float64Array(n * k),
+    indices: alloc(Int32Array, n * k, shared), distances: alloc(Float64Array, n * k, shared),
   };
 }
 
-/** Reusable per-search buffers for the candidate lists (sized to grow). */
-interface Scratch { hv: Float64Array; hi: Int32Array; ci: Int32Array; cd: Float64Array }
+/** Reusable per-search buffers (candidate lists grow on demand; one Scratch per thread). */
+export interface Scratch {
+  /** Candidate indices and their screened values. */
+  ci: Int32Array;
+  cv: Float64Array;
+  /** Exact distances of the kept candidates. */
+  cd: Float64Array;
+  /** Sampled screened values (threshold guess). */
+  sample: Float64Array;
+}
 
-function scratch(k: number): Scratch {
-  return { hv: new Float64Array(k), hi: new Int32Array(k), ci: new Int32Array(4 * k + 16), cd: new Float64Array(4 * k + 16) };
+export function scratch(k: number, n: number): Scratch {
+  const cap = 8 * k + 64;
+  return { ci: new Int32Array(cap), cv: new Float64Array(cap), cd: new Float64Array(cap), sample: new Float64Array(Math.min(n, 32 * k + 64)) };
 }
 
 /** Sorts the first m candidates by (distance, index): insertion sort, since m is ~k and nearly random. */
@@ -227,80 +228,307 @@ function sortCandidates(ci: Int32Array, cd: Float64Array, m: number): void {
   }
 }
 
-/** Appends j to the candidate buffer, growing it when full; returns the new count. */
-function pushCandidate(w: Scratch, m: number, j: number): number {
-  if (m === w.ci.length) {
-    const ni = new Int32Array(2 * m);
-    ni.set(w.ci);
-    w.ci = ni;
-    w.cd = new Float64Array(2 * m);
+/** The r-th smallest (0-based) of a[0..m), partially reordering a (Hoare quickselect, median-of-3 pivots). */
+function selectValue(a: Float64Array, m: number, r: number): number {
+  let lo = 0;
+  let hi = m - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >> 1;
+    const x = a[lo];
+    const y = a[mid];
+    const z = a[hi];
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (r <= j) hi = j;
+    else if (r >= i) lo = i;
+    else return a[r];
   }
-  w.ci[m] = j;
-  return m + 1;
+  return a[r];
+}
+
+/** Collects every j ≠ q with screened value ≤ thr into w.ci/w.cv; returns the count (grows the buffers). */
+function collect(S: Search, q: number, g: Float32Array, go: number, thr: number, w: Scratch): number {
+  const { n, halfSq } = S;
+  let ci = w.ci;
+  let cv = w.cv;
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    const v = halfSq[j] - g[go + j];
+    if (v <= thr) {
+      if (m === ci.length) {
+        const ni = new Int32Array(2 * m);
+        ni.set(ci);
+        const nv = new Float64Array(2 * m);
+        nv.set(cv);
+        w.ci = ci = ni;
+        w.cv = cv = nv;
+        w.cd = new Float64Array(2 * m);
+      }
+      ci[m] = j;
+      cv[m++] = v;
+    }
+  }
+  // Drop the query itself (excluded by index, never by distance).
+  for (let t = 0; t < m; t++) {
+    if (ci[t] === q) {
+      ci[t] = ci[m - 1];
+      cv[t] = cv[m - 1];
+      m--;
+      break;
+    }
+  }
+  return m;
 }
 
 /**
  * Selects point q's exact k nearest from its row g (offset go, length n) of screened dot products q·x_j.
  *
- * One scan keeps the k smallest screened values s̃_j = ‖x_j‖²/2 − q·x_j (self excluded) in a max-heap (top τ)
- * and, on the side, every j with s̃_j ≤ τ_current + 2·E, where E bounds the screen error of any point
- * (E = e(max ‖x‖), see below). τ only decreases, so this side list is a superset of the final candidates and
- * stays short (≈ k·log(N/k) entries on random data). The final filter then uses the per-point bound: the
- * screen error of point j is at most e_j = γ‖q‖‖x_j‖ + slack·(‖q‖ + ‖x_j‖)²/2 + tiny·(1 + ‖q‖ + ‖x_j‖); the true
- * k-th value is at most τ + max e(heap), so a true top-k point j has s̃_j ≤ τ + max e(heap) + e_j.
+ * Screened values s̃_j = ‖x_j‖²/2 − q·x_j. The screen error of point j is at most
+ * e_j = γ‖q‖‖x_j‖ + slack·(‖q‖ + ‖x_j‖)²/2 + tiny·(1 + ‖q‖ + ‖x_j‖), so with τ the k-th smallest s̃ (self
+ * excluded), every true top-k point j has s̃_j ≤ τ + max e(k smallest) + e_j ≤ τ + band, band = 2·e(max ‖x‖).
+ *
+ * Instead of a running heap, a threshold is guessed from an evenly spaced sample of the row (an order
+ * statistic that leaves ~2k points below it), one branch-light pass collects every j under it, and the guess
+ * is verified: it is valid when at least k points lie under it and τ + band ≤ threshold; otherwise the pass is
+ * repeated with τ + band (or with no threshold). The candidates within each point's own bound are then
+ * measured exactly in float64 and sorted by (distance, index) — the same set and result as the naive search.
  */
-function selectRow(S: Search, q: number, g: Float32Array, go: number, w: Scratch): void {
+export function selectRow(S: Search, q: number, g: Float32Array, go: number, w: Scratch): void {
   const { n, k, halfSq, screenNorm, gamma, slack, tiny, maxNorm } = S;
-  const { hv, hi } = w;
   const qn = screenNorm[q];
   // e(x) = c0 + c1·x + c2·x², the bound above as a polynomial in ‖x_j‖.
   const c0 = slack * qn * qn / 2 + tiny * (1 + qn);
   const c1 = gamma * qn + slack * qn + tiny;
   const c2 = slack / 2;
   const band = 2 * (c0 + c1 * maxNorm + c2 * maxNorm * maxNorm);
-  let size = 0;
-  let m = 0;
-  let j = 0;
-  for (; j < n && size < k; j++) {
-    if (j === q) continue;
-    hv[size] = halfSq[j] - g[go + j];
-    hi[size++] = j;
-    m = pushCandidate(w, m, j);
+  // Threshold guess: sample every `stride`-th value; its order statistic r ≈ 2k·(sample/n) + 4 leaves about
+  // 2k + 4·stride points below it.
+  const sample = w.sample;
+  const stride = Math.ceil(n / sample.length);
+  let ms = 0;
+  for (let j = 0; j < n; j += stride) sample[ms++] = halfSq[j] - g[go + j];
+  const r = Math.min(ms - 1, Math.ceil((2 * k * ms) / n) + 4);
+  let thr = stride === 1 && r >= ms - 1 ? Infinity : selectValue(sample, ms, r) + band;
+  let m = collect(S, q, g, go, thr, w);
+  let tau = 0;
+  for (let attempt = 0; ; attempt++) {
+    if (m >= k) {
+      // τ = k-th smallest candidate value: the candidates hold every value ≤ thr, so it is the row's τ.
+      w.cd.set(w.cv.subarray(0, m));
+      tau = selectValue(w.cd, m, k - 1);
+      if (tau + band <= thr) break;
+      thr = tau + band;
+    } else thr = Infinity;
+    if (attempt > 2) throw new Error('knn: candidate threshold did not settle (non-finite screen value?)');
+    m = collect(S, q, g, go, thr, w);
   }
-  for (let s = (k >> 1) - 1; s >= 0; s--) heapSiftDown(hv, hi, k, s);
-  let top = hv[0];
-  let thr = top + band;
-  for (; j < n; j++) {
-    const v = halfSq[j] - g[go + j];
-    if (v <= thr && j !== q) {
-      m = pushCandidate(w, m, j);
-      if (v < top) {
-        hv[0] = v;
-        hi[0] = j;
-        heapSiftDown(hv, hi, k, 0);
-        top = hv[0];
-        thr = top + band;
-      }
+  finishRow(S, q, w, m, tau);
+}
+
+/**
+ * Final stage of a row: w.ci/w.cv hold m candidates that include every j with s̃_j ≤ τ + band (τ = the row's k-th
+ * smallest screened value). Keeps those within their own bound, measures them exactly, sorts, writes row q.
+ */
+function finishRow(S: Search, q: number, w: Scratch, m: number, tau: number): void {
+  const { k, screenNorm, gamma, slack, tiny } = S;
+  const qn = screenNorm[q];
+  const c0 = slack * qn * qn / 2 + tiny * (1 + qn);
+  const c1 = gamma * qn + slack * qn + tiny;
+  const c2 = slack / 2;
+  const { ci, cv, cd } = w;
+  // max ‖x‖ over k candidates with value ≤ τ (any such set bounds the true k-th value).
+  let hn = 0;
+  let taken = 0;
+  for (let t = 0; t < m && taken < k; t++) {
+    if (cv[t] < tau) {
+      hn = Math.max(hn, screenNorm[ci[t]]);
+      taken++;
     }
   }
-  let hn = 0;
-  for (let t = 0; t < k; t++) hn = Math.max(hn, screenNorm[hi[t]]);
-  const limit = top + (c0 + c1 * hn + c2 * hn * hn) + c0;
-  const { ci, cd } = w;
+  for (let t = 0; t < m && taken < k; t++) {
+    if (cv[t] === tau) {
+      hn = Math.max(hn, screenNorm[ci[t]]);
+      taken++;
+    }
+  }
+  const limit = tau + (c0 + c1 * hn + c2 * hn * hn) + c0;
   let kept = 0;
   for (let t = 0; t < m; t++) {
-    const jj = ci[t];
-    const xn = screenNorm[jj];
-    if (halfSq[jj] - g[go + jj] <= limit + c1 * xn + c2 * xn * xn) {
-      ci[kept] = jj;
-      cd[kept++] = exactDistance(S.X, q, jj, S.metric, S.norms);
-    }
+    const xn = screenNorm[ci[t]];
+    if (cv[t] <= limit + c1 * xn + c2 * xn * xn) ci[kept++] = ci[t];
   }
+  exactDistances(S, q, ci, cd, kept);
   sortCandidates(ci, cd, kept);
   const o = q * k;
   for (let t = 0; t < k; t++) {
     S.indices[o + t] = ci[t];
     S.distances[o + t] = cd[t];
+  }
+}
+
+/**
+ * cd[t] = exact float64 distance from q to ci[t], t < m. Four candidates share one pass over q so their four
+ * sums (each still accumulated in coordinate order, bit-identical to `exactDistance`) proceed in parallel.
+ */
+function exactDistances(S: Search, q: number, ci: Int32Array, cd: Float64Array, m: number): void {
+  const { cols, data } = S.X;
+  const a = q * cols;
+  let t = 0;
+  if (S.metric === 'euclidean') {
+    for (; t + 3 < m; t += 4) {
+      const b0 = ci[t] * cols;
+      const b1 = ci[t + 1] * cols;
+      const b2 = ci[t + 2] * cols;
+      const b3 = ci[t + 3] * cols;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let u = 0; u < cols; u++) {
+        const x = data[a + u];
+        const e0 = x - data[b0 + u];
+        const e1 = x - data[b1 + u];
+        const e2 = x - data[b2 + u];
+        const e3 = x - data[b3 + u];
+        s0 += e0 * e0;
+        s1 += e1 * e1;
+        s2 += e2 * e2;
+        s3 += e3 * e3;
+      }
+      cd[t] = Math.sqrt(s0);
+      cd[t + 1] = Math.sqrt(s1);
+      cd[t + 2] = Math.sqrt(s2);
+      cd[t + 3] = Math.sqrt(s3);
+    }
+  }
+  for (; t < m; t++) cd[t] = exactDistance(S.X, q, ci[t], S.metric, S.norms);
+}
+
+/** band(q) = 2·e(max ‖x‖): the widest screen-error margin any candidate of row q can need (see selectRow). */
+function bandOf(S: Search, q: number): number {
+  const qn = S.screenNorm[q];
+  const c0 = S.slack * qn * qn / 2 + S.tiny * (1 + qn);
+  const c1 = S.gamma * qn + S.slack * qn + S.tiny;
+  const x = S.maxNorm;
+  return 2 * (c0 + c1 * x + (S.slack / 2) * x * x);
+}
+
+/**
+ * The GEMM search using the symmetry of distances: only the upper block triangle of X·Xᵀ is computed (half
+ * the flops), and each product value feeds both its row point and its column point.
+ *
+ * Because a row's values then arrive in pieces, its candidate threshold must be known up front: a first, thin
+ * product against an evenly spaced sample of the points gives every row a guess (an order statistic of its
+ * sampled values, plus the band), exactly as selectRow guesses. The main pass appends every pair under either
+ * point's threshold to that point's list. A row is finished from its list when the list proves complete
+ * (≥ k entries, τ + band ≤ threshold, no overflow); otherwise — rare — the row is redone by selectRow on its
+ * full product row. Either way the candidate set contains all points the exact filter needs, so the result is
+ * the same as the one-sided search.
+ */
+async function symmetricSearch(S: Search, opts: KnnOptions): Promise<void> {
+  const { n, k, X, halfSq } = S;
+  const d = X.cols;
+  const all: Matrix<Float32Array> = { rows: n, cols: d, data: S.screen };
+  // Pass 1: thresholds from sampled columns.
+  const sampleSize = Math.min(n, Math.max(16 * k + 64, 512));
+  const stride = Math.ceil(n / sampleSize);
+  const cols: number[] = [];
+  for (let j = 0; j < n; j += stride) cols.push(j);
+  const ms = cols.length;
+  const sampled = new Float32Array(ms * d);
+  for (let t = 0; t < ms; t++) sampled.set(S.screen.subarray(cols[t] * d, cols[t] * d + d), t * d);
+  const r = Math.min(ms - 1, Math.ceil((2 * k * ms) / n) + 3);
+  const thr = new Float64Array(n);
+  const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.floor((16 * 2 ** 20) / n)));
+  const vals = new Float64Array(ms);
+  for (let start = 0; start < n; start += block) {
+    const end = Math.min(n, start + block);
+    const g = (await gemm({ rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, { transposeB: true, threads: opts.threads })).data;
+    for (let i = start; i < end; i++) {
+      const o = (i - start) * ms;
+      for (let t = 0; t < ms; t++) vals[t] = halfSq[cols[t]] - g[o + t];
+      thr[i] = selectValue(vals, ms, r) + bandOf(S, i);
+    }
+  }
+  // Pass 2: upper block triangle. Lists of capacity `cap` per point; overflow marks the point for a redo.
+  const cap = 2 * (r + 3) * stride + k + 16;
+  const li = new Int32Array(n * cap);
+  const lv = new Float64Array(n * cap);
+  const count = new Int32Array(n); // −1: overflowed
+  for (let start = 0; start < n; start += block) {
+    const end = Math.min(n, start + block);
+    const width = n - start;
+    const g = (await gemm({ rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) }, { transposeB: true, threads: opts.threads })).data;
+    for (let i = start; i < end; i++) {
+      const go = (i - start) * width - start;
+      const hi = halfSq[i];
+      const ti = thr[i];
+      let ci = count[i];
+      const oi = i * cap;
+      for (let j = i + 1; j < n; j++) {
+        const gv = g[go + j];
+        if (halfSq[j] - gv <= ti) {
+          if (ci >= 0) {
+            if (ci === cap) ci = -1;
+            else {
+              li[oi + ci] = j;
+              lv[oi + ci++] = halfSq[j] - gv;
+            }
+          }
+        }
+        if (hi - gv <= thr[j]) {
+          const cj = count[j];
+          if (cj >= 0) {
+            if (cj === cap) count[j] = -1;
+            else {
+              li[j * cap + cj] = i;
+              lv[j * cap + cj] = hi - gv;
+              count[j] = cj + 1;
+            }
+          }
+        }
+      }
+      count[i] = ci;
+    }
+  }
+  // Finish every row whose list is provably complete; collect the others.
+  const w = scratch(k, n);
+  const redo: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = count[i];
+    if (m < k) {
+      redo.push(i);
+      continue;
+    }
+    if (w.ci.length < m) Object.assign(w, { ci: new Int32Array(m), cv: new Float64Array(m), cd: new Float64Array(m) });
+    w.ci.set(li.subarray(i * cap, i * cap + m));
+    w.cv.set(lv.subarray(i * cap, i * cap + m));
+    w.cd.set(w.cv.subarray(0, m));
+    const tau = selectValue(w.cd, m, k - 1);
+    if (tau + bandOf(S, i) > thr[i]) {
+      redo.push(i);
+      continue;
+    }
+    finishRow(S, i, w, m, tau);
+  }
+  for (let t = 0; t < redo.length; t += block) {
+    const rows = redo.slice(t, t + block);
+    const q = new Float32Array(rows.length * d);
+    rows.forEach((i, u) => q.set(S.screen.subarray(i * d, i * d + d), u * d));
+    const g = (await gemm({ rows: rows.length, cols: d, data: q }, all, { transposeB: true, threads: opts.threads })).data;
+    rows.forEach((i, u) => selectRow(S, i, g, u * n, w));
   }
 }
 
@@ -334,6 +562,8 @@ export async function knn(X: Matrix, opts: KnnOptions): Promise<KnnResult> {
   // Below ~2 MFLOP a GEMM round trip costs more than the direct loop.
   if (n * n * d <= 2e6) {
     directSearch(S);
+  } else if (n >= 4 * Math.max(16 * opts.k + 64, 512) && (opts.strategy ?? 'symmetric') === 'symmetric') {
+    await symmetricSearch(S, opts);
   } else {
     const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.floor((16 * 2 ** 20) / n)));
     const all: Matrix<Float32Array> = { rows: n, cols: d, data: S.screen };
@@ -342,7 +572,7 @@ export async function knn(X: Matrix, opts: KnnOptions): Promise<KnnResult> {
       const q: Matrix<Float32Array> = { rows: end - start, cols: d, data: S.screen.slice(start * d, end * d) };
       return gemm(q, all, { transposeB: true, threads: opts.threads });
     };
-    const w = scratch(opts.k);
+    const w = scratch(opts.k, n);
     // Pipeline: the next block's product runs on onnxruntime's threads while this block is selected.
     let pending = product(0);
     for (let start = 0; start < n; start += block) {

@@ -74,6 +74,8 @@ export class ScatterGL {
   private screen = new Float32Array(0);
   private center = [0, 0, 0];
   private extent = 1;
+  /** Half ranges per axis (with a margin). */
+  private half = [1, 1, 1];
   private view = { zoom: 1, panX: 0, panY: 0, yaw: 0.6, pitch: 0.35 };
   pointSize = 6;
   mode: DragMode = 'pan';
@@ -165,7 +167,8 @@ export class ScatterGL {
     }
     for (let a = 0; a < 3; a++) if (!(lo[a] <= hi[a])) lo[a] = hi[a] = 0;
     this.center = lo.map((v, a) => (v + hi[a]) / 2);
-    this.extent = Math.max(1e-12, ...hi.map((v, a) => (v - lo[a]) / 2)) * 1.08;
+    this.half = hi.map((v, a) => Math.max(1e-12, ((v - lo[a]) / 2) * 1.08));
+    this.extent = Math.max(...this.half);
     this.view = { zoom: 1, panX: 0, panY: 0, yaw: 0.6, pitch: 0.35 };
     this.requestDraw();
   }
@@ -251,29 +254,30 @@ export class ScatterGL {
     return b;
   }
 
-  /** The affine map data → clip space, as a column-major 4 × 4 matrix. */
+  /**
+   * The affine map data → clip space, as a column-major 4 × 4 matrix: pixels per data unit k (equal aspect;
+   * 2D fits both axes, 3D fits the largest), rotation R in 3D, and a pan in pixels.
+   */
   private matrix(): Float32Array {
     const d = this.data;
     const w = this.canvas.clientWidth || 1, h = this.canvas.clientHeight || 1;
-    const m = Math.min(w, h);
-    const sx = (m / w) * this.view.zoom / this.extent, sy = (m / h) * this.view.zoom / this.extent;
-    // Rotation (3D only): yaw about y, then pitch about x.
+    const three = d !== null && d.dim === 3;
+    const k = this.view.zoom * (three ? Math.min(w, h) / (2 * this.extent * 1.3) : Math.min(w / (2 * this.half[0]), h / (2 * this.half[1])));
+    const sx = (2 * k) / w, sy = (2 * k) / h, sz = 0.25 / this.extent;
+    // Rotation (3D only): yaw about y, then pitch about x; R = Rx·Ry, row-major.
     let R = [1, 0, 0, 0, 1, 0, 0, 0, 1];
-    if (d && d.dim === 3) {
+    if (three) {
       const cy = Math.cos(this.view.yaw), syw = Math.sin(this.view.yaw), cp = Math.cos(this.view.pitch), sp = Math.sin(this.view.pitch);
-      // Ry = [[cy,0,sy],[0,1,0],[-sy,0,cy]]; Rx = [[1,0,0],[0,cp,-sp],[0,sp,cp]]; R = Rx·Ry (row-major)
       R = [cy, 0, syw, sp * syw, cp, -sp * cy, -cp * syw, sp, cp * cy];
     }
     const c = this.center;
     const rc = [0, 1, 2].map((r) => R[r * 3] * c[0] + R[r * 3 + 1] * c[1] + R[r * 3 + 2] * c[2]);
-    const sz = 0.5 / this.extent;
-    const px = (m / w) * this.view.panX, py = (m / h) * this.view.panY;
     // clip = S (R p − R c) + pan
     return new Float32Array([
       sx * R[0], sy * R[3], sz * R[6], 0,
       sx * R[1], sy * R[4], sz * R[7], 0,
       sx * R[2], sy * R[5], sz * R[8], 0,
-      -sx * rc[0] + px, -sy * rc[1] + py, -sz * rc[2], 1,
+      -sx * rc[0] + (2 * this.view.panX) / w, -sy * rc[1] + (2 * this.view.panY) / h, -sz * rc[2], 1,
     ]);
   }
 
@@ -387,13 +391,12 @@ export class ScatterGL {
       }
       const mode = e.shiftKey ? 'box' : this.mode;
       if (mode === 'pan') {
-        const w = c.clientWidth, h = c.clientHeight, m = Math.min(w, h);
         if (this.data?.dim === 3 && !e.altKey) {
           this.view.yaw += (x - dr.x) * 0.01;
           this.view.pitch = Math.max(-1.5, Math.min(1.5, this.view.pitch + (y - dr.y) * 0.01));
         } else {
-          this.view.panX += ((2 * (x - dr.x)) / w) * (w / m);
-          this.view.panY -= ((2 * (y - dr.y)) / h) * (h / m);
+          this.view.panX += x - dr.x;
+          this.view.panY -= y - dr.y;
         }
         this.requestDraw();
       } else if (mode === 'box') {
@@ -431,9 +434,8 @@ export class ScatterGL {
     c.addEventListener('wheel', (e) => {
       e.preventDefault();
       const [x, y] = local(e);
-      const w = c.clientWidth, h = c.clientHeight, m = Math.min(w, h);
-      // Keep the data point under the cursor fixed: pan' = q·(1 − f) + pan·f in view units.
-      const qx = ((2 * x) / w - 1) * (w / m), qy = (1 - (2 * y) / h) * (h / m);
+      // Keep the data point under the cursor fixed: its offset from the centre q = k·u + pan stays put.
+      const qx = x - c.clientWidth / 2, qy = c.clientHeight / 2 - y;
       const f = Math.exp(-e.deltaY * 0.0015);
       const zoom = Math.max(0.05, Math.min(500, this.view.zoom * f));
       const g = zoom / this.view.zoom;

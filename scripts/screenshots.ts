@@ -1,0 +1,61 @@
+/**
+ * The README's screenshots of the real app: runs `latent-atlas demo` (and the Fisher pipeline on the same
+ * folder) unless --run DIR is given, serves the folder, and photographs the Map (with a hover tooltip), Fisher
+ * and Plots tabs in headless Chromium.
+ *
+ *   node --import tsx scripts/screenshots.ts [--run DIR] [--out docs/screenshots]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../src/app/server.ts';
+import { launchChromium } from './chromium.ts';
+
+const { values } = parseArgs({ options: { run: { type: 'string' }, out: { type: 'string', default: 'docs/screenshots' } } });
+const out = resolve(values.out!);
+mkdirSync(out, { recursive: true });
+const tmp = mkdtempSync(join(tmpdir(), 'atlas-shots-'));
+const bin = fileURLToPath(new URL('../bin/latent-atlas.js', import.meta.url));
+let root = values.run ? resolve(values.run) : join(tmp, 'atlas-demo');
+if (!values.run) {
+  const cli = (...args: string[]) => execFileSync(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+  cli('demo', '--out', root);
+  const run = JSON.parse(readFileSync(join(root, 'run.json'), 'utf8'));
+  cli('fisher', '--model', run.modelDir, '--data', 'builtin:topics', '--num-samples', '8', '--out', root);
+}
+root = resolve(root);
+const app = await startServer({ root, port: 0 });
+const browser = await launchChromium(join(tmp, 'profile'), { width: 1200, height: 720 });
+try {
+  const page = await browser.newPage();
+  await page.goto(app.url);
+  await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
+  // Hover the point nearest the plot's centre of mass so the tooltip shows a text.
+  const n = Number(await page.locator('#map-plot canvas').getAttribute('data-points'));
+  const pos = await page.evaluate((k) => Array.from({ length: k }, (_, i) => (window as any).atlas.map.screenPosition(i) as [number, number]), n);
+  const [x, y] = pos[Math.floor(n / 3)];
+  await page.mouse.move(x, y);
+  await page.waitForSelector('#tooltip:not([hidden])');
+  await page.screenshot({ path: join(out, 'app-map.png') });
+  if (await page.locator('nav button[data-tab=fisher]').isVisible()) {
+    await page.mouse.move(0, 0);
+    await page.click('nav button[data-tab=fisher]');
+    await page.waitForFunction(() => ((document.querySelector('#fisher-plot canvas') as HTMLCanvasElement)?.dataset.layers ?? '').includes('ellipses'));
+    await page.screenshot({ path: join(out, 'app-fisher.png') });
+  }
+  await page.click('nav button[data-tab=plots]');
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('#tab-plots img')).every((i) => (i as HTMLImageElement).complete));
+  await page.screenshot({ path: join(out, 'app-plots.png') });
+  for (const f of ['app-map.png', 'app-fisher.png', 'app-plots.png']) {
+    try {
+      console.log(`${join(out, f)}: ${(statSync(join(out, f)).size / 1024).toFixed(0)} KB`);
+    } catch { /* not taken */ }
+  }
+} finally {
+  await browser.close();
+  await app.close();
+  rmSync(tmp, { recursive: true, force: true });
+}
