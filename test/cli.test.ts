@@ -38,6 +38,9 @@ test('demo --quick runs the pipeline on the default model and writes the report'
   const profile = JSON.parse(readFileSync(join(out, 'profile', 'profile.json'), 'utf8'));
   assert.equal(profile.layers.length, run.layers.length);
   assert.ok(readFileSync(join(out, 'index.html'), 'utf8').includes('randomly initialised'));
+  const fisher = JSON.parse(readFileSync(join(out, run.fisher), 'utf8'));
+  assert.equal(fisher.n, 30);
+  assert.ok(fisher.comparison.spearman > -1 && fisher.comparison.spearman <= 1);
 });
 
 test('extract + map from a YAML config; flags override the file', async () => {

@@ -11,6 +11,9 @@ import { idProfile } from '../../geometry/id-profile.ts';
 import { writeProfileOutputs } from '../../geometry/profile-output.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../../data/atomic.ts';
 import { escapeHtml, htmlPage } from '../../plot/index.ts';
+import { ParamStore } from '../../params/param-store.ts';
+import { runFisherPipeline } from '../../fisher/pipeline.ts';
+import { loadDataset } from '../../data/dataset.ts';
 
 const DEMO_FLAGS = {
   model: { type: 'string' },
@@ -71,6 +74,14 @@ The default model is the best one available: a trained checkpoint shipped under 
       const prof = writeProfileOutputs(join(out, 'profile'), profile, { title: 'Intrinsic dimension by layer', model: model.id, dataset: dataset.name });
       for (const r of profile) console.log(`layer ${String(r.layer).padStart(2)}: TwoNN ID ${r.twoNN.toFixed(2)}, label overlap ${r.labelOverlap?.toFixed(3)}`);
 
+      // Fisher geometry at the last layer on a subset (the exact metric costs V·d² per text).
+      const fisherData = await loadDataset(stringFlag(values.data) ?? 'builtin:topics', { numSamples: values.quick ? 5 : 20, seed: 0 });
+      const fisher = await runFisherPipeline(ParamStore.fromCheckpoint(model.checkpoint), model.tokenizer, model.key, fisherData, {
+        out, layer: model.checkpoint.config.nLayer, k: values.quick ? 5 : 10,
+      });
+      const fisherDir = join(out, 'fisher');
+      console.log(`fisher: ${fisherData.texts.length} texts, Fisher vs Euclidean geodesics Spearman ${fisher.comparison.spearman.toFixed(3)}`);
+
       const rel = (p: string) => relative(out, p);
       const figure = (png: string, href: string, caption: string) =>
         `<figure style="display:inline-block;margin:8px;max-width:46%"><a href="${escapeHtml(rel(href))}"><img src="${escapeHtml(rel(png))}" style="width:100%"></a><figcaption>${escapeHtml(caption)}</figcaption></figure>`;
@@ -80,6 +91,7 @@ The default model is the best one available: a trained checkpoint shipped under 
         sections: [
           ...(chosen.random ? [{ heading: 'Random weights', content: '<p><b>This run used a randomly initialised model</b>: no trained checkpoint is available on this machine. The pipeline is real; the structure it shows is not learned.</p>' }] : []),
           { heading: 'Maps (click for the interactive version)', content: maps.map((m) => figure(m.png, m.html, `layer ${m.layer} · ${m.method.toUpperCase()} ${m.note}`)).join('') },
+          { heading: 'Latent Fisher geometry (last layer)', content: figure(join(fisherDir, 'fisher-mds.png'), join(fisherDir, 'report.html'), 'MDS of Fisher geodesics with metric ellipses') + figure(join(fisherDir, 'euclidean-mds.png'), join(fisherDir, 'report.html'), `MDS of Euclidean geodesics (Spearman vs Fisher ${fisher.comparison.spearman.toFixed(3)})`) },
           { heading: 'Intrinsic dimension and neighbourhood overlap', content: figure(`${prof.idPlot}.png`, prof.html, 'TwoNN and Gride ID by layer') + figure(`${prof.overlapPlot}.png`, prof.html, 'label overlap and consecutive-layer overlap') },
         ],
       });
@@ -89,6 +101,7 @@ The default model is the best one available: a trained checkpoint shipped under 
         model: model.id, modelDir: model.dir, randomModel: chosen.random, dataset: dataset.name, texts: dataset.texts.length,
         classNames: dataset.classNames, layers: extraction.layers, activations: extraction.dir,
         maps: maps.map((m) => ({ layer: m.layer, method: m.method, html: rel(m.html), png: rel(m.png) })), profile: rel(prof.json),
+        fisher: rel(join(fisherDir, 'comparison.json')),
       });
       console.log(`report: ${index}`);
     } finally {
