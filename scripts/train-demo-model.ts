@@ -14,9 +14,8 @@ import { parseArgs } from 'node:util';
 import { loadBrownCorpus, splitBrown, documentText } from '../src/data/brown.ts';
 import { loadTokenizer } from '../src/model/tokenizer.ts';
 import { writeJsonAtomic } from '../src/data/atomic.ts';
-import { buildCompactVocab, compactIds, expandEmbedding, type CompactVocab } from '../src/params/compact-vocab.ts';
-import { evalWindows, gpt2ConfigJson, loadTrainingState, newTrainingState, runTraining, saveTrainingState, type ModelShape, type TrainHyperParams, type TrainingState } from '../src/params/train.ts';
-import { writeSafetensors } from '../src/model/safetensors.ts';
+import { buildCompactVocab, compactIds, type CompactVocab } from '../src/params/compact-vocab.ts';
+import { evalWindows, exportGpt2Checkpoint, loadTrainingState, newTrainingState, runTraining, saveTrainingState, type ModelShape, type TrainHyperParams, type TrainingState } from '../src/params/train.ts';
 import { progress, formatDuration } from '../src/util/progress.ts';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -92,19 +91,9 @@ async function prepareData(activeVocab: number): Promise<PreparedData> {
   };
 }
 
-/** Exports the compact training state as a full-vocabulary GPT-2 checkpoint in HF layout (float16). */
-export function exportModel(st: TrainingState, vocab: CompactVocab, dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  const d = st.shape.dModel;
-  const fullShape: ModelShape = { ...st.shape, vocabSize: vocab.fullSize };
-  writeJsonAtomic(join(dir, 'config.json'), gpt2ConfigJson(fullShape, { torch_dtype: 'float16', transformers_version: '4.46.0' }));
-  const tensors: [string, { shape: number[]; data: Float32Array }][] = [];
-  for (const [name, t] of st.params.tensors) {
-    const data = t.data as Float32Array;
-    if (name === 'wte.weight') tensors.push([`transformer.${name}`, { shape: [vocab.fullSize, d], data: expandEmbedding(vocab, data, d) }]);
-    else tensors.push([`transformer.${name}`, { shape: t.shape, data }]);
-  }
-  writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype: 'F16', metadata: { format: 'pt' } });
+/** The HF checkpoint (config, F16 weights) plus GPT-2's tokenizer files. */
+function exportModel(st: TrainingState, vocab: CompactVocab, dir: string): void {
+  exportGpt2Checkpoint(st, vocab, dir, { dtype: 'F16' });
   writeTokenizerFiles(dir, st.shape.seqLen);
   writeJsonAtomic(join(dir, 'generation_config.json'), { bos_token_id: EOS, eos_token_id: EOS });
 }
@@ -136,8 +125,8 @@ async function main(): Promise<void> {
     const bar = progress({ total: 0, label: 'train', unit: 'tok' });
     const onStep = (p: { step: number; trainLoss: number; valLoss?: number; lr: number; gradNorm: number; seconds: number }) => {
       bar.tick(tokensPerStep, { loss: p.trainLoss.toFixed(3), ...(p.valLoss !== undefined ? { val: p.valLoss.toFixed(3) } : {}) });
-      const tps = ((p.step + 1) * tokensPerStep) / p.seconds;
-      console.log(`step ${p.step + 1}/${st!.hp.totalSteps} loss ${p.trainLoss.toFixed(4)}${p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(4)}` : ''} lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(2)} ${formatDuration(p.seconds)} ${tps.toFixed(0)} tok/s`);
+      const tps = (p.step * tokensPerStep) / p.seconds;
+      console.log(`step ${p.step}/${st!.hp.totalSteps} loss ${p.trainLoss.toFixed(4)}${p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(4)}` : ''} lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(2)} ${formatDuration(p.seconds)} ${tps.toFixed(0)} tok/s`);
     };
     const common = { dir: runDir, budgetSeconds: budget, checkpointSeconds: 240, evalEvery: 50, valWindows, onStep };
     if (st.meta.autoSteps && st.hp.totalSteps === 1_000_000) {

@@ -112,3 +112,37 @@ export function splitBrown(docs: BrownDocument[], perGenre = 2): { train: BrownD
   for (const list of byGenre.values()) for (const d of list.slice(-perGenre)) held.add(d.id);
   return { train: docs.filter((d) => !held.has(d.id)), validation: docs.filter((d) => held.has(d.id)) };
 }
+
+export interface GenrePassage {
+  text: string;
+  label: string;
+  doc: string;
+}
+
+/**
+ * Labelled passages for the genre demo: each document cut into runs of whole consecutive sentences of
+ * `minWords`..`maxWords` words (sentences longer than maxWords are skipped, so every passage fits a
+ * 128-token context), then `perDoc` passages taken evenly spaced through the document. Label = genre.
+ */
+export function genrePassages(docs: BrownDocument[], opts: { perDoc?: number; minWords?: number; maxWords?: number } = {}): GenrePassage[] {
+  const perDoc = opts.perDoc ?? 10;
+  const minWords = opts.minWords ?? 35;
+  const maxWords = opts.maxWords ?? 70;
+  const out: GenrePassage[] = [];
+  for (const doc of docs) {
+    const passages: string[] = [];
+    let cur: string[] = [];
+    let words = 0;
+    for (const s of doc.sentences) {
+      const n = s.split(/\s+/).length;
+      if (n > maxWords) { cur = []; words = 0; continue; }
+      if (words + n > maxWords) { cur = []; words = 0; }
+      cur.push(s);
+      words += n;
+      if (words >= minWords) { passages.push(cur.join(' ')); cur = []; words = 0; }
+    }
+    const take = Math.min(perDoc, passages.length);
+    for (let i = 0; i < take; i++) out.push({ text: passages[Math.floor((i * passages.length) / take)], label: doc.genre, doc: doc.id });
+  }
+  return out;
+}

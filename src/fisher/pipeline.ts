@@ -201,6 +201,8 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const outputs = join(o.out, 'fisher');
   mkdirSync(outputs, { recursive: true });
   writeJsonAtomic(join(outputs, 'ellipses.json'), { radius, ellipses });
+  // Texts and labels beside the embeddings, so viewers (the app, Python users) need nothing else.
+  writeJsonAtomic(join(outputs, 'points.json'), { texts: dataset.texts, labels: dataset.labels, classNames: dataset.classNames });
   writeNpy(join(outputs, 'fisher-mds.npy'), mds.value.fisher.data, [n, 2]);
   writeNpy(join(outputs, 'euclidean-mds.npy'), mds.value.euclidean.data, [n, 2]);
   if (tsneEmb) writeNpy(join(outputs, 'tsne.npy'), tsneEmb.data, [n, 2]);

@@ -23,7 +23,7 @@ import { backward, forward, type TokenBatch } from './backprop.ts';
 import { ParamStore, type FloatArray, type ParamTensor } from './param-store.ts';
 import { adamWStep, clipGradNorm, newAdamWState, type AdamWState } from './optimizer.ts';
 import { cosineWithWarmup } from './schedule.ts';
-import { compactCrossEntropy, type CompactVocab } from './compact-vocab.ts';
+import { compactCrossEntropy, expandEmbedding, type CompactVocab } from './compact-vocab.ts';
 
 export interface ModelShape {
   nLayer: number;
@@ -340,4 +340,23 @@ export async function runTraining(st: TrainingState, stream: Int32Array, vocab: 
   }
   if (opts.dir) saveTrainingState(opts.dir, st);
   return st;
+}
+
+/**
+ * Writes the compact training state as a full-vocabulary GPT-2 checkpoint in Hugging Face layout (config.json
+ * + model.safetensors with `transformer.`-prefixed names and tied embeddings, as save_pretrained writes them):
+ * rare tokens get copies of the shared row, so the checkpoint's loss equals the compact model's.
+ */
+export function exportGpt2Checkpoint(st: Pick<TrainingState, 'shape' | 'params'>, vocab: CompactVocab, dir: string, opts: { dtype?: 'F16' | 'F32' } = {}): void {
+  mkdirSync(dir, { recursive: true });
+  const dtype = opts.dtype ?? 'F16';
+  const d = st.shape.dModel;
+  writeJsonAtomic(join(dir, 'config.json'), gpt2ConfigJson({ ...st.shape, vocabSize: vocab.fullSize }, { torch_dtype: dtype === 'F16' ? 'float16' : 'float32', transformers_version: '4.46.0' }));
+  const tensors: [string, { shape: number[]; data: Float32Array }][] = [];
+  for (const [name, t] of st.params.tensors) {
+    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+    if (name === 'wte.weight') tensors.push([`transformer.${name}`, { shape: [vocab.fullSize, d], data: expandEmbedding(vocab, data, d) }]);
+    else tensors.push([`transformer.${name}`, { shape: t.shape, data }]);
+  }
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype, metadata: { format: 'pt' } });
 }

@@ -1,0 +1,410 @@
+import { AtlasError } from '../errors.ts';
+import type { Matrix } from './matrix.ts';
+
+/**
+ * The selection core of the exact k-NN search (see knn.ts for the method): the prepared search state, the
+ * float32 screen's error bound, per-row candidate selection and the exact float64 re-check. Kept free of
+ * onnxruntime so worker threads can load it cheaply.
+ */
+export type Metric = 'euclidean' | 'cosine';
+
+const F64_EPS = 2 ** -52;
+
+/** ‖row‖ in float64, summed in coordinate order (the same order the exact distance uses). */
+export function rowNorms(X: Matrix): Float64Array {
+  const { rows, cols, data } = X;
+  const out = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let s = 0;
+    const o = i * cols;
+    for (let j = 0; j < cols; j++) s += data[o + j] * data[o + j];
+    out[i] = Math.sqrt(s);
+  }
+  return out;
+}
+
+/** Exact float64 distance between rows i and j; `norms` are the row norms (used by cosine only). */
+export function exactDistance(X: Matrix, i: number, j: number, metric: Metric, norms: Float64Array): number {
+  const { cols, data } = X;
+  const a = i * cols;
+  const b = j * cols;
+  if (metric === 'euclidean') {
+    let s = 0;
+    for (let t = 0; t < cols; t++) {
+      const d = data[a + t] - data[b + t];
+      s += d * d;
+    }
+    return Math.sqrt(s);
+  }
+  let dot = 0;
+  for (let t = 0; t < cols; t++) dot += data[a + t] * data[b + t];
+  const c = 1 - dot / (norms[i] * norms[j]);
+  return c < 0 ? 0 : c > 2 ? 2 : c;
+}
+
+/**
+ * The screen works on s_j = ‖x_j‖²/2 − q·x_j (the per-row constant ‖q‖²/2 dropped), which orders points like
+ * the squared Euclidean distance (cosine: on unit-normalised rows, like 1 − cos). With the dot product in
+ * float32 over d terms, |error(q·x_j)| ≤ γ·‖q‖·‖x_j‖ with γ = (d + 3)·u / (1 − (d + 3)·u), u = 2⁻²⁴ (standard
+ * bound for any summation order, plus input rounding to float32 and output rounding); the float64 terms add
+ * a few ulps of ‖q‖² + ‖x‖². We double γ for safety: a wider screen costs a few extra exact distances, never
+ * correctness.
+ */
+export function screenGamma(d: number): number {
+  const u = 2 ** -24;
+  const nu = (d + 3) * u;
+  return 2 * nu / (1 - nu);
+}
+
+
+/** The prepared, read-only state shared by all blocks of one search (also by the worker threads). */
+export interface Search {
+  X: Matrix;
+  n: number;
+  k: number;
+  metric: Metric;
+  norms: Float64Array;
+  /** float32 copy (cosine: of the unit-normalised rows) fed to GEMM. */
+  screen: Float32Array;
+  /** ‖x_j‖²/2 of the screened rows, float64. */
+  halfSq: Float64Array;
+  /** ‖x_j‖ of the screened rows. */
+  screenNorm: Float64Array;
+  gamma: number;
+  /** Relative float64 slack: rounding in the norms and in the exact distance itself. */
+  slack: number;
+  /** Absolute slack for float32 subnormal flushing of tiny coordinates. */
+  tiny: number;
+  /** max_j ‖x_j‖ of the screened rows. */
+  maxNorm: number;
+  indices: Int32Array;
+  distances: Float64Array;
+}
+
+/** Typed array of n elements, in a SharedArrayBuffer when `shared` (so worker threads see the same memory). */
+export function alloc<T extends Float32Array | Float64Array | Int32Array>(C: { new (b: ArrayBuffer | SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, n: number, shared: boolean): T {
+  return new C(shared ? new SharedArrayBuffer(n * C.BYTES_PER_ELEMENT) : new ArrayBuffer(n * C.BYTES_PER_ELEMENT));
+}
+
+export function prepare(input: Matrix, k: number, metric: Metric, shared = false): Search {
+  const { rows: n, cols: d } = input;
+  // Worker threads read the coordinates too: give them the same memory.
+  const X: Matrix = shared
+    ? { rows: n, cols: d, data: input.data instanceof Float32Array ? alloc(Float32Array, n * d, true) : alloc(Float64Array, n * d, true) }
+    : input;
+  if (shared) X.data.set(input.data);
+  const norms = rowNorms(X);
+  // Never shared: onnxruntime refuses SharedArrayBuffer-backed inputs, and only the main thread runs products.
+  const screen = alloc(Float32Array, n * d, false);
+  const halfSq = alloc(Float64Array, n, shared);
+  const screenNorm = alloc(Float64Array, n, shared);
+  if (metric === 'cosine') {
+    for (let i = 0; i < n; i++) {
+      if (norms[i] === 0) {
+        throw new AtlasError(`row ${i} is the zero vector; its cosine distance is undefined`, {
+          field: 'X', hint: "remove zero rows or use metric 'euclidean'",
+        });
+      }
+      const inv = 1 / norms[i];
+      for (let t = 0; t < d; t++) screen[i * d + t] = X.data[i * d + t] * inv;
+      halfSq[i] = 0.5;
+      screenNorm[i] = 1;
+    }
+  } else {
+    // Scale by a power of two (exact) so the largest |value| is ~1: float32 then neither overflows nor loses
+    // relative precision to subnormals, and the error bound below stays valid at any data scale.
+    let maxAbs = 0;
+    for (let i = 0; i < n * d; i++) maxAbs = Math.max(maxAbs, Math.abs(X.data[i]));
+    const c = maxAbs > 0 ? 2 ** -Math.round(Math.log2(maxAbs)) : 1;
+    for (let i = 0; i < n * d; i++) screen[i] = X.data[i] * c;
+    for (let i = 0; i < n; i++) {
+      screenNorm[i] = norms[i] * c;
+      halfSq[i] = screenNorm[i] * screenNorm[i] / 2;
+    }
+  }
+  return {
+    X, n, k, metric, norms, screen, halfSq, screenNorm, gamma: screenGamma(d),
+    slack: (d + 16) * F64_EPS, tiny: 4 * (d + 4) * 2 ** -126, maxNorm: screenNorm.reduce((a, b) => Math.max(a, b), 0),
+    indices: alloc(Int32Array, n * k, shared), distances: alloc(Float64Array, n * k, shared),
+  };
+}
+
+/** Reusable per-search buffers (candidate lists grow on demand; one Scratch per thread). */
+export interface Scratch {
+  /** Candidate indices and their screened values. */
+  ci: Int32Array;
+  cv: Float64Array;
+  /** Exact distances of the kept candidates. */
+  cd: Float64Array;
+  /** Sampled screened values (threshold guess). */
+  sample: Float64Array;
+}
+
+export function scratch(k: number, n: number): Scratch {
+  const cap = 8 * k + 64;
+  return { ci: new Int32Array(cap), cv: new Float64Array(cap), cd: new Float64Array(cap), sample: new Float64Array(Math.min(n, 32 * k + 64)) };
+}
+
+/** Sorts the first m candidates by (distance, index): insertion sort, since m is ~k and nearly random. */
+export function sortCandidates(ci: Int32Array, cd: Float64Array, m: number): void {
+  for (let i = 1; i < m; i++) {
+    const di = cd[i];
+    const ii = ci[i];
+    let j = i - 1;
+    while (j >= 0 && (cd[j] > di || (cd[j] === di && ci[j] > ii))) {
+      cd[j + 1] = cd[j];
+      ci[j + 1] = ci[j];
+      j--;
+    }
+    cd[j + 1] = di;
+    ci[j + 1] = ii;
+  }
+}
+
+/** The r-th smallest (0-based) of a[0..m), partially reordering a (Hoare quickselect, median-of-3 pivots). */
+export function selectValue(a: Float64Array, m: number, r: number): number {
+  let lo = 0;
+  let hi = m - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >> 1;
+    const x = a[lo];
+    const y = a[mid];
+    const z = a[hi];
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (r <= j) hi = j;
+    else if (r >= i) lo = i;
+    else return a[r];
+  }
+  return a[r];
+}
+
+/** Collects every j ≠ q with screened value ≤ thr into w.ci/w.cv; returns the count (grows the buffers). */
+export function collect(S: Search, q: number, g: Float32Array, go: number, thr: number, w: Scratch): number {
+  const { n, halfSq } = S;
+  let ci = w.ci;
+  let cv = w.cv;
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    const v = halfSq[j] - g[go + j];
+    if (v <= thr) {
+      if (m === ci.length) {
+        const ni = new Int32Array(2 * m);
+        ni.set(ci);
+        const nv = new Float64Array(2 * m);
+        nv.set(cv);
+        w.ci = ci = ni;
+        w.cv = cv = nv;
+        w.cd = new Float64Array(2 * m);
+      }
+      ci[m] = j;
+      cv[m++] = v;
+    }
+  }
+  // Drop the query itself (excluded by index, never by distance).
+  for (let t = 0; t < m; t++) {
+    if (ci[t] === q) {
+      ci[t] = ci[m - 1];
+      cv[t] = cv[m - 1];
+      m--;
+      break;
+    }
+  }
+  return m;
+}
+
+/**
+ * Selects point q's exact k nearest from its row g (offset go, length n) of screened dot products q·x_j.
+ *
+ * Screened values s̃_j = ‖x_j‖²/2 − q·x_j. The screen error of point j is at most
+ * e_j = γ‖q‖‖x_j‖ + slack·(‖q‖ + ‖x_j‖)²/2 + tiny·(1 + ‖q‖ + ‖x_j‖), so with τ the k-th smallest s̃ (self
+ * excluded), every true top-k point j has s̃_j ≤ τ + max e(k smallest) + e_j ≤ τ + band, band = 2·e(max ‖x‖).
+ *
+ * Instead of a running heap, a threshold is guessed from an evenly spaced sample of the row (an order
+ * statistic that leaves ~2k points below it), one branch-light pass collects every j under it, and the guess
+ * is verified: it is valid when at least k points lie under it and τ + band ≤ threshold; otherwise the pass is
+ * repeated with τ + band (or with no threshold). The candidates within each point's own bound are then
+ * measured exactly in float64 and sorted by (distance, index) — the same set and result as the naive search.
+ */
+export function selectRow(S: Search, q: number, g: Float32Array, go: number, w: Scratch): void {
+  const { n, k, halfSq, screenNorm, gamma, slack, tiny, maxNorm } = S;
+  const qn = screenNorm[q];
+  // e(x) = c0 + c1·x + c2·x², the bound above as a polynomial in ‖x_j‖.
+  const c0 = slack * qn * qn / 2 + tiny * (1 + qn);
+  const c1 = gamma * qn + slack * qn + tiny;
+  const c2 = slack / 2;
+  const band = 2 * (c0 + c1 * maxNorm + c2 * maxNorm * maxNorm);
+  // Threshold guess: sample every `stride`-th value; its order statistic r ≈ 2k·(sample/n) + 4 leaves about
+  // 2k + 4·stride points below it.
+  const sample = w.sample;
+  const stride = Math.ceil(n / sample.length);
+  let ms = 0;
+  for (let j = 0; j < n; j += stride) sample[ms++] = halfSq[j] - g[go + j];
+  const r = Math.min(ms - 1, Math.ceil((2 * k * ms) / n) + 4);
+  let thr = stride === 1 && r >= ms - 1 ? Infinity : selectValue(sample, ms, r) + band;
+  let m = collect(S, q, g, go, thr, w);
+  let tau = 0;
+  for (let attempt = 0; ; attempt++) {
+    if (m >= k) {
+      // τ = k-th smallest candidate value: the candidates hold every value ≤ thr, so it is the row's τ.
+      w.cd.set(w.cv.subarray(0, m));
+      tau = selectValue(w.cd, m, k - 1);
+      if (tau + band <= thr) break;
+      thr = tau + band;
+    } else thr = Infinity;
+    if (attempt > 2) throw new Error('knn: candidate threshold did not settle (non-finite screen value?)');
+    m = collect(S, q, g, go, thr, w);
+  }
+  finishRow(S, q, w, m, tau);
+}
+
+/**
+ * Final stage of a row: w.ci/w.cv hold m candidates that include every j with s̃_j ≤ τ + band (τ = the row's k-th
+ * smallest screened value). Keeps those within their own bound, measures them exactly, sorts, writes row q.
+ */
+export function finishRow(S: Search, q: number, w: Scratch, m: number, tau: number): void {
+  const { k, screenNorm, gamma, slack, tiny } = S;
+  const qn = screenNorm[q];
+  const c0 = slack * qn * qn / 2 + tiny * (1 + qn);
+  const c1 = gamma * qn + slack * qn + tiny;
+  const c2 = slack / 2;
+  const { ci, cv, cd } = w;
+  // max ‖x‖ over k candidates with value ≤ τ (any such set bounds the true k-th value).
+  let hn = 0;
+  let taken = 0;
+  for (let t = 0; t < m && taken < k; t++) {
+    if (cv[t] < tau) {
+      hn = Math.max(hn, screenNorm[ci[t]]);
+      taken++;
+    }
+  }
+  for (let t = 0; t < m && taken < k; t++) {
+    if (cv[t] === tau) {
+      hn = Math.max(hn, screenNorm[ci[t]]);
+      taken++;
+    }
+  }
+  const limit = tau + (c0 + c1 * hn + c2 * hn * hn) + c0;
+  let kept = 0;
+  for (let t = 0; t < m; t++) {
+    const xn = screenNorm[ci[t]];
+    if (cv[t] <= limit + c1 * xn + c2 * xn * xn) ci[kept++] = ci[t];
+  }
+  exactDistances(S, q, ci, cd, kept);
+  sortCandidates(ci, cd, kept);
+  const o = q * k;
+  for (let t = 0; t < k; t++) {
+    S.indices[o + t] = ci[t];
+    S.distances[o + t] = cd[t];
+  }
+}
+
+/**
+ * cd[t] = exact float64 distance from q to ci[t], t < m. Four candidates share one pass over q so their four
+ * sums (each still accumulated in coordinate order, bit-identical to `exactDistance`) proceed in parallel.
+ */
+export function exactDistances(S: Search, q: number, ci: Int32Array, cd: Float64Array, m: number): void {
+  const { cols, data } = S.X;
+  const a = q * cols;
+  let t = 0;
+  if (S.metric === 'euclidean') {
+    for (; t + 3 < m; t += 4) {
+      const b0 = ci[t] * cols;
+      const b1 = ci[t + 1] * cols;
+      const b2 = ci[t + 2] * cols;
+      const b3 = ci[t + 3] * cols;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let u = 0; u < cols; u++) {
+        const x = data[a + u];
+        const e0 = x - data[b0 + u];
+        const e1 = x - data[b1 + u];
+        const e2 = x - data[b2 + u];
+        const e3 = x - data[b3 + u];
+        s0 += e0 * e0;
+        s1 += e1 * e1;
+        s2 += e2 * e2;
+        s3 += e3 * e3;
+      }
+      cd[t] = Math.sqrt(s0);
+      cd[t + 1] = Math.sqrt(s1);
+      cd[t + 2] = Math.sqrt(s2);
+      cd[t + 3] = Math.sqrt(s3);
+    }
+  }
+  for (; t < m; t++) cd[t] = exactDistance(S.X, q, ci[t], S.metric, S.norms);
+}
+
+/** band(q) = 2·e(max ‖x‖): the widest screen-error margin any candidate of row q can need (see selectRow). */
+export function bandOf(S: Search, q: number): number {
+  const qn = S.screenNorm[q];
+  const c0 = S.slack * qn * qn / 2 + S.tiny * (1 + qn);
+  const c1 = S.gamma * qn + S.slack * qn + S.tiny;
+  const x = S.maxNorm;
+  return 2 * (c0 + c1 * x + (S.slack / 2) * x * x);
+}
+
+/** The finishing stage of a symmetric search (see knn.ts symmetricSearch); run by main and workers. */
+export interface FinishTask {
+  S: Search;
+  /** Per-point candidate lists: point i's entries are li/lv[i·cap, i·cap + count[i]); count −1 = overflowed. */
+  li: Int32Array;
+  lv: Float64Array;
+  count: Int32Array;
+  cap: number;
+  /** Each point's collection threshold. */
+  thr: Float64Array;
+  /** Rows are handed out in chunks through this shared counter (Atomics), so threads balance themselves. */
+  next: Int32Array;
+  n: number;
+}
+
+const FINISH_CHUNK = 64;
+
+/** Finishes every row whose list is provably complete; returns the rows that must be redone from full product rows. */
+export function finishListedRows(t: FinishTask): number[] {
+  const w = scratch(t.S.k, t.S.n);
+  const redo: number[] = [];
+  for (;;) {
+    const from = Atomics.add(t.next, 0, FINISH_CHUNK);
+    if (from >= t.n) break;
+    for (let i = from; i < Math.min(t.n, from + FINISH_CHUNK); i++) finishOne(t, i, w, redo);
+  }
+  return redo;
+}
+
+function finishOne(t: FinishTask, i: number, w: Scratch, redo: number[]): void {
+  const { S, li, lv, count, cap, thr } = t;
+  const k = S.k;
+  {
+    const m = count[i];
+    if (m < k) {
+      redo.push(i);
+      return;
+    }
+    if (w.ci.length < m) Object.assign(w, { ci: new Int32Array(m), cv: new Float64Array(m), cd: new Float64Array(m) });
+    w.ci.set(li.subarray(i * cap, i * cap + m));
+    w.cv.set(lv.subarray(i * cap, i * cap + m));
+    w.cd.set(w.cv.subarray(0, m));
+    const tau = selectValue(w.cd, m, k - 1);
+    if (tau + bandOf(S, i) > thr[i]) {
+      redo.push(i);
+      return;
+    }
+    finishRow(S, i, w, m, tau);
+  }
+}
