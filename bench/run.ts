@@ -10,11 +10,13 @@ import { benchParams } from './params.ts';
 import { benchFisher } from './fisher.ts';
 import { benchCompare } from './compare.ts';
 import { benchMri } from './mri.ts';
+import { benchExtract } from './extract.ts';
 
 const benches: [name: string, run: () => Promise<void>][] = [
   ['runtime', benchRuntime],
   ['geometry-id', benchGeometryId],
   ['data-io', benchDataIo],
+  ['extract', benchExtract],
   ['geometry-core', benchGeometryCore],
   ['params', benchParams],
   ['fisher', benchFisher],

@@ -139,7 +139,24 @@ async function main(): Promise<void> {
       console.log(`calibrated: ${perStep.toFixed(2)} s/step → totalSteps ${st.hp.totalSteps}`);
       saveTrainingState(runDir, st);
     }
-    st = await runTraining(st, stream, data.vocab, common);
+    if (st.meta.autoSteps) {
+      // Budget mode on a shared machine: the speed drifts with the load, so every 50 steps (during the first
+      // 70% of the run) the total is re-planned from the last 50 steps' speed and the time left, keeping the
+      // end of the cosine inside the budget. The learning rates actually used are in the history.
+      while (st.opt.step < st.hp.totalSteps && st.seconds < budget) {
+        st = await runTraining(st, stream, data.vocab, { ...common, untilStep: st.opt.step + 50 });
+        const h = st.history;
+        if (h.length > 50 && st.opt.step < 0.7 * st.hp.totalSteps) {
+          const perStep = (h[h.length - 1].seconds - h[h.length - 51].seconds) / 50;
+          const total = Math.max(st.opt.step + 1, st.opt.step + Math.floor((budget - st.seconds) * 0.97 / perStep));
+          if (total !== st.hp.totalSteps) {
+            console.log(`re-planned: ${perStep.toFixed(2)} s/step → totalSteps ${st.hp.totalSteps} → ${total}`);
+            st.hp.totalSteps = total;
+            st.meta.replans = [...((st.meta.replans as unknown[]) ?? []), { atStep: st.opt.step, totalSteps: total }];
+          }
+        }
+      }
+    } else st = await runTraining(st, stream, data.vocab, common);
     bar.done();
     console.log(`training stopped at step ${st.opt.step}/${st.hp.totalSteps} after ${formatDuration(st.seconds)}`);
   }

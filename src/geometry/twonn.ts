@@ -1,5 +1,6 @@
 import { AtlasError } from '../errors.ts';
 import { knn, neighboursOf, isKnnResult, removeIdenticalPoints, type KnnResult, type Metric } from './knn.ts';
+import { exactDistance, rowNorms } from './knn-select.ts';
 import type { Matrix } from './matrix.ts';
 
 /**
@@ -119,7 +120,10 @@ export interface IdScaling2NNOptions extends TwoNNOptions {
   nMin?: number;
   /** Seed of the subset draws (DADApy's Base uses rng_seed = 42). Default 42. */
   seed?: number;
-  /** Neighbour table of the full data set (k ≥ 2), reused for the undecimated level when given. */
+  /**
+   * Neighbour table of the full data set (k ≥ 2, same metric), reused for the undecimated level and to read
+   * the subsets' neighbours off (see subsetNeighbours). Default: computed here with k = min(N − 1, 32).
+   */
   knn?: KnnResult;
 }
 
@@ -177,6 +181,67 @@ function rowsOf(X: Matrix, idx: Int32Array): Matrix {
 }
 
 /**
+ * The 2-NN table of the subset `idx` (rows in sample order, neighbour indices local to the subset), equal to
+ * knn(rowsOf(X, idx), { k: 2 })'s distances: exact distances are symmetric and bit-identical whichever point
+ * asks, so a point's nearest subset members are read off the full table when at least two of its table
+ * neighbours are in the subset. Points with fewer are measured exactly against the whole subset; when many
+ * are (small subsets), the subset gets its own k-NN search instead.
+ */
+async function subsetNeighbours(X: Matrix, idx: Int32Array, table: KnnResult, local: Int32Array, metric: Metric, norms: Float64Array, threads?: number): Promise<KnnResult> {
+  const m = idx.length;
+  for (let t = 0; t < m; t++) local[idx[t]] = t;
+  try {
+    const indices = new Int32Array(2 * m);
+    const distances = new Float64Array(2 * m);
+    const missing: number[] = [];
+    const { k, indices: ti, distances: td } = table;
+    for (let t = 0; t < m; t++) {
+      const i = idx[t];
+      let found = 0;
+      for (let c = i * k; c < i * k + k && found < 2; c++) {
+        const l = local[ti[c]];
+        if (l < 0) continue;
+        indices[2 * t + found] = l;
+        distances[2 * t + found++] = td[c];
+      }
+      if (found < 2) missing.push(t);
+    }
+    if (missing.length > 0) {
+      // Exact distances to the whole subset cost m·d per point; a subset search costs ~m²·d/30 (float32 GEMM
+      // screen) plus call overhead, so past m/8 missing points the search is cheaper.
+      if (missing.length > m / 8 + 4) {
+        const r = await knn(rowsOf(X, idx), { k: 2, metric, threads });
+        return r;
+      }
+      for (const t of missing) {
+        const i = idx[t];
+        let d1 = Infinity;
+        let d2 = Infinity;
+        let l1 = -1;
+        let l2 = -1;
+        for (let u = 0; u < m; u++) {
+          if (u === t) continue;
+          const dist = exactDistance(X, i, idx[u], metric, norms);
+          // (distance, local index) order, as the subset search breaks ties.
+          if (dist < d1 || (dist === d1 && u < l1)) {
+            d2 = d1; l2 = l1; d1 = dist; l1 = u;
+          } else if (dist < d2 || (dist === d2 && u < l2)) {
+            d2 = dist; l2 = u;
+          }
+        }
+        indices[2 * t] = l1;
+        indices[2 * t + 1] = l2;
+        distances[2 * t] = d1;
+        distances[2 * t + 1] = d2;
+      }
+    }
+    return { n: m, k: 2, metric, indices, distances, dtypeEps: table.dtypeEps };
+  } finally {
+    for (let t = 0; t < m; t++) local[idx[t]] = -1;
+  }
+}
+
+/**
  * ID as a function of scale by decimation (DADApy `return_id_scaling_2NN`): subset sizes
  * round(N/2^i) for i = 0 .. ⌊log₂N⌋ − 2, keeping sizes > nMin; at each size, rint(N/size) independent random
  * subsets (each drawn without replacement), TwoNN on each; the level reports the mean ID, std/√(subsets) and
@@ -197,6 +262,13 @@ export async function idScaling2NN(X: Matrix, opts: IdScaling2NNOptions = {}): P
   }
   const rand = seededRandom(opts.seed ?? 42);
   const perm = new Int32Array(n);
+  const metric = opts.metric ?? 'euclidean';
+  // One table of the full set serves every level: a subset point's two nearest subset members are usually
+  // among its first few dozen neighbours overall.
+  const table = opts.knn ?? (await knn(X, { k: Math.min(n - 1, 32), metric, threads: opts.threads }));
+  if (table.n !== n || table.k < 2) throw new AtlasError(`the neighbour table has ${table.n} points × ${table.k} neighbours; idScaling2NN needs ${n} × ≥ 2`, { field: 'knn' });
+  const local = new Int32Array(n).fill(-1);
+  const norms = metric === 'cosine' ? rowNorms(X) : new Float64Array(0);
   const ids = new Float64Array(sizes.length);
   const errors = new Float64Array(sizes.length);
   const scales = new Float64Array(sizes.length);
@@ -204,8 +276,7 @@ export async function idScaling2NN(X: Matrix, opts: IdScaling2NNOptions = {}): P
   for (let level = 0; level < sizes.length; level++) {
     const fraction = sizes[level] / n;
     if (fraction === 1) {
-      const r = opts.knn ?? (await knn(X, { k: 2, metric: opts.metric, threads: opts.threads }));
-      const res = twoNNFromKnn(r, { muFraction, algorithm });
+      const res = twoNNFromKnn(table, { muFraction, algorithm });
       ids[level] = res.id;
       scales[level] = res.scale;
       repeats[level] = 1;
@@ -216,8 +287,8 @@ export async function idScaling2NN(X: Matrix, opts: IdScaling2NNOptions = {}): P
     const levelIds = new Float64Array(nIter);
     let scaleSum = 0;
     for (let it = 0; it < nIter; it++) {
-      const sub = rowsOf(X, sampleWithoutReplacement(n, nSubset, rand, perm));
-      const r = twoNNFromKnn(await knn(sub, { k: 2, metric: opts.metric, threads: opts.threads }), { muFraction, algorithm });
+      const idx = sampleWithoutReplacement(n, nSubset, rand, perm);
+      const r = twoNNFromKnn(await subsetNeighbours(X, idx, table, local, metric, norms, opts.threads), { muFraction, algorithm });
       levelIds[it] = r.id;
       scaleSum += r.scale;
     }
