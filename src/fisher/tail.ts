@@ -22,6 +22,7 @@ import { gemm } from '../geometry/gemm.ts';
 import { AtlasError } from '../errors.ts';
 import type { Tape } from '../params/backprop.ts';
 import type { FloatArray, ParamStore, ParamTensor } from '../params/param-store.ts';
+import { activation } from '../params/activations.ts';
 
 export interface TailOptions {
   /** Layer ℓ of the point: 0..nLayer (nLayer = the pre-final-norm output of the last block). */
@@ -49,29 +50,6 @@ export interface TailResult {
 }
 
 type Ctor = { new (n: number): FloatArray };
-
-function gelu(x: number): number {
-  return 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-}
-function geluGrad(x: number): number {
-  const t = Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
-  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * x * x);
-}
-function silu(x: number): number {
-  return x / (1 + Math.exp(-x));
-}
-function siluGrad(x: number): number {
-  const s = 1 / (1 + Math.exp(-x));
-  return s * (1 + x * (1 - s));
-}
-function activation(name: string): [(x: number) => number, (x: number) => number] {
-  switch (name) {
-    case 'gelu_new': return [gelu, geluGrad];
-    case 'silu': return [silu, siluGrad];
-    case 'relu': return [(x) => (x > 0 ? x : 0), (x) => (x > 0 ? 1 : 0)];
-    default: throw new AtlasError(`activation '${name}' has no Jacobian implementation`, { field: 'activation', hint: 'supported: gelu_new, silu, relu' });
-  }
-}
 
 /** Norm of row 0 and its linearisation applied to rows 1..R-1 (LayerNorm when `bias` is given or !rms). */
 export function normRows(x: FloatArray, R: number, d: number, w: FloatArray, b: FloatArray | null, eps: number, rms: boolean): FloatArray {

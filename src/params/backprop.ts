@@ -22,6 +22,7 @@ import { AtlasError } from '../errors.ts';
 import { gemm } from '../geometry/gemm.ts';
 import { bmm } from './batched-matmul.ts';
 import type { FloatArray, ParamStore, ParamTensor } from './param-store.ts';
+import { activation } from './activations.ts';
 
 type Arr = FloatArray;
 
@@ -127,29 +128,6 @@ function layerNorm(x: Arr, rows: number, d: number, w: Arr, b: Arr | null, eps: 
     }
   }
   return { y, tape: { xhat, rstd } };
-}
-
-function gelu(x: number): number {
-  return 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-}
-function geluGrad(x: number): number {
-  const t = Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
-  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * x * x);
-}
-function silu(x: number): number {
-  return x / (1 + Math.exp(-x));
-}
-function siluGrad(x: number): number {
-  const s = 1 / (1 + Math.exp(-x));
-  return s * (1 + x * (1 - s));
-}
-function activation(name: string): [(x: number) => number, (x: number) => number] {
-  switch (name) {
-    case 'gelu_new': return [gelu, geluGrad];
-    case 'silu': return [silu, siluGrad];
-    case 'relu': return [(x) => (x > 0 ? x : 0), (x) => (x > 0 ? 1 : 0)];
-    default: throw new AtlasError(`activation '${name}' has no gradient implementation`, { field: 'activation', hint: 'supported: gelu_new, silu, relu' });
-  }
 }
 
 /** positions[b, t] = (real tokens before t in row b), as the runtime computes them. */
