@@ -8,8 +8,8 @@ import { intFlag, requireFlag, stringFlag, type FlagValues } from './command.ts'
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** Flags shared by every command that runs a model on a dataset (extract, map, profile, demo, ...). */
-export const MODEL_DATA_FLAGS = {
+/** Flags of every command that runs a model on a dataset: which model, which texts. */
+export const MODEL_FLAGS_ONLY = {
   model: { type: 'string' },
   revision: { type: 'string', default: 'main' },
   data: { type: 'string' },
@@ -18,6 +18,12 @@ export const MODEL_DATA_FLAGS = {
   'num-samples': { type: 'string' },
   seed: { type: 'string', default: '0' },
   'match-regex': { type: 'string' },
+  threads: { type: 'string' },
+} satisfies Options;
+
+/** MODEL_FLAGS_ONLY plus the extraction flags (extract, map, profile). */
+export const MODEL_DATA_FLAGS = {
+  ...MODEL_FLAGS_ONLY,
   layers: { type: 'string', default: 'all' },
   aggregate: { type: 'string', default: 'final' },
   source: { type: 'string', default: 'hidden' },
@@ -27,7 +33,6 @@ export const MODEL_DATA_FLAGS = {
   dtype: { type: 'string', default: 'float32' },
   cache: { type: 'string' },
   force: { type: 'boolean', default: false },
-  threads: { type: 'string' },
 } satisfies Options;
 
 export const MODEL_DATA_HELP = `Model and data:

@@ -316,10 +316,15 @@ export function finishRow(S: Search, q: number, w: Scratch, m: number, tau: numb
  * sums (each still accumulated in coordinate order, bit-identical to `exactDistance`) proceed in parallel.
  */
 export function exactDistances(S: Search, q: number, ci: Int32Array, cd: Float64Array, m: number): void {
-  const { cols, data } = S.X;
+  exactDistancesTo(S.X, S.metric, S.norms, q, ci, cd, m);
+}
+
+/** cd[t] = exactDistance(X, q, ci[t]) for t < m, four candidates per pass over q (see exactDistances). */
+export function exactDistancesTo(X: Matrix, metric: Metric, norms: Float64Array, q: number, ci: Int32Array, cd: Float64Array, m: number): void {
+  const { cols, data } = X;
   const a = q * cols;
   let t = 0;
-  if (S.metric === 'euclidean') {
+  if (metric === 'euclidean') {
     for (; t + 3 < m; t += 4) {
       const b0 = ci[t] * cols;
       const b1 = ci[t + 1] * cols;
@@ -346,7 +351,7 @@ export function exactDistances(S: Search, q: number, ci: Int32Array, cd: Float64
       cd[t + 3] = Math.sqrt(s3);
     }
   }
-  for (; t < m; t++) cd[t] = exactDistance(S.X, q, ci[t], S.metric, S.norms);
+  for (; t < m; t++) cd[t] = exactDistance(X, q, ci[t], metric, norms);
 }
 
 /** band(q) = 2·e(max ‖x‖): the widest screen-error margin any candidate of row q can need (see selectRow). */

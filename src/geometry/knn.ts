@@ -22,7 +22,7 @@ import type { Matrix } from './matrix.ts';
  * refuse zero distances with an AtlasError instead of producing Infinity/NaN; DADApy only warns there and
  * asks the user to call `remove_identical_points`. `removeIdenticalPoints` below is that step.
  */
-import { type Metric, type Search, type FinishTask, prepare, selectRow, finishListedRows, selectValue, bandOf, scratch, exactDistance } from './knn-select.ts';
+import { type Metric, type Search, type FinishTask, prepare, selectRow, finishListedRows, selectValue, bandOf, scratch, exactDistancesTo } from './knn-select.ts';
 import { defaultThreads, startWorker } from '../util/workers.ts';
 export type { Metric } from './knn-select.ts';
 
@@ -62,7 +62,6 @@ export interface KnnResult {
 const F32_EPS = 2 ** -23;
 const F64_EPS = 2 ** -52;
 
-interface Candidate { idx: number; dist: number }
 
 /** Rejects NaN/±Infinity with the row and column named; the field names the matrix for the message. */
 export function assertFinite(X: Matrix, field = 'X'): void {
@@ -196,15 +195,50 @@ async function symmetricSearch(S: Search, opts: KnnOptions): Promise<void> {
 /** Exact search by direct float64 distances: used for tiny inputs, where a GEMM call costs more than it saves. */
 function directSearch(S: Search): void {
   const { n, k } = S;
-  const cands: Candidate[] = new Array(n - 1);
+  // Each unordered pair once (exact distances are symmetric bit for bit), then per row the k smallest by
+  // (distance, index).
+  const all = new Float64Array(n * n);
+  const targets = new Int32Array(n);
+  const out = new Float64Array(n);
+  for (let q = 0; q < n - 1; q++) {
+    const m = n - 1 - q;
+    for (let t = 0; t < m; t++) targets[t] = q + 1 + t;
+    exactDistancesTo(S.X, S.metric, S.norms, q, targets, out, m);
+    for (let t = 0; t < m; t++) {
+      all[q * n + q + 1 + t] = out[t];
+      all[(q + 1 + t) * n + q] = out[t];
+    }
+  }
+  const ci = new Int32Array(n);
+  const cd = new Float64Array(n);
   for (let q = 0; q < n; q++) {
     let c = 0;
-    for (let j = 0; j < n; j++) if (j !== q) cands[c++] = { idx: j, dist: exactDistance(S.X, q, j, S.metric, S.norms) };
-    cands.sort((a, b) => a.dist - b.dist || a.idx - b.idx);
-    for (let t = 0; t < k; t++) {
-      S.indices[q * k + t] = cands[t].idx;
-      S.distances[q * k + t] = cands[t].dist;
+    for (let j = 0; j < n; j++) {
+      if (j === q) continue;
+      ci[c] = j;
+      cd[c++] = all[q * n + j];
     }
+    partialSortCandidates(ci, cd, c, k);
+    S.indices.set(ci.subarray(0, k), q * k);
+    S.distances.set(cd.subarray(0, k), q * k);
+  }
+}
+
+/** Moves the k smallest of the first m (distance, index) pairs, in order, to the front (insertion into a sorted prefix). */
+function partialSortCandidates(ci: Int32Array, cd: Float64Array, m: number, k: number): void {
+  let size = 0;
+  for (let t = 0; t < m; t++) {
+    const dv = cd[t];
+    const iv = ci[t];
+    if (size === k && (dv > cd[k - 1] || (dv === cd[k - 1] && iv > ci[k - 1]))) continue;
+    let j = size < k ? size++ : k - 1;
+    while (j > 0 && (cd[j - 1] > dv || (cd[j - 1] === dv && ci[j - 1] > iv))) {
+      cd[j] = cd[j - 1];
+      ci[j] = ci[j - 1];
+      j--;
+    }
+    cd[j] = dv;
+    ci[j] = iv;
   }
 }
 

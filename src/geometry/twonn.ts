@@ -1,6 +1,6 @@
 import { AtlasError } from '../errors.ts';
 import { knn, neighboursOf, isKnnResult, removeIdenticalPoints, type KnnResult, type Metric } from './knn.ts';
-import { exactDistance, rowNorms } from './knn-select.ts';
+import { exactDistancesTo, rowNorms } from './knn-select.ts';
 import type { Matrix } from './matrix.ts';
 
 /**
@@ -207,25 +207,25 @@ async function subsetNeighbours(X: Matrix, idx: Int32Array, table: KnnResult, lo
       if (found < 2) missing.push(t);
     }
     if (missing.length > 0) {
-      // Exact distances to the whole subset cost m·d per point; a subset search costs ~m²·d/30 (float32 GEMM
-      // screen) plus call overhead, so past m/8 missing points the search is cheaper.
-      if (missing.length > m / 8 + 4) {
-        const r = await knn(rowsOf(X, idx), { k: 2, metric, threads });
-        return r;
-      }
+      // Exact distances to the whole subset cost ~m·d per missing point in JavaScript; a subset search costs a
+      // float32 GEMM of m²·d (an order of magnitude cheaper per term) plus a fixed overhead.
+      const d = X.cols;
+      if (missing.length * m * d > 2e6 + (m * m * d) / 16) return await knn(rowsOf(X, idx), { k: 2, metric, threads });
+      const out = new Float64Array(m);
       for (const t of missing) {
-        const i = idx[t];
+        exactDistancesTo(X, metric, norms, idx[t], idx, out, m);
         let d1 = Infinity;
         let d2 = Infinity;
         let l1 = -1;
         let l2 = -1;
+        // Scanning u upwards and replacing only on strictly smaller distances keeps ties in local index order,
+        // as the subset search breaks them.
         for (let u = 0; u < m; u++) {
           if (u === t) continue;
-          const dist = exactDistance(X, i, idx[u], metric, norms);
-          // (distance, local index) order, as the subset search breaks ties.
-          if (dist < d1 || (dist === d1 && u < l1)) {
+          const dist = out[u];
+          if (dist < d1) {
             d2 = d1; l2 = l1; d1 = dist; l1 = u;
-          } else if (dist < d2 || (dist === d2 && u < l2)) {
+          } else if (dist < d2) {
             d2 = dist; l2 = u;
           }
         }

@@ -1,21 +1,14 @@
 import { resolve } from 'node:path';
 import { AtlasError } from '../../errors.ts';
 import { intFlag, numberFlag, parseFlagsWithConfig, stringFlag, type Command } from '../command.ts';
-import { datasetFromFlags, modelFromFlags } from '../shared-flags.ts';
+import { MODEL_FLAGS_ONLY, datasetFromFlags, modelFromFlags } from '../shared-flags.ts';
 import { ParamStore } from '../../params/param-store.ts';
 import { runFisherPipeline } from '../../fisher/pipeline.ts';
 import { EDGE_RULES, type EdgeRule } from '../../fisher/graph.ts';
 import { progress } from '../../util/progress.ts';
 
 const FLAGS = {
-  model: { type: 'string' },
-  revision: { type: 'string', default: 'main' },
-  data: { type: 'string' },
-  'text-column': { type: 'string', default: 'text' },
-  'label-column': { type: 'string' },
-  'num-samples': { type: 'string' },
-  seed: { type: 'string', default: '0' },
-  'match-regex': { type: 'string' },
+  ...MODEL_FLAGS_ONLY,
   layer: { type: 'string', default: '-1' },
   point: { type: 'string', default: 'pre-norm' },
   lambda: { type: 'string', default: '1e-4' },
@@ -35,7 +28,6 @@ const FLAGS = {
   out: { type: 'string', default: 'fisher-out' },
   png: { type: 'boolean', default: true },
   force: { type: 'boolean', default: false },
-  threads: { type: 'string' },
 } as const;
 
 function oneOf<T extends string>(value: unknown, flag: string, allowed: readonly T[]): T {
