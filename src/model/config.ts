@@ -223,7 +223,7 @@ function parseActivation(name: string, file: string, field: string): ModelConfig
 export function loadConfig(dir: string): ModelConfig {
   const file = join(dir, 'config.json');
   if (!existsSync(file)) {
-    throw new AtlasError('config.json not found', { file, hint: 'a model folder needs the config.json of a Hugging Face checkpoint' });
+    throw new AtlasError('not found', { file, hint: 'a model folder needs the config.json of a Hugging Face checkpoint' });
   }
   let raw: unknown;
   try {
