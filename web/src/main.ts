@@ -227,7 +227,7 @@ async function loadMap(path: string): Promise<void> {
     plot.dataset.map = m.path;
     plot.dataset.layer = layerKey(m.layer);
     const diag = Object.entries(m.diagnostics).filter(([, v]) => typeof v !== 'object' || (Array.isArray(v) && v.length <= 10))
-      .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.map((x) => (typeof x === 'number' ? x.toPrecision(3) : x)).join(', ') : typeof v === 'number' ? v.toPrecision(4) : String(v)}`);
+      .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.map((x) => (typeof x === 'number' ? formatNumber(x, 3) : x)).join(', ') : typeof v === 'number' ? formatNumber(v, 4) : String(v)}`);
     $('map-info').replaceChildren(h('b', {}, m.title), h('br'), `${m.n} points · ${m.method.toUpperCase()} · ${m.k} components`, ...diag.map((d) => h('div', { class: 'diag' }, d)));
     const q = new URLSearchParams(location.search);
     q.set('map', m.path);
@@ -435,3 +435,8 @@ async function start(): Promise<void> {
 }
 
 start().catch(showError);
+
+/** Integers as integers (500, not 500.0); other numbers to a few significant digits. */
+function formatNumber(v: number, digits: number): string {
+  return Number.isInteger(v) ? String(v) : v.toPrecision(digits);
+}
