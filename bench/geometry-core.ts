@@ -7,6 +7,8 @@
 import { resourceUsage } from 'node:process';
 import { pca } from '../src/geometry/pca.ts';
 import { knn } from '../src/geometry/knn.ts';
+import { symmetricEigenDC } from '../src/geometry/eigen-dc.ts';
+import { gemm } from '../src/geometry/gemm.ts';
 import { umap } from '../src/geometry/umap.ts';
 import { tsne } from '../src/geometry/tsne.ts';
 import { knnGraph } from '../src/geometry/graph.ts';
@@ -61,9 +63,13 @@ export async function benchGeometryCore(): Promise<void> {
   const graphN = Math.round(5000 * scale);
   console.log(`geometry-core (scale ${scale})`);
   const x = lowRankData(big, 768, 1);
+  const x64: Matrix<Float64Array> = { rows: Math.min(big, 2000), cols: 768, data: Float64Array.from(x.data.subarray(0, Math.min(big, 2000) * 768)) };
+  const cov = await gemm(x64, x64, { transposeA: true });
+  await timed('symmetric eigen 768×768 (all vectors)', () => symmetricEigenDC(cov), (r) => `λ0 ${r.values[0].toExponential(3)}`);
   await timed(`PCA ${big}×768 k=50 auto`, () => pca(x, { nComponents: 50 }), (r) => `solver ${r.model.solver}, top ratio ${r.model.explainedVarianceRatio[0].toFixed(4)}`);
   await timed(`PCA ${big}×768 k=50 randomized`, () => pca(x, { nComponents: 50, svdSolver: 'randomized' }), (r) => `top ratio ${r.model.explainedVarianceRatio[0].toFixed(4)}`);
   await timed(`k-NN ${big}×768 k=15 (knn.ts)`, () => knn(x, { k: 15 }));
+  await timed(`k-NN ${big}×768 k=30 (knn.ts)`, () => knn(x, { k: 30 }));
   const c = clusters(mid, 50, 2);
   const um = await timed(`UMAP ${mid}×50 (500 epochs)`, () => umap(c, { seed: 0 }), (r) => `init ${r.diagnostics.init}`);
   const ts = await timed(`t-SNE BH ${mid}×50 (1000 iter)`, () => tsne(c, { seed: 0 }), (r) => `KL ${r.klDivergence.toFixed(3)}, ${r.nIter + 1} iter`);

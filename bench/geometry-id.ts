@@ -53,6 +53,7 @@ export async function benchGeometryId(): Promise<void> {
   const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
   const lo = await timed('label overlap k = 30', () => labelOverlapFromKnn(truncateKnn(nn, 30), labels));
   const sc = await timed('TwoNN decimation scaling', () => idScaling2NN(X, { knn: nn }));
+  await timed('TwoNN decimation (own k=32 table)', () => idScaling2NN(X));
   const total = (performance.now() - t0) / 1000;
   console.log(`  TwoNN ${two.id.toFixed(2)}; Gride ${Array.from(gr.ids, (v) => v.toFixed(1)).join(' ')}; ` +
     `decimation ${Array.from(sc.ids, (v) => v.toFixed(1)).join(' ')}; label overlap ${lo.overlap.toFixed(3)}; ` +

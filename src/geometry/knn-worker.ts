@@ -1,5 +1,9 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { finishListedRows, type FinishTask } from './knn-select.ts';
 
-/** Worker half of knn's symmetric search: finishes rows [from, to) into the shared output; answers the rows to redo. */
-parentPort!.postMessage(finishListedRows(workerData as FinishTask));
+/**
+ * Worker half of knn's symmetric search. Started before the products so its start-up overlaps them; it then
+ * waits for the finishing task, finishes rows from the shared counter into the shared output and answers the
+ * rows to redo.
+ */
+parentPort!.once('message', (task: FinishTask) => parentPort!.postMessage(finishListedRows(task)));

@@ -1,6 +1,11 @@
 import { AtlasError } from '../errors.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
+import { type Metric, type Search, type FinishTask, prepare, selectRow, finishListedRows, selectValue, bandOf, scratch, exactDistancesTo } from './knn-select.ts';
+import { defaultThreads, startWorker } from '../util/workers.ts';
+import type { Worker } from 'node:worker_threads';
+import { batchedGemmNT } from './batched-gemm.ts';
+export type { Metric } from './knn-select.ts';
 
 /**
  * Exact k nearest neighbours of every row of an N×d matrix (rows = points), the point itself excluded.
@@ -21,10 +26,12 @@ import type { Matrix } from './matrix.ts';
  * excluded by index, never by distance). Estimators that divide by neighbour distances (TwoNN, Gride)
  * refuse zero distances with an AtlasError instead of producing Infinity/NaN; DADApy only warns there and
  * asks the user to call `remove_identical_points`. `removeIdenticalPoints` below is that step.
+ *
+ * Speed: for large N only the upper block triangle of the product is computed (distances are symmetric), with
+ * per-point thresholds guessed from a thin product against a sample of the points (symmetricSearch); the
+ * exact re-check, which then dominates, is shared with a worker thread. onnxruntime runs each product
+ * synchronously on the calling thread (with its own intra-op threads), so products and selection alternate.
  */
-import { type Metric, type Search, type FinishTask, prepare, selectRow, finishListedRows, selectValue, bandOf, scratch, exactDistancesTo } from './knn-select.ts';
-import { defaultThreads, startWorker } from '../util/workers.ts';
-export type { Metric } from './knn-select.ts';
 
 export interface KnnOptions {
   /** Neighbours per point, self excluded. Must satisfy k + 1 ≤ N. */
@@ -101,6 +108,32 @@ async function symmetricSearch(S: Search, opts: KnnOptions): Promise<void> {
   const { n, k, X, halfSq } = S;
   const d = X.cols;
   const all: Matrix<Float32Array> = { rows: n, cols: d, data: S.screen };
+  // Shared memory (prepared by knn) means a worker thread helps with the finishing stage. It is started now so
+  // its start-up (loading the TypeScript module) overlaps the products below.
+  const shared = S.X.data.buffer instanceof SharedArrayBuffer;
+  const helper = shared ? startHelper() : null;
+  try {
+    return await symmetricSearchWith(S, opts, all, helper);
+  } finally {
+    if (helper) void helper.worker.terminate();
+  }
+}
+
+function startHelper(): { worker: Worker; answer: Promise<number[]> } {
+  const worker = startWorker(new URL('./knn-worker.ts', import.meta.url), null);
+  const answer = new Promise<number[]>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`knn worker exited with code ${code} before answering`)));
+  });
+  answer.catch(() => {}); // observed by the awaiting caller; never an unhandled rejection after terminate()
+  return { worker, answer };
+}
+
+async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Float32Array>, helper: { worker: Worker; answer: Promise<number[]> } | null): Promise<void> {
+  const { n, k, X, halfSq } = S;
+  const d = X.cols;
+  const shared = helper !== null;
   // Pass 1: thresholds from sampled columns.
   const sampleSize = Math.min(n, Math.max(16 * k + 64, 512));
   const stride = Math.ceil(n / sampleSize);
@@ -124,14 +157,14 @@ async function symmetricSearch(S: Search, opts: KnnOptions): Promise<void> {
   }
   // Pass 2: upper block triangle. Lists of capacity `cap` per point; overflow marks the point for a redo.
   const cap = 2 * (r + 3) * stride + k + 16;
-  // Shared memory when a worker thread helps with the finishing stage.
-  const shared = S.X.data.buffer instanceof SharedArrayBuffer && Math.min(opts.threads ?? defaultThreads(), 2) > 1;
   const mem = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   const li = new Int32Array(mem(n * cap * 4));
   const lv = new Float64Array(mem(n * cap * 8));
   const count = new Int32Array(mem(n * 4)); // −1: overflowed
-  for (let start = 0; start < n; start += block) {
-    const end = Math.min(n, start + block);
+  // Narrower row blocks here: the diagonal blocks are computed whole, so ~8 blocks keep the waste near 6%.
+  const block2 = Math.min(block, Math.ceil(n / 8));
+  for (let start = 0; start < n; start += block2) {
+    const end = Math.min(n, start + block2);
     const width = n - start;
     const g = (await gemm({ rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) }, { transposeB: true, threads: opts.threads })).data;
     for (let i = start; i < end; i++) {
@@ -170,17 +203,11 @@ async function symmetricSearch(S: Search, opts: KnnOptions): Promise<void> {
   // bulk of this stage); rows whose list cannot prove completeness are redone below.
   const task: FinishTask = { S, li, lv, count, cap, thr, next: new Int32Array(new SharedArrayBuffer(4)), n };
   let redo: number[];
-  if (shared) {
-    // The worker boots (~0.1–0.5 s) while this thread already finishes rows; chunks are shared out through
-    // task.next, so whichever thread is free takes the next one.
-    const worker = startWorker(new URL('./knn-worker.ts', import.meta.url), { ...task, S: { ...S, screen: new Float32Array(0) } });
-    const other = new Promise<number[]>((resolve, reject) => {
-      worker.once('message', (m: number[]) => { resolve(m); void worker.terminate(); });
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`knn worker exited with code ${code} before answering`)));
-    });
+  if (helper) {
+    // Chunks are shared out through task.next, so whichever thread is free takes the next one.
+    helper.worker.postMessage({ ...task, S: { ...S, screen: new Float32Array(0) } });
     redo = finishListedRows(task);
-    redo.push(...(await other));
+    redo.push(...(await helper.answer));
   } else redo = finishListedRows(task);
   const w = scratch(k, n);
   for (let t = 0; t < redo.length; t += block) {
@@ -251,14 +278,17 @@ export async function knn(X: Matrix, opts: KnnOptions): Promise<KnnResult> {
   checkK(n, opts.k);
   if (d === 0) throw new AtlasError('the matrix has no columns', { field: 'X' });
   assertFinite(X);
-  // Large searches share their state with a worker thread (SharedArrayBuffer).
-  const S = prepare(X, opts.k, metric, n * opts.k >= 100000);
+  // Below ~2 MFLOP a GEMM round trip costs more than the direct loop; the symmetric search needs N well above
+  // its sample size.
+  const direct = n * n * d <= 2e6;
+  const symmetric = !direct && n >= 4 * Math.max(16 * opts.k + 64, 512) && (opts.strategy ?? 'symmetric') === 'symmetric';
+  // Large symmetric searches share their state with a worker thread (SharedArrayBuffer).
+  const S = prepare(X, opts.k, metric, symmetric && n * opts.k >= 100000 && (opts.threads ?? defaultThreads()) > 1);
   const dtypeEps = X.data instanceof Float32Array ? F32_EPS : F64_EPS;
 
-  // Below ~2 MFLOP a GEMM round trip costs more than the direct loop.
-  if (n * n * d <= 2e6) {
+  if (direct) {
     directSearch(S);
-  } else if (n >= 4 * Math.max(16 * opts.k + 64, 512) && (opts.strategy ?? 'symmetric') === 'symmetric') {
+  } else if (symmetric) {
     await symmetricSearch(S, opts);
   } else {
     const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.floor((16 * 2 ** 20) / n)));
@@ -269,7 +299,6 @@ export async function knn(X: Matrix, opts: KnnOptions): Promise<KnnResult> {
       return gemm(q, all, { transposeB: true, threads: opts.threads });
     };
     const w = scratch(opts.k, n);
-    // Pipeline: the next block's product runs on onnxruntime's threads while this block is selected.
     let pending = product(0);
     for (let start = 0; start < n; start += block) {
       const g = await pending;
@@ -279,6 +308,35 @@ export async function knn(X: Matrix, opts: KnnOptions): Promise<KnnResult> {
     }
   }
   return { n, k: opts.k, metric, indices: S.indices, distances: S.distances, dtypeEps };
+}
+
+/**
+ * Exact k-NN tables of many small matrices of one shape (e.g. the random subsets of a decimation level), each
+ * equal to `knn(m, { k, metric })`: their float32 screens go through one batched product per group instead of
+ * one session call each, then every row is selected exactly as in the row search.
+ */
+export async function knnMany(mats: Matrix[], opts: { k: number; metric?: Metric; threads?: number; /** The rows are known to be finite (skips the check). */ finite?: boolean }): Promise<KnnResult[]> {
+  if (mats.length === 0) return [];
+  const metric = opts.metric ?? 'euclidean';
+  const { rows: n, cols: d } = mats[0];
+  for (const X of mats) {
+    if (X.rows !== n || X.cols !== d) throw new Error('knnMany: all matrices must have the same shape');
+    checkK(n, opts.k);
+    if (!opts.finite) assertFinite(X);
+  }
+  const searches = mats.map((X) => prepare(X, opts.k, metric));
+  const group = Math.max(1, Math.floor((16 * 2 ** 20) / (n * n)));
+  const w = scratch(opts.k, n);
+  for (let g0 = 0; g0 < searches.length; g0 += group) {
+    const part = searches.slice(g0, g0 + group);
+    const a = new Float32Array(part.length * n * d);
+    part.forEach((S, b) => a.set(S.screen, b * n * d));
+    const g = await batchedGemmNT(a, a, part.length, n, n, d, opts.threads);
+    part.forEach((S, b) => {
+      for (let r = 0; r < n; r++) selectRow(S, r, g, (b * n + r) * n, w);
+    });
+  }
+  return searches.map((S, b) => ({ n, k: opts.k, metric, indices: S.indices, distances: S.distances, dtypeEps: mats[b].data instanceof Float32Array ? F32_EPS : F64_EPS }));
 }
 
 /** The first `k` columns of a neighbour table (k ≤ result.k), as a new result. */

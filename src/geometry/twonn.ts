@@ -1,5 +1,5 @@
 import { AtlasError } from '../errors.ts';
-import { knn, neighboursOf, isKnnResult, removeIdenticalPoints, type KnnResult, type Metric } from './knn.ts';
+import { knn, knnMany, assertFinite, neighboursOf, isKnnResult, removeIdenticalPoints, type KnnResult, type Metric } from './knn.ts';
 import { exactDistancesTo, rowNorms } from './knn-select.ts';
 import type { Matrix } from './matrix.ts';
 
@@ -185,9 +185,9 @@ function rowsOf(X: Matrix, idx: Int32Array): Matrix {
  * knn(rowsOf(X, idx), { k: 2 })'s distances: exact distances are symmetric and bit-identical whichever point
  * asks, so a point's nearest subset members are read off the full table when at least two of its table
  * neighbours are in the subset. Points with fewer are measured exactly against the whole subset; when many
- * are (small subsets), the subset gets its own k-NN search instead.
+ * are (small subsets), null asks the caller for a k-NN search of the subset (batched with the level's others).
  */
-async function subsetNeighbours(X: Matrix, idx: Int32Array, table: KnnResult, local: Int32Array, metric: Metric, norms: Float64Array, threads?: number): Promise<KnnResult> {
+function subsetNeighbours(X: Matrix, idx: Int32Array, table: KnnResult, local: Int32Array, metric: Metric, norms: Float64Array): KnnResult | null {
   const m = idx.length;
   for (let t = 0; t < m; t++) local[idx[t]] = t;
   try {
@@ -207,10 +207,10 @@ async function subsetNeighbours(X: Matrix, idx: Int32Array, table: KnnResult, lo
       if (found < 2) missing.push(t);
     }
     if (missing.length > 0) {
-      // Exact distances to the whole subset cost ~m·d per missing point in JavaScript; a subset search costs a
-      // float32 GEMM of m²·d (an order of magnitude cheaper per term) plus a fixed overhead.
-      const d = X.cols;
-      if (missing.length * m * d > 2e6 + (m * m * d) / 16) return await knn(rowsOf(X, idx), { k: 2, metric, threads });
+      // Exact distances to the whole subset cost m·d per missing point in JavaScript; a (batched) subset
+      // search costs a few m·d per subset plus a float32 GEMM of m²·d that is an order of magnitude cheaper per
+      // term, so only a handful of missing points is worth measuring directly.
+      if (missing.length > 4 + m / 64) return null;
       const out = new Float64Array(m);
       for (const t of missing) {
         exactDistancesTo(X, metric, norms, idx[t], idx, out, m);
@@ -265,6 +265,7 @@ export async function idScaling2NN(X: Matrix, opts: IdScaling2NNOptions = {}): P
   const metric = opts.metric ?? 'euclidean';
   // One table of the full set serves every level: a subset point's two nearest subset members are usually
   // among its first few dozen neighbours overall.
+  assertFinite(X);
   const table = opts.knn ?? (await knn(X, { k: Math.min(n - 1, 32), metric, threads: opts.threads }));
   if (table.n !== n || table.k < 2) throw new AtlasError(`the neighbour table has ${table.n} points × ${table.k} neighbours; idScaling2NN needs ${n} × ≥ 2`, { field: 'knn' });
   const local = new Int32Array(n).fill(-1);
@@ -286,9 +287,20 @@ export async function idScaling2NN(X: Matrix, opts: IdScaling2NNOptions = {}): P
     const nIter = roundHalfEven(1 / fraction);
     const levelIds = new Float64Array(nIter);
     let scaleSum = 0;
+    // Draw every subset of the level first (the same random sequence as drawing one at a time), read their
+    // neighbours off the table, and search the ones that need it together.
+    const tables: (KnnResult | null)[] = [];
+    const subsets: Int32Array[] = [];
     for (let it = 0; it < nIter; it++) {
       const idx = sampleWithoutReplacement(n, nSubset, rand, perm);
-      const r = twoNNFromKnn(await subsetNeighbours(X, idx, table, local, metric, norms, opts.threads), { muFraction, algorithm });
+      subsets.push(idx);
+      tables.push(subsetNeighbours(X, idx, table, local, metric, norms));
+    }
+    const searchIdx = tables.flatMap((t, it) => (t ? [] : [it]));
+    const searched = await knnMany(searchIdx.map((it) => rowsOf(X, subsets[it])), { k: 2, metric, threads: opts.threads, finite: true });
+    searchIdx.forEach((it, s) => { tables[it] = searched[s]; });
+    for (let it = 0; it < nIter; it++) {
+      const r = twoNNFromKnn(tables[it]!, { muFraction, algorithm });
       levelIds[it] = r.id;
       scaleSum += r.scale;
     }

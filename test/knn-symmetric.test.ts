@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { knn, type Metric } from '../src/geometry/knn.ts';
+import type { Matrix } from '../src/geometry/matrix.ts';
+
+/** Deterministic uniform numbers in [0, 1) (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Naive float64 reference for the listed rows: every distance, sorted by (distance, index). */
+function naiveRows(X: Matrix, k: number, rows: number[], metric: Metric): { indices: number[]; distances: number[] }[] {
+  const { rows: n, cols: d, data } = X;
+  const norm = (i: number) => { let s = 0; for (let t = 0; t < d; t++) s += data[i * d + t] * data[i * d + t]; return Math.sqrt(s); };
+  return rows.map((i) => {
+    const all: [number, number][] = [];
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      let v: number;
+      if (metric === 'euclidean') {
+        let s = 0;
+        for (let t = 0; t < d; t++) { const e = data[i * d + t] - data[j * d + t]; s += e * e; }
+        v = Math.sqrt(s);
+      } else {
+        let s = 0;
+        for (let t = 0; t < d; t++) s += data[i * d + t] * data[j * d + t];
+        v = Math.min(2, Math.max(0, 1 - s / (norm(i) * norm(j))));
+      }
+      all.push([v, j]);
+    }
+    all.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    return { indices: all.slice(0, k).map((e) => e[1]), distances: all.slice(0, k).map((e) => e[0]) };
+  });
+}
+
+function assertRowsMatch(X: Matrix, r: Awaited<ReturnType<typeof knn>>, rows: number[], metric: Metric): void {
+  const ref = naiveRows(X, r.k, rows, metric);
+  rows.forEach((i, t) => {
+    assert.deepEqual(Array.from(r.indices.subarray(i * r.k, (i + 1) * r.k)), ref[t].indices, `indices of row ${i}`);
+    assert.deepEqual(Array.from(r.distances.subarray(i * r.k, (i + 1) * r.k)), ref[t].distances, `distances of row ${i}`);
+  });
+}
+
+const everyRow = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+test('symmetric (half-product) search equals the row search and the naive search; worker-thread finishing', async () => {
+  // N ≥ 4·max(16k + 64, 512) selects the symmetric path; N·k ≥ 1e5 shares the finishing stage with a worker.
+  const n = 3400, d = 12;
+  const r0 = rng(11);
+  const data = new Float32Array(n * d);
+  for (let i = 0; i < n * d; i++) data[i] = r0() * 2 - 1;
+  const X: Matrix = { rows: n, cols: d, data };
+  const sym = await knn(X, { k: 30, blockRows: 700 });
+  const rows = await knn(X, { k: 30, strategy: 'rows' });
+  const single = await knn(X, { k: 30, threads: 1 });
+  assert.deepEqual(sym.indices, rows.indices);
+  assert.deepEqual(sym.distances, rows.distances);
+  assert.deepEqual(single.indices, rows.indices);
+  assert.deepEqual(single.distances, rows.distances);
+  assertRowsMatch(X, sym, everyRow(n).filter((i) => i % 7 === 0), 'euclidean');
+});
+
+test('symmetric search: cosine on float64 input matches naive', async () => {
+  const n = 2200, d = 6;
+  const r0 = rng(12);
+  const data = new Float64Array(n * d);
+  for (let i = 0; i < n * d; i++) data[i] = r0() - 0.3;
+  const X: Matrix = { rows: n, cols: d, data };
+  const r = await knn(X, { k: 5, metric: 'cosine' });
+  assertRowsMatch(X, r, everyRow(n).filter((i) => i % 5 === 0), 'cosine');
+});
+
+test('symmetric search with massive ties (overflowing candidate lists are redone) matches naive', async () => {
+  // 8 distinct points repeated ~275 times each: every row has more points at distance 0 than its candidate
+  // list holds, so the lists overflow and those rows go through the redo path.
+  const n = 2200, d = 3;
+  const r0 = rng(13);
+  const data = new Float32Array(n * d);
+  for (let i = 0; i < n * d; i++) data[i] = r0() < 0.5 ? 0 : 1;
+  const X: Matrix = { rows: n, cols: d, data };
+  const r = await knn(X, { k: 20 });
+  assertRowsMatch(X, r, everyRow(n).filter((i) => i % 3 === 0), 'euclidean');
+  assert.equal(r.distances[0], 0);
+});
