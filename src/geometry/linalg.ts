@@ -339,38 +339,205 @@ export function orthonormalColumns(a: Matrix<Float64Array>): Matrix<Float64Array
   return { rows: m, cols: k, data: out };
 }
 
+/** Columns per panel of the blocked LU (two passes of the four-column kernel per trailing column). */
+const LU_PANEL = 8;
+
 /**
  * P·L of an LU factorisation with partial pivoting of an m×k matrix (m ≥ k), as scipy.linalg.lu(permute_l=True)
  * returns it: scikit-learn's 'LU' normaliser for power iterations (cheaper than QR, keeps the columns apart).
+ * Blocked right-looking elimination on a column-major copy with explicit row swaps: a panel of LU_PANEL
+ * columns is factored, then every later column receives the panel's updates in one pass over its rows (the
+ * unblocked form streams the whole 10,000×60 matrix through memory once per column). The updates of each entry
+ * are applied in the same order as unblocked elimination, so the result is bitwise the same. Pivot ties go to
+ * the lowest original row, as a scan of the rows in their original order would pick.
  */
 export function luPermutedL(a: Matrix<Float64Array>): Matrix<Float64Array> {
-  const { rows: m, cols: k } = a;
-  const work = Float64Array.from(a.data);
-  const l = new Float64Array(m * k);
-  const used = new Uint8Array(m);
-  for (let j = 0; j < Math.min(k, m); j++) {
-    let p = -1;
-    let best = -1;
-    for (let r = 0; r < m; r++) {
-      if (used[r]) continue;
-      const v = Math.abs(work[r * k + j]);
-      if (v > best) {
-        best = v;
-        p = r;
+  const { rows: m, cols: k, data } = a;
+  const w = new Float64Array(m * k); // w[c*m + r]: column-contiguous
+  for (let r = 0; r < m; r++) for (let c = 0; c < k; c++) w[c * m + r] = data[r * k + c];
+  const origin = new Int32Array(m); // original index of the row now at position r
+  for (let r = 0; r < m; r++) origin[r] = r;
+  const steps = Math.min(k, m);
+  const zeroPivot = new Uint8Array(steps);
+  const u = new Float64Array(LU_PANEL);
+  for (let j0 = 0; j0 < steps; j0 += LU_PANEL) {
+    const j1 = Math.min(j0 + LU_PANEL, steps);
+    for (let j = j0; j < j1; j++) {
+      const cj = j * m;
+      let p = j;
+      let best = -1;
+      for (let r = j; r < m; r++) {
+        const v = Math.abs(w[cj + r]);
+        if (v > best || (v === best && origin[r] < origin[p])) {
+          best = v;
+          p = r;
+        }
+      }
+      if (p !== j) {
+        for (let c = 0; c < k; c++) {
+          const t = w[c * m + j];
+          w[c * m + j] = w[c * m + p];
+          w[c * m + p] = t;
+        }
+        const t = origin[j];
+        origin[j] = origin[p];
+        origin[p] = t;
+      }
+      const pivot = w[cj + j];
+      if (pivot === 0) {
+        zeroPivot[j] = 1; // the whole remaining column is zero: its multipliers stay zero, nothing to update
+        continue;
+      }
+      for (let r = j + 1; r < m; r++) w[cj + r] /= pivot;
+      for (let c = j + 1; c < j1; c++) {
+        const cc = c * m;
+        const f = w[cc + j];
+        if (f === 0) continue;
+        for (let r = j + 1; r < m; r++) w[cc + r] -= w[cj + r] * f;
       }
     }
-    used[p] = 1;
-    l[p * k + j] = 1;
-    const pivot = work[p * k + j];
-    if (pivot === 0) continue;
-    for (let r = 0; r < m; r++) {
-      if (used[r]) continue;
-      const factor = work[r * k + j] / pivot;
-      l[r * k + j] = factor;
-      if (factor !== 0) for (let c = j; c < k; c++) work[r * k + c] -= factor * work[p * k + c];
+    for (let c = j1; c < k; c++) {
+      const cc = c * m;
+      // Rows inside the panel: forward substitution with the panel's unit lower triangle.
+      for (let j = j0; j < j1; j++) {
+        const f = zeroPivot[j] ? 0 : w[cc + j];
+        u[j - j0] = f;
+        if (f === 0) continue;
+        const cj = j * m;
+        for (let i = j + 1; i < j1; i++) w[cc + i] -= w[cj + i] * f;
+      }
+      // Rows below: all of the panel's updates in one pass, four at a time, in elimination order.
+      let j = j0;
+      for (; j + 4 <= j1; j += 4) {
+        const u0 = u[j - j0];
+        const u1 = u[j - j0 + 1];
+        const u2 = u[j - j0 + 2];
+        const u3 = u[j - j0 + 3];
+        const c0 = j * m;
+        const c1 = c0 + m;
+        const c2 = c1 + m;
+        const c3 = c2 + m;
+        for (let r = j1; r < m; r++) w[cc + r] = w[cc + r] - w[c0 + r] * u0 - w[c1 + r] * u1 - w[c2 + r] * u2 - w[c3 + r] * u3;
+      }
+      for (; j < j1; j++) {
+        const f = u[j - j0];
+        if (f === 0) continue;
+        const cj = j * m;
+        for (let r = j1; r < m; r++) w[cc + r] -= w[cj + r] * f;
+      }
     }
   }
+  const l = new Float64Array(m * k);
+  for (let r = 0; r < m; r++) {
+    const row = origin[r] * k;
+    const last = Math.min(r, steps);
+    for (let c = 0; c < last; c++) l[row + c] = w[c * m + r] || 0;
+    if (r < steps) l[row + r] = 1;
+  }
   return { rows: m, cols: k, data: l };
+}
+
+/**
+ * Thin SVD of a short, wide matrix B (k×m, k ≤ m), as LAPACK's gesdd would give it: Householder QR of Bᵀ = Q·R,
+ * then one-sided Jacobi on the k×k factor Rᵀ = U·S·Wᵀ, so B = U·S·(Q·W)ᵀ. Jacobi works on k-long columns
+ * instead of m-long ones (the randomized solver's 60×768 sketch: ~50× less work than Jacobi on B itself) and
+ * keeps Jacobi's relative accuracy for small singular values.
+ */
+export function svdWide(b: Matrix<Float64Array>): Svd {
+  const k = b.rows;
+  const m = b.cols;
+  if (k > m || k <= 2) return svdJacobi(b);
+  // Column c of Bᵀ is row c of B, so B's row-major data is Bᵀ column-major.
+  const a = b.data.slice();
+  const tau = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    const cj = j * m;
+    let sigma = 0;
+    for (let i = j + 1; i < m; i++) sigma += a[cj + i] * a[cj + i];
+    const alpha = a[cj + j];
+    if (sigma === 0) continue; // already triangular in this column: H = I
+    const norm = Math.sqrt(alpha * alpha + sigma);
+    const beta = alpha >= 0 ? -norm : norm;
+    tau[j] = (beta - alpha) / beta;
+    const scale = 1 / (alpha - beta);
+    for (let i = j + 1; i < m; i++) a[cj + i] *= scale;
+    a[cj + j] = beta;
+    for (let c = j + 1; c < k; c++) {
+      const cc = c * m;
+      let dot = a[cc + j];
+      for (let i = j + 1; i < m; i++) dot += a[cj + i] * a[cc + i];
+      dot *= tau[j];
+      a[cc + j] -= dot;
+      for (let i = j + 1; i < m; i++) a[cc + i] -= dot * a[cj + i];
+    }
+  }
+  // Q (m×k, column-major) = H₀·H₁·…·H_{k−1}·[I; 0], applied from the last reflector back.
+  const q = new Float64Array(m * k);
+  for (let c = 0; c < k; c++) q[c * m + c] = 1;
+  for (let j = k - 1; j >= 0; j--) {
+    if (tau[j] === 0) continue;
+    const cj = j * m;
+    for (let c = j; c < k; c++) {
+      const cc = c * m;
+      let dot = q[cc + j];
+      for (let i = j + 1; i < m; i++) dot += a[cj + i] * q[cc + i];
+      dot *= tau[j];
+      q[cc + j] -= dot;
+      for (let i = j + 1; i < m; i++) q[cc + i] -= dot * a[cj + i];
+    }
+  }
+  const rT = new Float64Array(k * k); // Rᵀ, row-major: Rᵀ[c][i] = R[i][c] = a[c*m + i] for i ≤ c
+  for (let c = 0; c < k; c++) for (let i = 0; i <= c; i++) rT[c * k + i] = a[c * m + i];
+  const small = svdJacobi({ rows: k, cols: k, data: rT });
+  // Vᵀ = Wᵀ·Qᵀ: row r is Σ_c Wᵀ[r][c]·(column c of Q).
+  const vt = new Float64Array(k * m);
+  for (let r = 0; r < k; r++) {
+    const vr = r * m;
+    for (let c = 0; c < k; c++) {
+      const f = small.vt.data[r * k + c];
+      if (f === 0) continue;
+      const cc = c * m;
+      for (let i = 0; i < m; i++) vt[vr + i] += f * q[cc + i];
+    }
+  }
+  return { u: small.u, s: small.s, vt: { rows: k, cols: m, data: vt } };
+}
+
+/**
+ * Inverse of the upper Cholesky factor R of a symmetric positive definite k×k matrix G = RᵀR (row-major), or
+ * null when G is not numerically positive definite or R's diagonal spans more than `minRatio` (the caller
+ * then falls back to a method that does not square the condition number).
+ */
+export function choleskyUpperInverse(g: Matrix<Float64Array>, minRatio: number): Float64Array | null {
+  const k = g.rows;
+  const r = new Float64Array(k * k);
+  let maxDiag = 0;
+  let minDiag = Infinity;
+  for (let j = 0; j < k; j++) {
+    let s = g.data[j * k + j];
+    for (let p = 0; p < j; p++) s -= r[p * k + j] * r[p * k + j];
+    if (!(s > 0) || !Number.isFinite(s)) return null;
+    const rjj = Math.sqrt(s);
+    r[j * k + j] = rjj;
+    maxDiag = Math.max(maxDiag, rjj);
+    minDiag = Math.min(minDiag, rjj);
+    for (let c = j + 1; c < k; c++) {
+      let t = g.data[j * k + c];
+      for (let p = 0; p < j; p++) t -= r[p * k + j] * r[p * k + c];
+      r[j * k + c] = t / rjj;
+    }
+  }
+  if (minDiag < minRatio * maxDiag) return null;
+  // Back substitution for R⁻¹ (upper triangular), one column at a time.
+  const inv = new Float64Array(k * k);
+  for (let c = 0; c < k; c++) {
+    for (let i = c; i >= 0; i--) {
+      let s = i === c ? 1 : 0;
+      for (let p = i + 1; p <= c; p++) s -= r[i * k + p] * inv[p * k + c];
+      inv[i * k + c] = s / r[i * k + i];
+    }
+  }
+  return inv;
 }
 
 /**
@@ -399,6 +566,10 @@ export function svdFlipByComponents(u: Matrix<Float64Array> | null, vt: Matrix<F
 /** Rejects non-finite values with the row at fault named (NaN/Inf would silently poison every product). */
 export function firstNonFiniteRow(m: Matrix): number {
   const { cols, data } = m;
+  // Fast screen: x·0 is NaN exactly when x is NaN or ±Infinity, so one NaN-propagating sum finds any.
+  let probe = 0;
+  for (let i = 0; i < data.length; i++) probe += data[i] * 0;
+  if (probe === 0) return -1;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return Math.floor(i / cols);
   return -1;
 }

@@ -30,6 +30,12 @@ export interface PcaOptions {
   powerIterationNormalizer?: PowerIterationNormalizer;
   /** Divide the embedding by √explained_variance so every component has unit variance. Default false. */
   whiten?: boolean;
+  /**
+   * Randomized solver on float32 input: run the power iterations in float32 (as scikit-learn does for float32
+   * data, at about twice the speed); the final range product, QR, projection and small SVD stay in float64.
+   * Moves singular values by ~1e-7 relative, far less than the randomized approximation error. Default false.
+   */
+  float32PowerIterations?: boolean;
   /** Seed for the randomized solver. Default 0. */
   seed?: number;
   threads?: number;
@@ -61,7 +67,7 @@ export interface PcaResult {
 
 /** scikit-learn's PCA.fit_transform. Everything is computed in float64 whatever the input dtype. */
 export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> {
-  validateMatrix(x, 'pca');
+  if (x.rows < 1 || x.cols < 1) validateMatrix(x, 'pca');
   const n = x.rows;
   const d = x.cols;
   if (n < 2) throw new AtlasError(`pca needs at least 2 samples, got ${n}`, { field: 'x' });
@@ -80,14 +86,10 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
   }
   if (solver === 'randomized' && fraction) throw new AtlasError('a fractional nComponents needs an exact solver', { field: 'svdSolver', hint: "use 'full' or 'covariance_eigh'" });
 
-  const mean = new Float64Array(d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x.data[i * d + j];
-  for (let j = 0; j < d; j++) mean[j] /= n;
-  const xc: Matrix<Float64Array> = { rows: n, cols: d, data: new Float64Array(n * d) };
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) xc.data[i * d + j] = x.data[i * d + j] - mean[j];
-  let totalVariance = 0;
-  for (let i = 0; i < xc.data.length; i++) totalVariance += xc.data[i] * xc.data[i];
-  totalVariance /= n - 1;
+  const { mean, xc, sumOfSquares } = x.data instanceof Float32Array ? centre(x.data, n, d) : centre(x.data as Float64Array, n, d);
+  // A NaN or ±Infinity anywhere makes the sum of squares non-finite: only then scan for the row to name.
+  if (!Number.isFinite(sumOfSquares)) validateMatrix(x, 'pca');
+  const totalVariance = sumOfSquares / (n - 1);
 
   let k: number;
   let components: Matrix<Float64Array>;
@@ -95,7 +97,9 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
   let noiseVariance: number;
   if (solver === 'randomized') {
     k = requested;
-    const r = await randomizedSvd(xc, k, { nIter: opts.iteratedPower ?? 'auto', nOversamples: opts.nOversamples, powerIterationNormalizer: opts.powerIterationNormalizer, seed: opts.seed, threads: opts.threads });
+    // On request, float32 input: the power iterations run on a float32 copy of the centred data.
+    const sketch: Matrix<Float32Array> | undefined = x.data instanceof Float32Array && (opts.float32PowerIterations ?? false) ? { rows: n, cols: d, data: new Float32Array(xc.data) } : undefined;
+    const r = await randomizedSvd(xc, k, { nIter: opts.iteratedPower ?? 'auto', nOversamples: opts.nOversamples, powerIterationNormalizer: opts.powerIterationNormalizer, seed: opts.seed, threads: opts.threads, sketch });
     components = r.vt;
     explainedVariance = r.s.map((s) => (s * s) / (n - 1));
     const kept = explainedVariance.reduce((p, v) => p + v, 0);
@@ -156,6 +160,27 @@ export async function pcaTransform(model: PcaModel, y: Matrix, threads?: number)
   const out = await gemm(yc, model.components, { transposeB: true, threads });
   if (model.whiten) whitenInPlace(out, model.explainedVariance);
   return out;
+}
+
+/** Column means, the centred copy in float64 and its sum of squares (one tight loop per pass, per input type). */
+function centre(data: Float32Array | Float64Array, n: number, d: number): { mean: Float64Array; xc: Matrix<Float64Array>; sumOfSquares: number } {
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    for (let j = 0; j < d; j++) mean[j] += data[o + j];
+  }
+  for (let j = 0; j < d; j++) mean[j] /= n;
+  const out = new Float64Array(n * d);
+  let sumOfSquares = 0;
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    for (let j = 0; j < d; j++) {
+      const v = data[o + j] - mean[j];
+      out[o + j] = v;
+      sumOfSquares += v * v;
+    }
+  }
+  return { mean, xc: { rows: n, cols: d, data: out }, sumOfSquares };
 }
 
 function whitenInPlace(m: Matrix<Float64Array>, variance: Float64Array): void {

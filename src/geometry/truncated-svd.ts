@@ -2,7 +2,7 @@ import { AtlasError } from '../errors.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
 import { toFloat64 } from './matrix.ts';
-import { firstNonFiniteRow, luPermutedL, orthonormalColumns, svdFlipByComponents, svdJacobi, symmetricEigen } from './linalg.ts';
+import { choleskyUpperInverse, firstNonFiniteRow, luPermutedL, orthonormalColumns, svdFlipByComponents, svdWide, symmetricEigen } from './linalg.ts';
 import { Rng } from './rng.ts';
 
 export type PowerIterationNormalizer = 'auto' | 'QR' | 'LU' | 'none';
@@ -12,18 +12,34 @@ export interface RandomizedSvdOptions {
   nOversamples?: number;
   /** Power iterations; 'auto' = 7 if nComponents < 0.1·min(shape) else 4 (scikit-learn's randomized_svd). */
   nIter?: number | 'auto';
-  /** Re-normalisation between power iterations; 'auto' = 'none' for nIter ≤ 2, else 'LU' (scikit-learn). */
+  /**
+   * Re-normalisation between power iterations; 'auto' = 'none' for nIter ≤ 2, else 'LU' (scikit-learn). A
+   * normaliser only replaces the block by another basis of the same column space (P·L = Y·U⁻¹, Q = Y·R⁻¹), so
+   * the computed subspace, and every result, is the same whichever is used, up to rounding. 'LU' therefore uses
+   * one Cholesky QR pass per block when the block is well conditioned (for the long block, formed from
+   * cols(M)-sized products only), and scipy's P·L otherwise.
+   */
   powerIterationNormalizer?: PowerIterationNormalizer;
   /** Seed of the Gaussian test matrix. Default 0. */
   seed?: number;
   threads?: number;
+  /**
+   * The same matrix in float32 (e.g. the caller's float32 input): the power iterations then run on it, as
+   * scikit-learn runs them for float32 data, at twice the GEMM speed. Only the starting block of the last range
+   * product comes from it; that product, the QR, the projection and the small SVD stay in float64, so the
+   * result is the exact Rayleigh–Ritz answer on a subspace that differs from the all-float64 one by float32
+   * rounding (far below the method's own approximation error). Ignored with the 'none' normaliser (float32
+   * could overflow without re-normalisation).
+   */
+  sketch?: Matrix<Float32Array>;
 }
 
 /**
  * Randomized truncated SVD (Halko, Martinsson & Tropp 2011, Algorithm 4.4), step for step as scikit-learn's
  * randomized_svd: Gaussian sketch, power iterations with LU/QR normalisation, QR of the range, exact SVD of the
  * small projected matrix. Works on the transpose when the matrix is wide (transpose='auto'). Signs are NOT
- * flipped here (callers apply svd_flip). All products go through gemm in float64.
+ * flipped here (callers apply svd_flip). All products go through gemm, in float64 (see `sketch` for the one
+ * float32 option).
  */
 export async function randomizedSvd(a: Matrix<Float64Array>, nComponents: number, opts: RandomizedSvdOptions = {}): Promise<{ u: Matrix<Float64Array>; s: Float64Array; vt: Matrix<Float64Array> }> {
   const nRandom = nComponents + (opts.nOversamples ?? 10);
@@ -41,15 +57,44 @@ export async function randomizedSvd(a: Matrix<Float64Array>, nComponents: number
   const rng = new Rng(opts.seed ?? 0);
   let q: Matrix<Float64Array> = { rows: mCols, cols: size, data: new Float64Array(mCols * size) };
   for (let i = 0; i < q.data.length; i++) q.data[i] = rng.normal();
-  const normalise = (m: Matrix<Float64Array>) => (normalizer === 'LU' ? luPermutedL(m) : normalizer === 'QR' ? orthonormalColumns(m) : m);
-  for (let it = 0; it < nIter; it++) {
-    q = normalise(await times(q));
-    q = normalise(await timesT(q));
+  const normalise = async (m: Matrix<Float64Array>) => {
+    if (normalizer === 'LU') return (await wellConditionedBasis(m, m.rows <= 4096 ? 1 : threads)) ?? luPermutedL(m);
+    return normalizer === 'QR' ? orthonormalBasis(m, threads) : m;
+  };
+  const sketch = opts.sketch;
+  if (sketch && normalizer !== 'none' && nIter > 0) {
+    if (sketch.rows !== a.rows || sketch.cols !== a.cols) throw new Error('randomizedSvd: sketch shape differs from the matrix');
+    let q32: Matrix<Float32Array> = { rows: q.rows, cols: q.cols, data: new Float32Array(q.data) };
+    for (let it = 0; it < nIter; it++) {
+      q32 = await normaliseF32(await gemm(sketch, q32, { transposeA: transpose, threads }), threads);
+      q32 = await normaliseF32(await gemm(sketch, q32, { transposeA: !transpose, threads }), threads);
+    }
+    q = { rows: q32.rows, cols: q32.cols, data: new Float64Array(q32.data) };
+  } else {
+    for (let it = 0; it < nIter; it++) {
+      const y = await times(q);
+      if (normalizer === 'LU') {
+        // Normalise the long block Y without touching it: with RᵀR = YᵀY = Qᵀ·(MᵀY), Mᵀ·(Y·R⁻¹) = (MᵀY)·R⁻¹,
+        // so both the Gram matrix and the change of basis cost cols(M)-long work instead of rows(M)-long.
+        const z = await timesT(y);
+        // These cols(M)×size products are small: one thread (no spinning pool workers; see eigen-dc.ts).
+        const g = await gemm(q, z, { transposeA: true, threads: 1 });
+        symmetrise(g);
+        // MᵀY is formed from the unnormalised Y, so its rounding grows with cond(Y)² rather than cond(Y): only
+        // take this route while that stays ≲ 1e-8 relative; otherwise normalise Y itself first (P·L).
+        const rInv = choleskyUpperInverse(g, 1e-4);
+        const zn = rInv ? await gemm(z, { rows: size, cols: size, data: rInv }, { threads: 1 }) : await timesT(luPermutedL(y));
+        q = await normalise(zn);
+      } else {
+        q = await normalise(y);
+        q = await normalise(await timesT(q));
+      }
+    }
   }
-  q = orthonormalColumns(await times(q)); // rows(M) × size
-  // B = Qᵀ M (size × cols(M)); its SVD is exact and cheap (one-sided Jacobi on a short, wide matrix).
+  q = await orthonormalBasis(await times(q), threads); // rows(M) × size
+  // B = Qᵀ M (size × cols(M)); its SVD is exact and cheap (QR, then Jacobi on the small triangular factor).
   const b = await gemm(q, a, { transposeA: true, transposeB: transpose, threads });
-  const small = svdJacobi(b);
+  const small = svdWide(b);
   const u = await gemm(q, small.u, { threads }); // rows(M) × size
   const k = Math.min(nComponents, size);
   const uK = takeColumns(u, k);
@@ -62,6 +107,60 @@ export async function randomizedSvd(a: Matrix<Float64Array>, nComponents: number
   const vtT: Matrix<Float64Array> = { rows: k, cols: uK.rows, data: new Float64Array(k * uK.rows) };
   for (let i = 0; i < uK.rows; i++) for (let r = 0; r < k; r++) vtT.data[r * uK.rows + i] = uK.data[i * k + r];
   return { u: uT, s, vt: vtT };
+}
+
+/** Averages a computed Gram matrix with its transpose (the product of different factors is not exactly symmetric). */
+function symmetrise(g: Matrix<Float64Array>): void {
+  const k = g.rows;
+  for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) {
+    const v = 0.5 * (g.data[i * k + j] + g.data[j * k + i]);
+    g.data[i * k + j] = v;
+    g.data[j * k + i] = v;
+  }
+}
+
+/**
+ * Y·R⁻¹ with RᵀR = YᵀY (one CholeskyQR pass): a basis of span(Y) with condition number ≈ 1 + ε·cond(Y)², or
+ * null when Y is too ill-conditioned (or rank-deficient) for that to hold.
+ */
+async function wellConditionedBasis(y: Matrix<Float64Array>, threads?: number): Promise<Matrix<Float64Array> | null> {
+  if (y.rows < y.cols) return null;
+  const rInv = choleskyUpperInverse(await gemm(y, y, { transposeA: true, threads }), 1e-5);
+  return rInv ? gemm(y, { rows: y.cols, cols: y.cols, data: rInv }, { threads }) : null;
+}
+
+/**
+ * Float32 re-normalisation of a power-iteration block: one CholeskyQR pass (Gram matrix formed and factored in
+ * float64, Y·R⁻¹ in float32), or scipy's P·L when the block is too ill-conditioned for Cholesky. Either is a
+ * basis of span(Y).
+ */
+async function normaliseF32(y: Matrix<Float32Array>, threads?: number): Promise<Matrix<Float32Array>> {
+  if (y.rows >= y.cols) {
+    const y64: Matrix<Float64Array> = { rows: y.rows, cols: y.cols, data: new Float64Array(y.data) };
+    const rInv = choleskyUpperInverse(await gemm(y64, y64, { transposeA: true, threads }), 1e-5);
+    if (rInv) return gemm(y, { rows: y.cols, cols: y.cols, data: new Float32Array(rInv) }, { threads });
+  }
+  const pl = luPermutedL({ rows: y.rows, cols: y.cols, data: new Float64Array(y.data) });
+  return { rows: pl.rows, cols: pl.cols, data: new Float32Array(pl.data) };
+}
+
+/**
+ * Q of a thin QR of a tall m×k matrix by CholeskyQR2 (Yamamoto et al. 2015): Q₁ = Y·R₁⁻¹ with RᵀR = YᵀY, then
+ * once more on Q₁ to restore orthogonality to working precision. The m-long work is two k-wide matrix
+ * products per pass (gemm) instead of Gram–Schmidt's O(m·k²) JavaScript loops. Same Q as a Householder or
+ * Gram–Schmidt QR (positive diagonal R) up to rounding. Squaring the condition number is safe only while
+ * cond(Y) ≲ 1e5 here; beyond that, or for rank-deficient Y, it falls back to two-pass modified Gram–Schmidt.
+ */
+export async function orthonormalBasis(y: Matrix<Float64Array>, threads?: number): Promise<Matrix<Float64Array>> {
+  if (y.rows < y.cols) return orthonormalColumns(y);
+  let q = y;
+  for (let pass = 0; pass < 2; pass++) {
+    const g = await gemm(q, q, { transposeA: true, threads });
+    const rInv = choleskyUpperInverse(g, pass === 0 ? 1e-5 : 0.5);
+    if (!rInv) return orthonormalColumns(y);
+    q = await gemm(q, { rows: y.cols, cols: y.cols, data: rInv }, { threads });
+  }
+  return q;
 }
 
 export function takeColumns(m: Matrix<Float64Array>, k: number): Matrix<Float64Array> {
