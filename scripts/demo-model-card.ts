@@ -154,7 +154,7 @@ export async function writeModelCard({ st, data, outDir, runDir }: CardInput): P
     xLabel: 'training tokens (thousands)', yLabel: 'loss (nats/token)', markers: false, width: 760, height: 440,
     series: [
       { name: 'train (batch, 20-step mean)', x: h.map(tpk), y: smooth },
-      { name: 'validation (sample of held-out windows)', x: vals.map(tpk), y: vals.map((p) => p.valLoss!) },
+      { name: 'validation (held-out sample)', x: vals.map(tpk), y: vals.map((p) => p.valLoss!) },
       { name: `unigram baseline (${f3(unigram)})`, x: [0, tpk(h[h.length - 1])], y: [unigram, unigram], dashed: true },
     ],
   }), join(outDir, 'loss-curve'));
@@ -195,6 +195,7 @@ export async function writeModelCard({ st, data, outDir, runDir }: CardInput): P
   const hp = st.hp;
   const last = h[h.length - 1];
   const tokensSeen = st.opt.step * hp.batchSize * T;
+  const replans = (st.meta.replans as { atStep: number; totalSteps: number }[] | undefined) ?? [];
   const card = `---
 language: en
 license: mit
@@ -209,8 +210,9 @@ datasets: [brown]
 A small GPT-2 language model trained from scratch on the Brown corpus by the Latent Atlas project's own
 TypeScript training code (\`npm run train:demo-model\`: hand-written reverse-mode backprop in
 \`src/params/backprop.ts\`, matrix products through onnxruntime on CPU). It is the default model of
-\`latent-atlas demo\`. It is a standard \`GPT2LMHeadModel\` checkpoint (config.json, float16 model.safetensors,
-GPT-2's own tokenizer files) and loads in Hugging Face transformers as well as in Latent Atlas.
+\`latent-atlas demo\`. It is a standard \`GPT2LMHeadModel\` checkpoint in the layout \`save_pretrained\` writes (config.json, float16
+model.safetensors with tied embeddings, GPT-2's own tokenizer files); Latent Atlas loads it like any Hugging
+Face checkpoint (loading it in Python transformers was not tried: no Python ML stack on the training machine).
 
 It is a tiny model trained for about an hour on two shared CPU cores: it has learned English word statistics,
 local syntax and genre vocabulary, not facts or long-range coherence. Use it to look at representation
@@ -279,7 +281,7 @@ Parameters: ${st.params.count().toLocaleString('en-US')} distinct (compact), ${(
 |---|---|
 | steps | ${st.opt.step} of ${hp.totalSteps} planned × ${hp.batchSize} sequences × ${T} tokens = ${tokensSeen.toLocaleString('en-US')} tokens (${(tokensSeen / data.train.length).toFixed(2)} epochs) |
 | optimiser | AdamW, β = (${hp.beta1}, ${hp.beta2}), ε = ${hp.eps}, weight decay ${hp.weightDecay} on matrices and embeddings |
-| learning rate | ${hp.peakLr} peak, linear warm-up ${hp.warmupSteps} steps, cosine decay to ${hp.minLr} |
+| learning rate | ${hp.peakLr} peak, linear warm-up ${hp.warmupSteps} steps, cosine decay to ${Number((hp.minLr ?? hp.peakLr / 10).toPrecision(3))} |
 | gradient clipping | global norm ${hp.clip} |
 | initialisation | GPT-2's (N(0, 0.02²), residual projections / √(2·layers)), seed ${hp.seed} |
 | batches | random ${T + 1}-token windows of the training stream, chosen by (seed, step) |
@@ -289,8 +291,10 @@ Parameters: ${st.params.count().toLocaleString('en-US')} distinct (compact), ${(
 | final batch loss | ${f3(last.trainLoss)} |
 
 Reproduce: \`npm install && npm run train:demo-model -- --threads 1 --d ${st.shape.dModel} --heads ${st.shape.nHead} --layers ${st.shape.nLayer} --lr ${hp.peakLr} --batch ${hp.batchSize} --warmup ${hp.warmupSteps} --budget-min ${Math.round(Number(st.meta.budgetSeconds ?? 3900) / 60)}\`.
-The number of steps was fixed from the measured speed of the first steps (the budget mode); with
-\`--steps ${hp.totalSteps}\` the same run is reproducible bit for bit. \`training_log.json\` holds every step's loss.
+Budget mode: the number of steps was set from the measured speed of the first ${Math.min(12, hp.warmupSteps)} steps${replans.length ? `, then re-planned
+${replans.length} time${replans.length > 1 ? 's' : ''} from the recent speed (every 50 steps until 70% of the run; last at step ${replans[replans.length - 1].atStep} → ${replans[replans.length - 1].totalSteps} steps)` : ''}, so that the cosine ends within the time budget;
+\`training_log.json\` holds every step's loss and learning rate. A run with a fixed \`--steps N\` is
+reproducible bit for bit (\`test/train-loop.test.ts\`).
 
 ## Files
 

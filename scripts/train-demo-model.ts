@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     const valWindows = evalWindows(compactIds(data.vocab, data.validation), st.shape.seqLen).filter((_, i) => i % 24 === 0);
     const stream = compactIds(data.vocab, data.train);
     const tokensPerStep = st.hp.batchSize * st.shape.seqLen;
-    const bar = progress({ total: 0, label: 'train', unit: 'tok' });
+    const bar = progress({ total: st.meta.autoSteps && st.hp.totalSteps === 1_000_000 ? 0 : (st.hp.totalSteps - st.opt.step) * tokensPerStep, label: 'train', unit: 'tok' });
     const onStep = (p: { step: number; trainLoss: number; valLoss?: number; lr: number; gradNorm: number; seconds: number }) => {
       bar.tick(tokensPerStep, { loss: p.trainLoss.toFixed(3), ...(p.valLoss !== undefined ? { val: p.valLoss.toFixed(3) } : {}) });
       const tps = (p.step * tokensPerStep) / p.seconds;

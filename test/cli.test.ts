@@ -27,19 +27,24 @@ test('demo --quick runs the pipeline on the default model and writes the report'
   const r = await cli(['demo', '--quick', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /report: .*index\.html/);
-  assert.match(r.stdout, /RANDOM/, 'a random fallback model must say so');
+  // With the trained model shipped under models/ the demo uses it and builtin:brown-genres (15 labels × 10 in
+  // --quick); without it, a labelled random fallback and builtin:topics (6 labels × 10).
+  const shipped = existsSync(join(import.meta.dirname, '..', 'models', 'latent-atlas-brown-gpt2', 'config.json'));
+  if (shipped) assert.match(r.stdout, /latent-atlas-brown-gpt2[\s\S]*data: brown-genres/);
+  else assert.match(r.stdout, /RANDOM/, 'a random fallback model must say so');
+  const nTexts = shipped ? 150 : 60;
   const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
-  assert.equal(run.texts, 60);
+  assert.equal(run.texts, nTexts);
   for (const m of run.maps) {
     assert.ok(existsSync(join(out, m.html)) && existsSync(join(out, m.png)));
   }
   const map = readNpy(join(out, run.maps[0].html.replace(/\.html$/, '.npy')));
-  assert.deepEqual(map.shape, [60, 2]);
+  assert.deepEqual(map.shape, [nTexts, 2]);
   const profile = JSON.parse(readFileSync(join(out, 'profile', 'profile.json'), 'utf8'));
   assert.equal(profile.layers.length, run.layers.length);
-  assert.ok(readFileSync(join(out, 'index.html'), 'utf8').includes('randomly initialised'));
+  assert.equal(readFileSync(join(out, 'index.html'), 'utf8').includes('randomly initialised'), !shipped);
   const fisher = JSON.parse(readFileSync(join(out, run.fisher), 'utf8'));
-  assert.equal(fisher.n, 30);
+  assert.equal(fisher.n, nTexts / 2);
   assert.ok(fisher.comparison.spearman > -1 && fisher.comparison.spearman <= 1);
 });
 

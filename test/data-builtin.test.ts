@@ -40,7 +40,7 @@ test('builtin:topics: ≥ 5 topics with ≥ 40 distinct sentences each', async (
     assert.ok(words.size > 80, `${d.classNames[k]}: ${words.size} distinct words`);
   }
   const info = listBuiltinDatasets();
-  assert.deepEqual(info.map((b) => b.name), ['days', 'months', 'topics']);
+  assert.deepEqual(info.map((b) => b.name), ['days', 'months', 'topics', 'brown-genres']);
   for (const b of info) {
     const ds = await loadDataset(`builtin:${b.name}`);
     assert.equal(ds.classNames.length, b.classes);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { detokenize, genrePassages, parseBrownFile, splitBrown, stripTag, type BrownDocument } from '../src/data/brown.ts';
+import { detokenize, genrePassages, loadBrownCorpus, parseBrownFile, splitBrown, stripTag, type BrownDocument } from '../src/data/brown.ts';
 import { loadModel } from '../src/model/load.ts';
 import { loadDataset } from '../src/data/dataset.ts';
 
@@ -40,6 +40,10 @@ test('builtin:brown-genres: 15 genres × 20 held-out passages', { skip: !existsS
   const ds = await loadDataset('builtin:brown-genres');
   assert.equal(ds.texts.length, 300);
   assert.equal(ds.classNames.length, 15);
+  // the committed file is exactly what the generator (scripts/demo-model-card.ts) makes from the held-out documents
+  const { validation } = splitBrown(loadBrownCorpus());
+  const fresh = genrePassages(validation, { perDoc: 10 }).map((p) => JSON.stringify(p)).join('\n') + '\n';
+  assert.equal(readFileSync(fileURLToPath(new URL('../data/builtin/brown-genres.jsonl', import.meta.url)), 'utf8'), fresh);
 });
 
 test('the committed model loads through the normal loader and reproduces its validation loss', { skip: !haveModel && 'models/latent-atlas-brown-gpt2 not trained yet' }, async () => {
@@ -74,6 +78,9 @@ test('the committed model loads through the normal loader and reproduces its val
     assert.ok(Math.abs(sum / n - check.loss) <= 0.01 * check.loss, `loss ${sum / n} vs model card ${check.loss}`);
     // …and it is a trained model: far below the uniform-distribution loss ln(50257) = 10.8
     assert.ok(sum / n < 8, `loss ${sum / n}`);
+    // the demo's dataset fits the model's context
+    const ds = await loadDataset('builtin:brown-genres');
+    for (const t of ds.texts) assert.ok(model.tokenizer.encode(t).length <= cfg.maxPositions, t);
   } finally {
     await model.release();
   }

@@ -34,6 +34,14 @@ const BUILTINS: BuiltinDatasetInfo[] = [
     perClass: 60,
     hasMatches: false,
   },
+  {
+    name: 'brown-genres',
+    description: 'passages of the 30 Brown corpus documents held out from the demo model\'s training (2 per genre); label = genre (15)',
+    file: 'brown-genres.jsonl',
+    classes: 15,
+    perClass: 20,
+    hasMatches: false,
+  },
 ];
 
 /** The folder holding the shipped files (found relative to this module, so it works from any working directory). */

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
 import { datasetFromFlags, extractFromFlags } from '../shared-flags.ts';
 import { loadModel } from '../../model/load.ts';
@@ -15,9 +15,13 @@ import { ParamStore } from '../../params/param-store.ts';
 import { runFisherPipeline } from '../../fisher/pipeline.ts';
 import { loadDataset } from '../../data/dataset.ts';
 
+/** The model trained by scripts/train-demo-model.ts and shipped under models/. */
+const SHIPPED_MODEL = 'latent-atlas-brown-gpt2';
+
 const DEMO_FLAGS = {
   model: { type: 'string' },
-  data: { type: 'string', default: 'builtin:topics' },
+  // default: builtin:brown-genres on the shipped Brown-trained model (held-out documents of its own corpus), else builtin:topics
+  data: { type: 'string' },
   'num-samples': { type: 'string' },
   out: { type: 'string', default: 'atlas-demo' },
   cache: { type: 'string' },
@@ -29,14 +33,16 @@ const DEMO_FLAGS = {
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'run the whole pipeline on the default model and a built-in dataset, write a report',
-  help: `Usage: latent-atlas demo [--out atlas-demo] [--model MODEL] [--data builtin:topics] [--quick]
+  help: `Usage: latent-atlas demo [--out atlas-demo] [--model MODEL] [--data DATASET] [--quick]
 
 Runs, with no network: extraction of every layer (final token) → PCA maps of the middle and last layers and a
 UMAP map of the last layer → intrinsic-dimension and neighbourhood-overlap profile across layers, and writes
 everything plus OUT/index.html (open it in a browser) to the output folder.
 
 The default model is the best one available: a trained checkpoint shipped under models/, else one under
-../shared/models/, else a generated tiny random GPT-2 (labelled as such in the report).
+../shared/models/, else a generated tiny random GPT-2 (labelled as such in the report). The default data is
+builtin:brown-genres (held-out Brown passages, label = genre) on the shipped Brown-trained model, else
+builtin:topics.
 
   --quick        10 texts per label (for smoke tests)
   --num-samples N  texts per label (default: all)`,
@@ -47,7 +53,8 @@ The default model is the best one available: a trained checkpoint shipped under 
     const chosen = values.model ? { dir: String(values.model), random: false, description: String(values.model) } : defaultModel();
     console.log(`model: ${chosen.description}`);
     const numSamples = values.quick ? '10' : stringFlag(values['num-samples']);
-    const dataset = await datasetFromFlags({ data: values.data, 'num-samples': numSamples, seed: '0' });
+    const data = stringFlag(values.data) ?? (!values.model && !chosen.random && basename(chosen.dir) === SHIPPED_MODEL ? 'builtin:brown-genres' : 'builtin:topics');
+    const dataset = await datasetFromFlags({ data, 'num-samples': numSamples, seed: '0' });
     console.log(`data: ${dataset.name} — ${dataset.texts.length} texts, ${dataset.classNames.length} labels (${dataset.classNames.join(', ')})`);
     const model = await loadModel(chosen.dir, { threads: values.threads === undefined ? undefined : intFlag(values.threads, 'threads', 1, 1) });
     try {
@@ -75,7 +82,7 @@ The default model is the best one available: a trained checkpoint shipped under 
       for (const r of profile) console.log(`layer ${String(r.layer).padStart(2)}: TwoNN ID ${r.twoNN.toFixed(2)}, label overlap ${r.labelOverlap?.toFixed(3)}`);
 
       // Fisher geometry at the last layer on a subset (the exact metric costs V·d² per text).
-      const fisherData = await loadDataset(stringFlag(values.data) ?? 'builtin:topics', { numSamples: values.quick ? 5 : 20, seed: 0 });
+      const fisherData = await loadDataset(data, { numSamples: values.quick ? 5 : 20, seed: 0 });
       const fisher = await runFisherPipeline(ParamStore.fromCheckpoint(model.checkpoint), model.tokenizer, model.key, fisherData, {
         out, layer: model.checkpoint.config.nLayer, k: values.quick ? 5 : 10,
       });
