@@ -35,7 +35,8 @@ export const demoCommand: Command = {
   summary: 'run the whole pipeline on the default model and a built-in dataset, write a report',
   help: `Usage: latent-atlas demo [--out atlas-demo] [--model MODEL] [--data DATASET] [--quick]
 
-Runs, with no network: extraction of every layer (final token) → PCA maps of the middle and last layers and a
+Runs, with no network: extraction of every layer (mean over each text's tokens,
+which separates genres/topics better than the final token) → PCA maps of the middle and last layers and a
 UMAP map of the last layer → intrinsic-dimension and neighbourhood-overlap profile across layers, and writes
 everything plus OUT/index.html (open it in a browser) to the output folder.
 
@@ -58,7 +59,7 @@ builtin:topics.
     console.log(`data: ${dataset.name} — ${dataset.texts.length} texts, ${dataset.classNames.length} labels (${dataset.classNames.join(', ')})`);
     const model = await loadModel(chosen.dir, { threads: values.threads === undefined ? undefined : intFlag(values.threads, 'threads', 1, 1) });
     try {
-      const extraction: Extraction = await extractFromFlags(model, dataset, { layers: 'all', aggregate: 'final', 'batch-size': '16', cache: values.cache });
+      const extraction: Extraction = await extractFromFlags(model, dataset, { layers: 'all', aggregate: 'mean', 'batch-size': '16', cache: values.cache });
       const rows = extractionRows(extraction);
       const last = extraction.layers[extraction.layers.length - 1];
       const middle = extraction.layers[Math.floor(extraction.layers.length / 2)];
@@ -84,7 +85,7 @@ builtin:topics.
       // Fisher geometry at the last layer on a subset (the exact metric costs V·d² per text).
       const fisherData = await loadDataset(data, { numSamples: values.quick ? 5 : 20, seed: 0 });
       const fisher = await runFisherPipeline(ParamStore.fromCheckpoint(model.checkpoint), model.tokenizer, model.key, fisherData, {
-        out, layer: model.checkpoint.config.nLayer, k: values.quick ? 5 : 10,
+        out, layer: model.checkpoint.config.nLayer, k: values.quick ? 5 : 10, disconnected: 'connect',
       });
       const fisherDir = join(out, 'fisher');
       console.log(`fisher: ${fisherData.texts.length} texts, Fisher vs Euclidean geodesics Spearman ${fisher.comparison.spearman.toFixed(3)}`);
