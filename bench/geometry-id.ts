@@ -10,15 +10,10 @@ import { twoNNFromKnn, idScaling2NN } from '../src/geometry/twonn.ts';
 import { idScalingGride } from '../src/geometry/gride.ts';
 import { labelOverlapFromKnn } from '../src/geometry/overlap.ts';
 import type { Matrix } from '../src/geometry/matrix.ts';
+import { mulberry32 } from '../src/util/random.ts';
 
 function gaussianMatrix(n: number, d: number, seed: number): Matrix<Float32Array> {
-  let a = seed >>> 0;
-  const u = () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const u = mulberry32(seed);
   const data = new Float32Array(n * d);
   for (let i = 0; i < n * d; i += 2) {
     const r = Math.sqrt(-2 * Math.log(1 - u()));

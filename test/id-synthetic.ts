@@ -1,16 +1,8 @@
 /** Deterministic synthetic data for the intrinsic-dimension and overlap tests (not a test file itself). */
 import type { Matrix } from '../src/geometry/matrix.ts';
+import { mulberry32 } from '../src/util/random.ts';
 
-/** Uniform numbers in [0, 1) (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Standard normal numbers (Box–Muller). */
 export function gaussian(seed: number): () => number {

@@ -3,17 +3,9 @@ import assert from 'node:assert/strict';
 import { knn, removeIdenticalPoints, truncateKnn, countZeroDistances, type Metric } from '../src/geometry/knn.ts';
 import type { Matrix } from '../src/geometry/matrix.ts';
 import { AtlasError } from '../src/errors.ts';
+import { mulberry32 } from '../src/util/random.ts';
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function randomMatrix(n: number, d: number, seed: number, f32 = true): Matrix {
   const r = rng(seed);

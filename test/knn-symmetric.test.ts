@@ -2,17 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { knn, type Metric } from '../src/geometry/knn.ts';
 import type { Matrix } from '../src/geometry/matrix.ts';
+import { mulberry32 } from '../src/util/random.ts';
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** Naive float64 reference for the listed rows: every distance, sorted by (distance, index). */
 function naiveRows(X: Matrix, k: number, rows: number[], metric: Metric): { indices: number[]; distances: number[] }[] {

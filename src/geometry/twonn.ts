@@ -2,6 +2,7 @@ import { AtlasError } from '../errors.ts';
 import { knn, knnMany, assertFinite, neighboursOf, isKnnResult, removeIdenticalPoints, type KnnResult, type Metric } from './knn.ts';
 import { exactDistancesTo, rowNorms } from './knn-select.ts';
 import type { Matrix } from './matrix.ts';
+import { mulberry32 } from '../util/random.ts';
 
 /**
  * TwoNN intrinsic dimension (Facco et al. 2017) with DADApy's definitions and defaults
@@ -150,16 +151,7 @@ export function roundHalfEven(x: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32): reproducible subset draws for a given seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** `size` distinct indices of 0..n-1 drawn uniformly (partial Fisher–Yates), like rng.choice(n, size, replace=False). */
 function sampleWithoutReplacement(n: number, size: number, rand: () => number, perm: Int32Array): Int32Array {

@@ -13,6 +13,7 @@ import { numel } from './tensor.ts';
 import { writeTorchBin } from './torch-bin.ts';
 import { TINY_VOCAB_SIZE, writeTinyTokenizerFiles } from './tiny-tokenizer.ts';
 import { TINY_WORDPIECE_VOCAB_SIZE, writeTinyWordPieceFiles } from './tiny-wordpiece.ts';
+import { mulberry32 } from '../util/random.ts';
 
 export type TinyCheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'torch-bin';
 
@@ -62,17 +63,7 @@ export const GPT2_SMALL_SHAPE = {
   maxPositions: 1024,
 } as const satisfies TinyCheckpointOptions;
 
-/** mulberry32: a tiny, fast 32-bit PRNG; good enough for test weights and fully reproducible. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** FNV-1a of the name mixed with the seed: each tensor gets its own stream, independent of write order. */
 function tensorSeed(seed: number, name: string): number {

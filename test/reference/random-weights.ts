@@ -6,18 +6,9 @@
 import { parseConfig, type ModelConfig } from '../../src/model/config.ts';
 import type { F32Tensor } from '../../src/model/tensor.ts';
 import type { WeightSource } from '../../src/model/runtime.ts';
+import { mulberry32 } from '../../src/util/random.ts';
 
-/** mulberry32: tiny, fast, seeded. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = mulberry32;
 
 export interface RandomSource extends WeightSource {
   names(): string[];
