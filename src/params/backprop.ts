@@ -69,6 +69,8 @@ interface LayerTape {
   up?: Arr;
   /** Input of the MLP's down projection, [N, f]. */
   act: Arr;
+  /** gelu_new only: tanh(√(2/π)(x + 0.044715x³)) of `f`, so the backward needs no second tanh, [N, f]. */
+  geluTanh?: Arr;
 }
 
 /** Activations kept by `forward` for `backward`. */
@@ -83,6 +85,9 @@ export interface Tape {
   /** [N, V] logits (row n = b·T + t). */
   logits: Arr;
 }
+
+/** √(2/π), gelu_new's constant (as in ./activations.ts). */
+const GELU_C = 0.7978845608028654;
 
 const alloc = (f64: boolean, n: number): Arr => (f64 ? new Float64Array(n) : new Float32Array(n));
 
@@ -276,11 +281,21 @@ export async function forward(params: ParamStore, batch: TokenBatch): Promise<Ta
       ? layerNorm(h, N, d, P(`${pre}.ln_2.weight`).data, P(`${pre}.ln_2.bias`).data, cfg.normEps, false)
       : layerNorm(h, N, d, P(`${pre}.post_attention_layernorm.weight`).data, null, cfg.normEps, true);
     const m = n2.y;
-    let f: Arr, up: Arr | undefined, actOut: Arr, mlpOut: Arr;
+    let f: Arr, up: Arr | undefined, actOut: Arr, mlpOut: Arr, geluTanh: Arr | undefined;
     if (gpt2) {
       f = await linear(m, N, P(`${pre}.mlp.c_fc.weight`), P(`${pre}.mlp.c_fc.bias`), 'io');
       actOut = alloc(f64, f.length);
-      for (let i = 0; i < f.length; i++) actOut[i] = act(f[i]);
+      if (cfg.activation === 'gelu_new') {
+        // gelu() of ./activations.ts, keeping tanh for the backward (tanh dominates the MLP's JS time). tanh(u) is
+        // taken as 1 - 2/(e^{2u} + 1): ~25% faster than Math.tanh, absolute error ~1e-16, exact ±1 limits.
+        geluTanh = alloc(f64, f.length);
+        for (let i = 0; i < f.length; i++) {
+          const x = f[i];
+          const t = 1 - 2 / (Math.exp(2 * GELU_C * (x + 0.044715 * x * x * x)) + 1);
+          geluTanh[i] = t;
+          actOut[i] = 0.5 * x * (1 + t);
+        }
+      } else for (let i = 0; i < f.length; i++) actOut[i] = act(f[i]);
       mlpOut = await linear(actOut, N, P(`${pre}.mlp.c_proj.weight`), P(`${pre}.mlp.c_proj.bias`), 'io');
     } else {
       const mp = `${pre}.mlp`;
@@ -291,7 +306,7 @@ export async function forward(params: ParamStore, batch: TokenBatch): Promise<Ta
       mlpOut = await linear(actOut, N, P(`${mp}.down_proj.weight`), opt(`${mp}.down_proj.bias`), 'oi');
     }
     for (let i = 0; i < N * d; i++) h[i] += mlpOut[i];
-    layers.push({ norm1: n1.tape, a, q, k, v, p, o, norm2: n2.tape, m, f, up, act: actOut });
+    layers.push({ norm1: n1.tape, a, q, k, v, p, o, norm2: n2.tape, m, f, up, act: actOut, geluTanh });
   }
   const nf = gpt2
     ? layerNorm(h, N, d, P('ln_f.weight').data, P('ln_f.bias').data, cfg.normEps, false)
@@ -342,12 +357,18 @@ export function crossEntropy(tape: Tape, targets: Int32Array, scale = 1): LossRe
     const o = n * V;
     let max = -Infinity;
     for (let j = 0; j < V; j++) if (L[o + j] > max) max = L[o + j];
+    // One exp per logit (the vocabulary pass dominates): exp(l - max) goes into dl and is normalised in place.
     let sum = 0;
-    for (let j = 0; j < V; j++) sum += Math.exp(L[o + j] - max);
+    for (let j = 0; j < V; j++) {
+      const e = Math.exp(L[o + j] - max);
+      dl[o + j] = e;
+      sum += e;
+    }
     const lse = max + Math.log(sum);
     perSampleLoss[b] += lse - L[o + y];
     tokens[b]++;
-    for (let j = 0; j < V; j++) dl[o + j] = scale * Math.exp(L[o + j] - lse);
+    const f = scale / sum;
+    for (let j = 0; j < V; j++) dl[o + j] *= f;
     dl[o + y] -= scale;
   }
   let loss = 0;
@@ -488,7 +509,16 @@ export async function backward(tape: Tape, dLogits: Arr, sink: GradientSink, opt
     let dm: Arr;
     if (gpt2) {
       const dAct = await linearBackward(em, dh, lt.act, N, P(`${pre}.mlp.c_proj.weight`), `${pre}.mlp.c_proj.weight`, `${pre}.mlp.c_proj.bias`, 'io');
-      for (let i = 0; i < dAct.length; i++) dAct[i] *= actGrad(lt.f[i]);
+      const th = lt.geluTanh;
+      if (th) {
+        // geluGrad of ./activations.ts with the forward's tanh
+        const fx = lt.f;
+        for (let i = 0; i < dAct.length; i++) {
+          const x = fx[i];
+          const t = th[i];
+          dAct[i] *= 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x);
+        }
+      } else for (let i = 0; i < dAct.length; i++) dAct[i] *= actGrad(lt.f[i]);
       dm = await linearBackward(em, dAct, lt.m, N, P(`${pre}.mlp.c_fc.weight`), `${pre}.mlp.c_fc.weight`, `${pre}.mlp.c_fc.bias`, 'io');
     } else {
       const mp = `${pre}.mlp`;

@@ -43,6 +43,8 @@ function session(f64: boolean, transA: boolean, transB: boolean): Promise<ort.In
   if (!s) {
     s = ort.InferenceSession.create(model(f64, transA, transB), {
       intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
+      // The softmax loops run in JavaScript right after these products; spinning pool threads would take their core.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     sessions.set(key, s);
   }
