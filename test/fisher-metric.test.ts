@@ -1,29 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { writeTinyCheckpoint, mulberry32, type TinyCheckpointOptions } from '../src/model/tiny-checkpoint.ts';
-import { openCheckpoint } from '../src/model/checkpoint.ts';
+import { mulberry32, type TinyCheckpointOptions } from '../src/model/tiny-checkpoint.ts';
 import { ParamStore } from '../src/params/param-store.ts';
 import { forward, type TokenBatch } from '../src/params/backprop.ts';
 import { tokenTail, lastRealPosition } from '../src/fisher/tail.ts';
 import { exactFisher, headProbabilities, lmHead, monteCarloFisher } from '../src/fisher/metric.ts';
 import { symmetricEigen } from '../src/geometry/linalg.ts';
 import { referenceForward } from './reference/forward64.ts';
-
-function tinyStore(opts: TinyCheckpointOptions): ParamStore<Float32Array> {
-  const dir = mkdtempSync(join(tmpdir(), 'fisher-metric-'));
-  try {
-    writeTinyCheckpoint(dir, opts);
-    const ckpt = openCheckpoint(dir);
-    const store = ParamStore.fromCheckpoint(ckpt);
-    ckpt.close();
-    return store;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { tinyStore } from './reference/tiny-store.ts';
 
 /** Right-padded, full and left-padded texts. */
 function batchOf(V: number, seed: number): TokenBatch {

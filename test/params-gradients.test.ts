@@ -1,25 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { writeTinyCheckpoint, mulberry32, type TinyCheckpointOptions } from '../src/model/tiny-checkpoint.ts';
-import { openCheckpoint } from '../src/model/checkpoint.ts';
+import { mulberry32, type TinyCheckpointOptions } from '../src/model/tiny-checkpoint.ts';
 import { ParamStore } from '../src/params/param-store.ts';
 import { crossEntropy, forward, lossAndGradients, nextTokenTargets, type TokenBatch } from '../src/params/backprop.ts';
-
-function tinyStore(opts: TinyCheckpointOptions): ParamStore<Float32Array> {
-  const dir = mkdtempSync(join(tmpdir(), 'params-grad-'));
-  try {
-    writeTinyCheckpoint(dir, opts);
-    const ckpt = openCheckpoint(dir);
-    const store = ParamStore.fromCheckpoint(ckpt);
-    ckpt.close();
-    return store;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { tinyStore } from './reference/tiny-store.ts';
 
 /** Two texts of different lengths: right padding on the first, left padding on the third. */
 function batchOf(V: number, seed: number): TokenBatch {
