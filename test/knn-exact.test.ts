@@ -4,6 +4,7 @@ import { knn, removeIdenticalPoints, truncateKnn, countZeroDistances, type Metri
 import type { Matrix } from '../src/geometry/matrix.ts';
 import { AtlasError } from '../src/errors.ts';
 import { mulberry32 } from '../src/util/random.ts';
+import { naiveKnn } from './reference/naive-knn.ts';
 
 const rng = mulberry32;
 
@@ -14,37 +15,9 @@ function randomMatrix(n: number, d: number, seed: number, f32 = true): Matrix {
   return { rows: n, cols: d, data };
 }
 
-/** The naive O(N²) float64 reference: every pairwise distance, sorted by (distance, index). */
-function naive(X: Matrix, k: number, metric: Metric): { indices: number[][]; distances: number[][] } {
-  const { rows: n, cols: d, data } = X;
-  const norm = (i: number) => { let s = 0; for (let t = 0; t < d; t++) s += data[i * d + t] * data[i * d + t]; return Math.sqrt(s); };
-  const indices: number[][] = [];
-  const distances: number[][] = [];
-  for (let i = 0; i < n; i++) {
-    const all: [number, number][] = [];
-    for (let j = 0; j < n; j++) {
-      if (j === i) continue;
-      let v: number;
-      if (metric === 'euclidean') {
-        let s = 0;
-        for (let t = 0; t < d; t++) { const e = data[i * d + t] - data[j * d + t]; s += e * e; }
-        v = Math.sqrt(s);
-      } else {
-        let s = 0;
-        for (let t = 0; t < d; t++) s += data[i * d + t] * data[j * d + t];
-        v = Math.min(2, Math.max(0, 1 - s / (norm(i) * norm(j))));
-      }
-      all.push([v, j]);
-    }
-    all.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    indices.push(all.slice(0, k).map((e) => e[1]));
-    distances.push(all.slice(0, k).map((e) => e[0]));
-  }
-  return { indices, distances };
-}
 
 function assertSameAsNaive(X: Matrix, r: Awaited<ReturnType<typeof knn>>, metric: Metric): void {
-  const ref = naive(X, r.k, metric);
+  const ref = naiveKnn(X, r.k, metric);
   for (let i = 0; i < X.rows; i++) {
     assert.deepEqual(Array.from(r.indices.subarray(i * r.k, (i + 1) * r.k)), ref.indices[i], `indices of row ${i}`);
     assert.deepEqual(Array.from(r.distances.subarray(i * r.k, (i + 1) * r.k)), ref.distances[i], `distances of row ${i}`);
