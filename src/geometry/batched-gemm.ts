@@ -1,49 +1,86 @@
+/**
+ * Batched matrix products C[g] = op(A[g])·op(B[g]) for g < G through one onnxruntime MatMul (plus Transpose
+ * nodes for the transposed operands). Many small products in one session call instead of paying
+ * onnxruntime's per-call overhead for each: attention's batch·heads products per layer in the gradient
+ * engine, the Gram matrices of hundreds of small subsets in the k-NN code.
+ */
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { defaultThreads } from '../util/workers.ts';
 const { onnx } = onnxProto;
 
-/**
- * Batched float32 products A_b · B_bᵀ for b = 1..batch (A_b: m×d, B_b: n×d, all row-major and stacked), through
- * one onnxruntime MatMul over 3-D tensors: many small products (e.g. the Gram matrices of hundreds of small
- * subsets) in one call instead of hundreds of session round trips. MatMul has no transpose attribute, so the
- * graph transposes B's last two axes first (natively).
- */
-const sessions = new Map<number, Promise<ort.InferenceSession>>();
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
-function session(threads: number): Promise<ort.InferenceSession> {
-  let s = sessions.get(threads);
+function model(f64: boolean, transA: boolean, transB: boolean): Uint8Array {
+  const elemType = f64 ? onnx.TensorProto.DataType.DOUBLE : onnx.TensorProto.DataType.FLOAT;
+  const value = (name: string, dims: string[]): OnnxTypes.IValueInfoProto => ({
+    name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimParam: d })) } } },
+  });
+  const perm = { name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 2, 1] };
+  const nodes: OnnxTypes.INodeProto[] = [];
+  if (transA) nodes.push({ opType: 'Transpose', input: ['A'], output: ['At'], attribute: [perm] });
+  if (transB) nodes.push({ opType: 'Transpose', input: ['B'], output: ['Bt'], attribute: [perm] });
+  nodes.push({ opType: 'MatMul', input: [transA ? 'At' : 'A', transB ? 'Bt' : 'B'], output: ['Y'] });
+  const m: OnnxTypes.IModelProto = {
+    irVersion: 8,
+    producerName: 'latent-atlas',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'bmm',
+      input: [value('A', transA ? ['G', 'K', 'M'] : ['G', 'M', 'K']), value('B', transB ? ['G', 'N', 'K'] : ['G', 'K', 'N'])],
+      output: [value('Y', ['G', 'M', 'N'])],
+      node: nodes,
+    },
+  };
+  return onnx.ModelProto.encode(m).finish();
+}
+
+function session(f64: boolean, transA: boolean, transB: boolean, threads: number): Promise<ort.InferenceSession> {
+  const key = `${f64}|${transA}|${transB}|${threads}`;
+  let s = sessions.get(key);
   if (!s) {
-    const elemType = onnx.TensorProto.DataType.FLOAT;
-    const shape = (...names: string[]): OnnxTypes.ITensorShapeProto => ({ dim: names.map((dimParam) => ({ dimParam })) });
-    const value = (name: string, sh: OnnxTypes.ITensorShapeProto): OnnxTypes.IValueInfoProto => ({ name, type: { tensorType: { elemType, shape: sh } } });
-    const model: OnnxTypes.IModelProto = {
-      irVersion: 8,
-      producerName: 'latent-atlas',
-      opsetImport: [{ domain: '', version: 17 }],
-      graph: {
-        name: 'batched_matmul',
-        input: [value('A', shape('B', 'M', 'K')), value('Bm', shape('B', 'N', 'K'))],
-        output: [value('Y', shape('B', 'M', 'N'))],
-        node: [
-          { opType: 'Transpose', input: ['Bm'], output: ['Bt'], attribute: [{ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 2, 1] }] },
-          { opType: 'MatMul', input: ['A', 'Bt'], output: ['Y'] },
-        ],
-      },
-    };
-    s = ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), {
+    s = ort.InferenceSession.create(model(f64, transA, transB), {
       intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
+      // JavaScript (softmax loops, selections) runs right after these products; spinning pool threads would take its core.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
-    sessions.set(threads, s);
+    sessions.set(key, s);
   }
   return s;
+}
+
+export interface BmmShape {
+  /** Number of independent products. */
+  g: number;
+  /** Rows of op(A), inner dimension, columns of op(B). */
+  m: number;
+  k: number;
+  n: number;
+  transA?: boolean;
+  transB?: boolean;
+  /** Intra-op threads. Default: all cores. */
+  threads?: number;
+}
+
+/** [G, M, N] row-major result of op(A[g])·op(B[g]); A and B must share the dtype. */
+export async function bmm<A extends Float32Array | Float64Array>(a: A, b: A, s: BmmShape): Promise<A> {
+  const f64 = a instanceof Float64Array;
+  const { g, m, k, n } = s;
+  const tA = s.transA ?? false;
+  const tB = s.transB ?? false;
+  if (a.length !== g * m * k || b.length !== g * k * n) throw new Error(`bmm: operand sizes ${a.length}, ${b.length} do not match G=${g} M=${m} K=${k} N=${n}`);
+  const sess = await session(f64, tA, tB, s.threads ?? defaultThreads());
+  const type = f64 ? 'float64' : 'float32';
+  const out = await sess.run({
+    A: new ort.Tensor(type, a, tA ? [g, k, m] : [g, m, k]),
+    B: new ort.Tensor(type, b, tB ? [g, n, k] : [g, k, n]),
+  });
+  return out.Y.data as A;
 }
 
 /** Y (batch × m × n) with Y_b = A_b · B_bᵀ; a: batch·m·d values, b: batch·n·d values. */
 export async function batchedGemmNT(a: Float32Array, b: Float32Array, batch: number, m: number, n: number, d: number, threads?: number): Promise<Float32Array> {
   if (a.length !== batch * m * d || b.length !== batch * n * d) throw new Error('batchedGemmNT: input sizes do not match batch × rows × d');
-  const sess = await session(threads ?? defaultThreads());
-  const out = await sess.run({ A: new ort.Tensor('float32', a, [batch, m, d]), Bm: new ort.Tensor('float32', b, [batch, n, d]) });
-  return out.Y.data as Float32Array;
+  return bmm(a, b, { g: batch, m, k: d, n, transB: true, threads });
 }

@@ -3,7 +3,7 @@
  * out by hand (forward with a tape of activations, then the backward of every op), in float32 or float64.
  *
  * Why this engine: every product with a weight matrix (and the attention products, batched over batch×heads)
- * runs through onnxruntime's MLAS kernels (src/geometry/gemm.ts, ./batched-matmul.ts); the elementwise ops
+ * runs through onnxruntime's MLAS kernels (src/geometry/gemm.ts, src/geometry/batched-gemm.ts); the elementwise ops
  * (norms, softmax, activations, rotary) are O(N·d) loops in JavaScript, cheap next to the matmuls. Per-sample
  * gradients come from the same backward: activation gradients are computed for the whole batch, and only the
  * parameter-gradient reductions (Xᵀ·dY, bias and norm sums, embedding scatters) are split by sample.
@@ -20,7 +20,7 @@
  */
 import { AtlasError } from '../errors.ts';
 import { gemm } from '../geometry/gemm.ts';
-import { bmm } from './batched-matmul.ts';
+import { bmm } from '../geometry/batched-gemm.ts';
 import type { FloatArray, ParamStore, ParamTensor } from './param-store.ts';
 import { activation } from './activations.ts';
 
