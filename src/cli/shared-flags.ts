@@ -96,3 +96,17 @@ export async function extractFromFlags(model: LoadedModel, dataset: Dataset, val
     force: values.force === true,
   });
 }
+
+/**
+ * The common flow of commands that analyse extracted activations: load the dataset and the model, extract (or
+ * read from the cache), run `analyse`, and release the model whatever happens.
+ */
+export async function withExtraction<T>(values: FlagValues, analyse: (model: LoadedModel, dataset: Dataset, extraction: Extraction) => Promise<T>): Promise<T> {
+  const dataset = await datasetFromFlags(values);
+  const model = await modelFromFlags(values);
+  try {
+    return await analyse(model, dataset, await extractFromFlags(model, dataset, values));
+  } finally {
+    await model.release();
+  }
+}

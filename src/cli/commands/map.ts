@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
-import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, datasetFromFlags, extractFromFlags, modelFromFlags } from '../shared-flags.ts';
+import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, withExtraction } from '../shared-flags.ts';
 import { AtlasError } from '../../errors.ts';
 import { extractionRows } from '../../data/extract.ts';
 import { reduce, REDUCE_METHODS, type ReduceMethod } from '../../geometry/reduce.ts';
@@ -43,10 +43,7 @@ ${MODEL_DATA_HELP}`,
     const dims = intFlag(values.dims, 'dims', 2, 1);
     if (dims !== 2 && dims !== 3) throw new AtlasError(`--dims must be 2 or 3, got ${dims}`);
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
-    const dataset = await datasetFromFlags(values);
-    const model = await modelFromFlags(values);
-    try {
-      const extraction = await extractFromFlags(model, dataset, values);
+    await withExtraction(values, async (model, dataset, extraction) => {
       const rows = extractionRows(extraction);
       for (const layer of extraction.layers) {
         const x = extraction.readLayer(layer);
@@ -61,8 +58,6 @@ ${MODEL_DATA_HELP}`,
         const evr = r.diagnostics.explainedVarianceRatio as number[] | undefined;
         console.log(`layer ${layer}: ${files.html}${evr ? `  (explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(', ')})` : ''}`);
       }
-    } finally {
-      await model.release();
-    }
+    });
   },
 };

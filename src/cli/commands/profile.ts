@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
-import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, datasetFromFlags, extractFromFlags, modelFromFlags } from '../shared-flags.ts';
+import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, withExtraction } from '../shared-flags.ts';
 import { AtlasError } from '../../errors.ts';
 import { extractionRows, type Extraction } from '../../data/extract.ts';
 import { idProfile, type IdProfileRow } from '../../geometry/id-profile.ts';
@@ -47,10 +47,7 @@ ${MODEL_DATA_HELP}`,
     const metric = stringFlag(values.metric);
     if (metric !== 'euclidean' && metric !== 'cosine') throw new AtlasError(`--metric must be euclidean or cosine, got '${metric}'`);
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
-    const dataset = await datasetFromFlags(values);
-    const model = await modelFromFlags(values);
-    try {
-      const extraction = await extractFromFlags(model, dataset, values);
+    await withExtraction(values, async (model, dataset, extraction) => {
       const rows = extractionRows(extraction);
       const labelled = rows.labels.some((l) => l >= 0);
       const bar = progress({ total: extraction.layers.length, label: 'profile', unit: 'layers' });
@@ -70,8 +67,6 @@ ${MODEL_DATA_HELP}`,
           (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : ''));
       }
       console.log(files.html);
-    } finally {
-      await model.release();
-    }
+    });
   },
 };
