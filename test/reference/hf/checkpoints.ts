@@ -8,7 +8,7 @@
  *
  * Nothing here is imported from src/ (the safetensors writer is written out below on purpose).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HfTensor, HfTensors } from './common.ts';
 
@@ -421,7 +421,7 @@ export function tinyHfCheckpoint(family: HfFamily, opts: TinyOpts = {}): HfCheck
 export type StoreDtype = 'F32' | 'F16' | 'BF16' | 'F64';
 
 /** IEEE half from a double, round to nearest even (handles subnormals; no NaN/Inf in our data). */
-function toF16(x: number): number {
+export function toF16(x: number): number {
   const f = new Float32Array([x]);
   const b = new Uint32Array(f.buffer)[0]!;
   const sign = (b >>> 16) & 0x8000;
@@ -452,7 +452,7 @@ function fromF16(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-function toBF16(x: number): number {
+export function toBF16(x: number): number {
   const b = new Uint32Array(new Float32Array([x]).buffer)[0]!;
   const lsb = (b >>> 16) & 1;
   return ((b + 0x7fff + lsb) >>> 16) & 0xffff;
@@ -516,4 +516,36 @@ export function writeHfCheckpoint(dir: string, ckpt: HfCheckpoint, dtype: StoreD
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...ckpt.config, torch_dtype: torchDtype }, null, 2) + '\n');
   writeFileSync(join(dir, 'model.safetensors'), safetensorsBytes(ckpt.tensors, dtype));
   return roundCheckpoint(ckpt, dtype);
+}
+
+/** Reads a safetensors file (F64 / F32 / F16 / BF16) into float64 tensors; written here so tests need nothing from src/. */
+export function readSafetensors(path: string): HfTensors {
+  const buf = readFileSync(path);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: StoreDtype; shape: number[]; data_offsets: [number, number] }>;
+  const tensors: HfTensors = new Map();
+  for (const [name, e] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const width = { F64: 8, F32: 4, F16: 2, BF16: 2 }[e.dtype];
+    if (!width) throw new Error(`readSafetensors ${path}: '${name}' has dtype ${e.dtype}`);
+    const start = 8 + n + e.data_offsets[0];
+    const count = (e.data_offsets[1] - e.data_offsets[0]) / width;
+    const data = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      const p = start + i * width;
+      data[i] = e.dtype === 'F64' ? buf.readDoubleLE(p) : e.dtype === 'F32' ? buf.readFloatLE(p)
+        : e.dtype === 'F16' ? fromF16(buf.readUInt16LE(p)) : fromBF16(buf.readUInt16LE(p));
+    }
+    tensors.set(name, { shape: e.shape, data });
+  }
+  return tensors;
+}
+
+/** config.json + model.safetensors of a checkpoint folder. */
+export function readHfCheckpoint(dir: string, family: HfFamily): HfCheckpoint {
+  return {
+    family,
+    config: JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
+    tensors: readSafetensors(join(dir, 'model.safetensors')),
+  };
 }
