@@ -25,7 +25,7 @@ try {
   for (const c of TORCH_CASES) {
     const dir = join(tmp, c.name);
     writeHfCheckpoint(dir, tinyHfCheckpoint(c.family, c.opts), 'F32');
-    writeFileSync(join(dir, 'case.json'), JSON.stringify({ family: c.family, ids: c.ids, mask: c.mask }));
+    writeFileSync(join(dir, 'case.json'), JSON.stringify({ family: c.family, impl: c.impl, ids: c.ids, mask: c.mask }));
     const out = join(ROOT, c.name);
     mkdirSync(out, { recursive: true });
     const r = spawnSync(REFERENCE_PYTHON, [join(REFERENCE_DIR, 'hf_zoo.py'), dir, out], { env: referenceEnv(), encoding: 'utf8' });

@@ -444,12 +444,215 @@ def roberta(cfg, W, ids, mask, rec):
     return hidden, F.linear(x, W[P + "embeddings.word_embeddings.weight"], W["lm_head.bias"])
 
 
+def rope_parameters(cfg, dim, seq_len):
+    """modeling_rope_utils.ROPE_INIT_FUNCTIONS for default / linear / dynamic / llama3 / longrope, in torch."""
+    rs = cfg.get("rope_scaling") or {}
+    kind = rs.get("rope_type", rs.get("type", "default"))
+    base = cfg.get("rope_theta", 10000.0)
+    ar = torch.arange(0, dim, 2, dtype=torch.int64).to(DT) / dim
+    inv_freq = 1.0 / (base ** ar)
+    attention_factor = 1.0
+    if kind == "linear":
+        inv_freq = inv_freq / rs["factor"]
+    elif kind == "dynamic":
+        mpe, factor = cfg["max_position_embeddings"], rs["factor"]
+        seq = max(seq_len, mpe)
+        base = base * ((factor * seq / mpe) - (factor - 1)) ** (dim / (dim - 2))
+        inv_freq = 1.0 / (base ** ar)
+    elif kind == "llama3":
+        factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+        old = rs["original_max_position_embeddings"]
+        low_freq_wavelen, high_freq_wavelen = old / lo, old / hi
+        wavelen = 2 * math.pi / inv_freq
+        inv_freq_llama = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
+        smooth_factor = (old / wavelen - lo) / (hi - lo)
+        smoothed = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama
+        is_medium = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
+        inv_freq = torch.where(is_medium, smoothed, inv_freq_llama)
+    elif kind == "longrope":
+        factor = rs.get("factor")
+        attention_factor = rs.get("attention_factor")
+        orig = cfg.get("original_max_position_embeddings")
+        if orig:
+            factor = cfg["max_position_embeddings"] / orig
+        else:
+            orig = cfg["max_position_embeddings"]
+        if attention_factor is None:
+            attention_factor = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig))
+        ext = torch.tensor(rs["long_factor"] if seq_len > orig else rs["short_factor"], dtype=DT)
+        inv_freq = 1.0 / (ext * base ** ar)
+    elif kind != "default":
+        raise ValueError(kind)
+    return inv_freq, attention_factor
+
+
+def rope_cos_sin_scaled(cfg, pos, dim):
+    """LlamaRotaryEmbedding.forward: seq_len = max(position_ids) + 1 for dynamic / longrope."""
+    inv_freq, att = rope_parameters(cfg, dim, int(pos.max()) + 1)
+    freqs = pos[..., None].to(DT) * inv_freq
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos() * att, emb.sin() * att
+
+
+def llama_family(cfg, W, ids, mask, rec, family):
+    """LlamaModel / MistralModel / Qwen2Model / Phi3Model (phi3: fused qkv_proj and gate_up_proj)."""
+    d, H = cfg["hidden_size"], cfg["num_attention_heads"]
+    KV = cfg.get("num_key_value_heads") or H
+    hd = cfg.get("head_dim") or d // H
+    B, T = ids.shape
+    L = cfg["num_hidden_layers"]
+    eps = cfg["rms_norm_eps"]
+    cos, sin = rope_cos_sin_scaled(cfg, positions(mask), int(hd * cfg.get("partial_rotary_factor", 1.0)))
+    act = ACT[cfg["hidden_act"]]
+    if family == "qwen2":
+        sw = cfg["sliding_window"] if cfg.get("use_sliding_window") else None
+        types = cfg.get("layer_types") or [
+            "sliding_attention" if sw is not None and i >= cfg["max_window_layers"] else "full_attention" for i in range(L)
+        ]
+    else:
+        sw = cfg.get("sliding_window") if family in ("mistral", "phi3") else None
+        types = ["sliding_attention" if sw is not None else "full_attention"] * L
+    masks = {"full_attention": additive_mask(mask, True), "sliding_attention": additive_mask(mask, True, sw)}
+
+    def nrm(x, p):  # LlamaRMSNorm
+        variance = x.pow(2).mean(-1, keepdim=True)
+        return W[p + ".weight"] * (x * torch.rsqrt(variance + eps))
+
+    lin = lambda x, p: F.linear(x, W[p + ".weight"], W.get(p + ".bias"))
+    h = W["model.embed_tokens.weight"][ids]
+    hidden = []
+    for l in range(L):
+        p = f"model.layers.{l}"
+        hidden.append(h)
+        residual = h
+        x = nrm(h, p + ".input_layernorm")
+        rec("ln1", x)
+        if family == "phi3":
+            qkv = lin(x, p + ".self_attn.qkv_proj")
+            qs, ks, vs = qkv[..., : H * hd], qkv[..., H * hd : (H + KV) * hd], qkv[..., (H + KV) * hd :]
+        else:
+            qs, ks, vs = lin(x, p + ".self_attn.q_proj"), lin(x, p + ".self_attn.k_proj"), lin(x, p + ".self_attn.v_proj")
+        rec("attn_v", vs)
+        q, k = apply_rotary_pos_emb(heads(qs, B, T, H, hd), heads(ks, B, T, KV, hd), cos, sin)
+        a, pat = eager_attention(q, k, heads(vs, B, T, KV, hd), masks[types[l]], hd ** -0.5)
+        rec("attn_pattern", pat)
+        a = lin(a, p + ".self_attn.o_proj")
+        rec("attn_out", a)
+        h = residual + a
+        residual = h
+        x = nrm(h, p + ".post_attention_layernorm")
+        if family == "phi3":
+            gate, up = lin(x, p + ".mlp.gate_up_proj").chunk(2, dim=-1)
+        else:
+            gate, up = lin(x, p + ".mlp.gate_proj"), lin(x, p + ".mlp.up_proj")
+        m = act(gate) * up
+        rec("mlp_post", m)
+        m = lin(m, p + ".mlp.down_proj")
+        rec("mlp_out", m)
+        h = residual + m
+    h = nrm(h, "model.norm")
+    hidden.append(h)
+    head = W["lm_head.weight"] if "lm_head.weight" in W else W["model.embed_tokens.weight"]
+    return hidden, F.linear(h, head)
+
+
+def bert_family(cfg, W, ids, mask, rec, family):
+    """BertForMaskedLM / DistilBertForMaskedLM (post-LN encoders, padded keys masked)."""
+    B, T = ids.shape
+    if family == "distilbert":
+        d, H, L, eps, act = cfg["dim"], cfg["n_heads"], cfg["n_layers"], 1e-12, ACT[cfg["activation"]]
+        P = "distilbert."
+        names = dict(q="attention.q_lin", k="attention.k_lin", v="attention.v_lin", o="attention.out_lin",
+                     ln1="sa_layer_norm", fc1="ffn.lin1", fc2="ffn.lin2", ln2="output_layer_norm", layer="transformer.layer")
+    else:
+        d, H, L, eps, act = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"], cfg["layer_norm_eps"], ACT[cfg["hidden_act"]]
+        P = "bert."
+        names = dict(q="attention.self.query", k="attention.self.key", v="attention.self.value", o="attention.output.dense",
+                     ln1="attention.output.LayerNorm", fc1="intermediate.dense", fc2="output.dense", ln2="output.LayerNorm",
+                     layer="encoder.layer")
+    hd = d // H
+    ln = lambda x, p: F.layer_norm(x, (d,), W[p + ".weight"], W[p + ".bias"], eps)
+    lin = lambda x, p: F.linear(x, W[p + ".weight"], W.get(p + ".bias"))
+    e = W[P + "embeddings.word_embeddings.weight"][ids] + W[P + "embeddings.position_embeddings.weight"][positions(mask)]
+    if P + "embeddings.token_type_embeddings.weight" in W:
+        e = e + W[P + "embeddings.token_type_embeddings.weight"][torch.zeros_like(ids)]
+    h = ln(e, P + "embeddings.LayerNorm")
+    amask = additive_mask(mask, False)
+    hidden = [h]
+    for l in range(L):
+        p = f"{P}{names['layer']}.{l}."
+        vv = lin(h, p + names["v"])
+        rec("attn_v", vv)
+        a, pat = eager_attention(heads(lin(h, p + names["q"]), B, T, H, hd), heads(lin(h, p + names["k"]), B, T, H, hd),
+                                 heads(vv, B, T, H, hd), amask, 1.0 / math.sqrt(hd))
+        rec("attn_pattern", pat)
+        a = lin(a, p + names["o"])
+        rec("attn_out", a)
+        a = ln(a + h, p + names["ln1"])
+        rec("ln1", a)
+        m = act(lin(a, p + names["fc1"]))
+        rec("mlp_post", m)
+        m = lin(m, p + names["fc2"])
+        rec("mlp_out", m)
+        h = ln(m + a, p + names["ln2"])
+        hidden.append(h)
+    E = W[P + "embeddings.word_embeddings.weight"]
+    if family == "distilbert":
+        x = ln(act(lin(h, "vocab_transform")), "vocab_layer_norm")
+        return hidden, F.linear(x, E, W["vocab_projector.bias"])
+    x = ln(act(lin(h, "cls.predictions.transform.dense")), "cls.predictions.transform.LayerNorm")
+    return hidden, F.linear(x, E, W["cls.predictions.bias"])
+
+
+def gpt2(cfg, W, ids, mask, rec):
+    """GPT2LMHeadModel, eager attention, with scale_attn_weights / scale_attn_by_inverse_layer_idx."""
+    d, H = cfg["n_embd"], cfg["n_head"]
+    hd = d // H
+    B, T = ids.shape
+    act = ACT[cfg["activation_function"]]
+    ln = lambda x, p: F.layer_norm(x, (d,), W[p + ".weight"], W[p + ".bias"], cfg["layer_norm_epsilon"])
+    conv1d = lambda x, p: torch.addmm(W[p + ".bias"], x.reshape(-1, x.shape[-1]), W[p + ".weight"]).reshape(*x.shape[:-1], -1)
+    amask = additive_mask(mask, True)
+    h = W["transformer.wte.weight"][ids] + W["transformer.wpe.weight"][positions(mask)]
+    hidden = []
+    for l in range(cfg["n_layer"]):
+        p = f"transformer.h.{l}"
+        hidden.append(h)
+        residual = h
+        x = ln(h, p + ".ln_1")
+        rec("ln1", x)
+        q, k, v = conv1d(x, p + ".attn.c_attn").split(d, dim=2)
+        rec("attn_v", v)
+        scaling = (1.0 / math.sqrt(hd) if cfg["scale_attn_weights"] else 1.0) / (l + 1 if cfg["scale_attn_by_inverse_layer_idx"] else 1)
+        a, pat = eager_attention(heads(q, B, T, H, hd), heads(k, B, T, H, hd), heads(v, B, T, H, hd), amask, scaling)
+        rec("attn_pattern", pat)
+        a = conv1d(a, p + ".attn.c_proj")
+        rec("attn_out", a)
+        h = residual + a
+        residual = h
+        m = act(conv1d(ln(h, p + ".ln_2"), p + ".mlp.c_fc"))
+        rec("mlp_post", m)
+        m = conv1d(m, p + ".mlp.c_proj")
+        rec("mlp_out", m)
+        h = residual + m
+    h = ln(h, "transformer.ln_f")
+    hidden.append(h)
+    return hidden, F.linear(h, W["transformer.wte.weight"])
+
+
 FAMILIES = {
     "gpt_neox": gpt_neox,
     "gemma": lambda *a: gemma_family(*a, v2=False),
     "gemma2": lambda *a: gemma_family(*a, v2=True),
     "gptj": gptj,
     "phi3": phi3,
+    "llama": lambda *a: llama_family(*a, family="llama"),
+    "mistral": lambda *a: llama_family(*a, family="mistral"),
+    "qwen2": lambda *a: llama_family(*a, family="qwen2"),
+    "phi3_longrope": lambda *a: llama_family(*a, family="phi3"),
+    "bert": lambda *a: bert_family(*a, family="bert"),
+    "distilbert": lambda *a: bert_family(*a, family="distilbert"),
+    "gpt2": gpt2,
     "opt": opt,
     "gpt_neo": gpt_neo,
     "roberta": roberta,
@@ -461,7 +664,7 @@ def main():
     cfg, case, W, ids, mask = load(case_dir)
     rec = Rec()
     with torch.no_grad():
-        hidden, logits = FAMILIES[case["family"]](cfg, W, ids, mask, rec)
+        hidden, logits = FAMILIES[case.get("impl", case["family"])](cfg, W, ids, mask, rec)
     os.makedirs(out_dir, exist_ok=True)
     np.save(os.path.join(out_dir, "hidden.npy"), torch.stack(hidden).numpy())
     if logits is not None:

@@ -9,6 +9,8 @@ export interface TorchCase {
   name: string;
   family: HfFamily;
   opts: TinyOpts;
+  /** hf_zoo.py function when it is not the family's own (a second, independent torch path). */
+  impl?: string;
   ids: number[][];
   mask: number[][];
 }
@@ -40,4 +42,34 @@ export const TORCH_CASES: TorchCase[] = [
   { name: 'opt', family: 'opt', opts: { seed: 17 }, ids: ids(1), mask: MASK },
   { name: 'gpt_neo', family: 'gpt_neo', opts: { seed: 18 }, ids: ids(0), mask: MASK },
   { name: 'roberta', family: 'roberta', opts: { seed: 19 }, ids: ids(1), mask: MASK },
+  { name: 'bert', family: 'bert', opts: { seed: 20 }, ids: ids(0), mask: MASK },
+  { name: 'distilbert', family: 'distilbert', opts: { seed: 21 }, ids: ids(0), mask: MASK },
+  { name: 'gpt2_layer_scaled', family: 'gpt2', opts: { seed: 22, config: { scale_attn_by_inverse_layer_idx: true } }, ids: ids(0), mask: MASK },
+  {
+    name: 'llama_llama3_bias', family: 'llama', ids: ids(0), mask: MASK,
+    opts: {
+      seed: 23,
+      config: {
+        attention_bias: true, mlp_bias: true,
+        rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8 },
+      },
+    },
+  },
+  { name: 'llama_dynamic', family: 'llama', ids: ids(0), mask: MASK, opts: { seed: 24, config: { rope_scaling: { type: 'dynamic', factor: 2 }, max_position_embeddings: 4 } } },
+  { name: 'llama_linear_partial', family: 'llama', ids: ids(0), mask: MASK, opts: { seed: 25, config: { rope_scaling: { rope_type: 'linear', factor: 3 }, partial_rotary_factor: 0.5 } } },
+  { name: 'mistral', family: 'mistral', opts: { seed: 26 }, ids: ids(0), mask: MASK },
+  {
+    name: 'qwen2_sliding', family: 'qwen2', ids: ids(0), mask: MASK,
+    opts: { seed: 27, config: { use_sliding_window: true, sliding_window: 2, max_window_layers: 1, layer_types: null } },
+  },
+  {
+    name: 'phi3_longrope', family: 'phi3', impl: 'phi3_longrope', ids: ids(0), mask: MASK,
+    opts: {
+      seed: 28,
+      config: {
+        original_max_position_embeddings: 4,
+        rope_scaling: { type: 'longrope', short_factor: [1, 1.5, 2, 4], long_factor: [1.2, 3, 5, 9] },
+      },
+    },
+  },
 ];
