@@ -162,10 +162,23 @@ test('every family: a tiny checkpoint runs, all hooks finite, shapes [B, T, widt
     const encoder = f === 'bert' || f === 'roberta' || f === 'distilbert';
     if (encoder) close(hook(r, 'resid_post', L - 1), r.hiddenStates[L]!, 0, `${f} last hidden = resid_post`);
     else close(r.hooks.get(FINAL_HOOK)!, r.hiddenStates[L]!, 0, `${f} last hidden = final norm`);
-    // Names and prefixes: every stored tensor is read by the reference (none is silently ignored) except buffers.
     assert.ok(r.logits, `${f}: has a head`);
+    // every stored tensor is read (none silently ignored), buffers aside
+    const withBuffers = tinyHfCheckpoint(f, { buffers: true });
+    const rb = run(withBuffers);
+    const unread = [...withBuffers.tensors.keys()].filter((n) => !rb.tensorsRead.has(n));
+    assert.ok(unread.every((n) => isBuffer(withBuffers, n)), `${f}: unread ${unread}`);
+    assert.ok(unread.length > 0 || f === 'opt', `${f}: the buffers variant stores buffers`); // OPT files never had any
+    const base = tinyHfCheckpoint(f, { baseModel: true });
+    const unreadBase = [...base.tensors.keys()].filter((n) => !run(base).tensorsRead.has(n));
+    assert.ok(unreadBase.every((n) => n.startsWith('pooler.')), `${f} base model: unread ${unreadBase}`);
   }
 });
+
+/** Non-persistent buffers of old checkpoints: 4-D causal-mask `….bias`, `masked_bias`, rotary `inv_freq`, `position_ids`. */
+function isBuffer(c: HfCheckpoint, name: string): boolean {
+  return /(masked_bias|inv_freq|position_ids)$/.test(name) || (name.endsWith('.bias') && c.tensors.get(name)!.shape.length === 4);
+}
 
 // ------------------------------------------------------------------------------------------------ 1. torch
 

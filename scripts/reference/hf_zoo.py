@@ -181,7 +181,8 @@ def gemma_family(cfg, W, ids, mask, rec, v2):
     B, T = ids.shape
     L = cfg["num_hidden_layers"]
     cos, sin = rope_cos_sin(positions(mask), hd, cfg["rope_theta"])
-    act = ACT[cfg.get("hidden_activation") or cfg["hidden_act"]]
+    # GemmaMLP reads hidden_act, Gemma2MLP hidden_activation (transformers 4.57)
+    act = ACT[cfg["hidden_activation"] if v2 else cfg["hidden_act"]]
     nrm = lambda x, p: gemma_rms(x, W[p + ".weight"], eps)
     lin = lambda x, p: F.linear(x, W[p + ".weight"], W.get(p + ".bias"))
     if v2:

@@ -156,7 +156,7 @@ function baseConfig(family: HfFamily): Record<string, unknown> {
       return {
         architectures: ['Gemma2ForCausalLM'], model_type: 'gemma2', attention_bias: false, attention_dropout: 0,
         attn_logit_softcapping: 3.0, bos_token_id: 2, cache_implementation: 'hybrid', eos_token_id: 1,
-        final_logit_softcapping: 4.0, head_dim: 12, hidden_act: 'gelu_pytorch_tanh', hidden_activation: 'gelu_pytorch_tanh',
+        final_logit_softcapping: 4.0, head_dim: 12, hidden_activation: 'gelu_pytorch_tanh',
         hidden_size: D, initializer_range: 0.02, intermediate_size: 48, layer_types: ['sliding_attention', 'full_attention', 'sliding_attention'],
         max_position_embeddings: 64, num_attention_heads: 4, num_hidden_layers: 3, num_key_value_heads: 2,
         pad_token_id: 0, query_pre_attn_scalar: 8, rms_norm_eps: 1e-6, rope_scaling: null, rope_theta: 10000,
@@ -289,6 +289,7 @@ function entries(family: HfFamily, c: Record<string, unknown>, o: TinyOpts): Ent
       const d = num(c, 'dim'), f = num(c, 'hidden_dim');
       e.push([`${p}embeddings.word_embeddings.weight`, [Vc, d], 'emb'], [`${p}embeddings.position_embeddings.weight`, [num(c, 'max_position_embeddings'), d], 'pos']);
       ln(`${p}embeddings.LayerNorm`, d);
+      if (buf) e.push([`${p}embeddings.position_ids`, [1, num(c, 'max_position_embeddings')], 'buffer']);
       for (let l = 0; l < num(c, 'n_layers'); l++) {
         const q = `${p}transformer.layer.${l}`;
         for (const m of ['q_lin', 'k_lin', 'v_lin', 'out_lin']) lin(`${q}.attention.${m}`, d, d, true);

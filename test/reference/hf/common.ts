@@ -20,6 +20,8 @@ export interface HfReferenceOutput {
   logits?: Float64Array;
   /** What HF returns with output_hidden_states=True: nLayer + 1 arrays, each [B, T, d]. */
   hiddenStates: Float64Array[];
+  /** Stored tensors the forward read (a test asserts that none but buffers / the pooler is left unread). */
+  tensorsRead: Set<string>;
 }
 
 export type BlockHook =
@@ -53,6 +55,7 @@ export class RefContext {
   readonly positions: number[];
   readonly hooks = new Map<string, F64>();
   readonly hidden: F64[] = [];
+  readonly read = new Set<string>();
 
   constructor(
     readonly family: string,
@@ -84,6 +87,7 @@ export class RefContext {
   t(name: string, shape?: number[]): F64 {
     const x = this.tensors.get(name);
     if (!x) throw new Error(`reference ${this.family}: no tensor '${name}'`);
+    this.read.add(name);
     if (shape && x.data.length !== shape.reduce((a, b) => a * b, 1)) {
       throw new Error(`reference ${this.family}: '${name}' has shape [${x.shape}], expected [${shape}]`);
     }
@@ -91,7 +95,12 @@ export class RefContext {
   }
 
   opt(name: string): F64 | undefined {
+    if (this.tensors.has(name)) this.read.add(name);
     return this.tensors.get(name)?.data;
+  }
+
+  output(logits: F64 | undefined): HfReferenceOutput {
+    return { hooks: this.hooks, hiddenStates: this.hidden, logits, tensorsRead: this.read };
   }
 
   /** config[key], or `dflt` (the HF config class default) when absent or null. */
@@ -145,6 +154,7 @@ export class RefContext {
   /** Decoder outputs: hidden = every block input, then the final-norm output (what HF returns). */
   decoderOutput(final: F64, logits: F64 | undefined, hasFinalNorm = true): HfReferenceOutput {
     if (hasFinalNorm) this.hooks.set(FINAL_HOOK, Float64Array.from(final));
-    return { hooks: this.hooks, hiddenStates: [...this.hidden, Float64Array.from(final)], logits };
+    this.hidden.push(Float64Array.from(final));
+    return this.output(logits);
   }
 }

@@ -67,5 +67,5 @@ export function bertForward(ctx: RefContext): HfReferenceOutput {
     const n = ln(z, roberta ? `${t}.layer_norm` : `${t}.LayerNorm`);
     logits = ctx.logits(n, d, ctx.opt(`${head}.decoder.weight`) ?? E, ctx.t(`${head}.bias`, [V]), V);
   }
-  return { hooks: ctx.hooks, hiddenStates: ctx.hidden, logits };
+  return ctx.output(logits);
 }

@@ -51,5 +51,5 @@ export function distilbertForward(ctx: RefContext): HfReferenceOutput {
     const n = ln(mapInPlace(proj(h, d, 'vocab_transform', d), act), 'vocab_layer_norm');
     logits = ctx.logits(n, d, ctx.opt('vocab_projector.weight') ?? E, ctx.t('vocab_projector.bias', [V]), V);
   }
-  return { hooks: ctx.hooks, hiddenStates: ctx.hidden, logits };
+  return ctx.output(logits);
 }

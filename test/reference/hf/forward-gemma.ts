@@ -4,7 +4,7 @@
  * - embeddings multiplied by √hidden_size, rounded to the activation dtype (float32 here, as HF does for an
  *   fp32 model: `torch.tensor(hidden_size**0.5, dtype=hidden_states.dtype)`);
  * - head_dim from the config (independent of hidden/heads), MQA/GQA, rotate_half rotary, scale head_dim^-½;
- * - MLP down(gelu_tanh(gate(x)) ⊙ up(x)) with `hidden_activation` (older files: `hidden_act`);
+ * - MLP down(act(gate(x)) ⊙ up(x)) with act = `hidden_act` (what GemmaMLP reads in transformers 4.57 / 5.x);
  * - tied unembedding (tie_word_embeddings defaults to true).
  */
 import { RefContext, type HfReferenceOutput } from './common.ts';
@@ -17,7 +17,8 @@ export function gemmaForward(ctx: RefContext): HfReferenceOutput {
   const eps = ctx.c<number>('rms_norm_eps', 1e-6);
   const { invFreq, attentionFactor } = ropeInvFreq(hd, ctx.c<number>('rope_theta', 10000), ctx.config.rope_scaling as never,
     ctx.c<number>('max_position_embeddings', 8192), Math.max(...ctx.positions));
-  const act = activation(ctx.c<string>('hidden_activation', ctx.c<string>('hidden_act', 'gelu_pytorch_tanh')));
+  // transformers ≥ 4.4x GemmaMLP reads `hidden_act` (the 4.39-era `hidden_activation` override is gone)
+  const act = activation(ctx.c<string>('hidden_act', 'gelu_pytorch_tanh'));
   const p = ctx.prefix('model.');
   const norm = (x: F64, name: string): F64 => rmsNorm(x, d, ctx.t(`${name}.weight`, [d]), eps, 1);
   const proj = (x: F64, inDim: number, name: string, out: number): F64 => linear(x, inDim, ctx.t(`${name}.weight`, [out, inDim]), ctx.opt(`${name}.bias`), out);

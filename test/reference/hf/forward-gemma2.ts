@@ -18,7 +18,7 @@ export function gemma2Forward(ctx: RefContext): HfReferenceOutput {
   const eps = ctx.c<number>('rms_norm_eps', 1e-6);
   const { invFreq, attentionFactor } = ropeInvFreq(hd, ctx.c<number>('rope_theta', 10000), ctx.config.rope_scaling as never,
     ctx.c<number>('max_position_embeddings', 8192), Math.max(...ctx.positions));
-  const act = activation(ctx.c<string>('hidden_activation', ctx.c<string>('hidden_act', 'gelu_pytorch_tanh')));
+  const act = activation(ctx.c<string>('hidden_activation', 'gelu_pytorch_tanh')); // Gemma2MLP reads hidden_activation
   const scale = Math.pow(ctx.c<number>('query_pre_attn_scalar', 256), -0.5);
   // null in config.json = no capping
   const attnCap = (ctx.config.attn_logit_softcapping as number | null | undefined) === undefined ? 50 : (ctx.config.attn_logit_softcapping as number | null) ?? undefined;
