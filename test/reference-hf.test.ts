@@ -269,11 +269,12 @@ test('phi3 = llama with qkv_proj split into q | k | v rows and gate_up_proj into
   assert.ok(maxRelDiff(realRows(run(swapped).hiddenStates[1]!, MASK), realRows(run(p).hiddenStates[1]!, MASK)) > 0.01);
 });
 
-test('phi3 with partial rotary and a sliding window = mistral with the same partial_rotary_factor and sliding_window', () => {
-  const p = tinyHfCheckpoint('phi3', { seed: 5, config: { partial_rotary_factor: 0.5, sliding_window: 3 } });
+test('phi3 with a sliding window = mistral with the same sliding_window; partial rotary changes phi3; llama rejects it (HF cannot run it)', () => {
+  const p = tinyHfCheckpoint('phi3', { seed: 5, config: { sliding_window: 3 } });
   assertSameStates(run(p), run(phi3AsLlama(p, 'mistral')), 1e-12, 'phi3 vs mistral');
-  const full = tinyHfCheckpoint('phi3', { seed: 5, config: { partial_rotary_factor: 1 } });
-  assert.ok(maxRelDiff(realRows(run(full).hiddenStates[2]!, MASK), realRows(run(p).hiddenStates[2]!, MASK)) > 1e-3);
+  const partial = tinyHfCheckpoint('phi3', { seed: 5, config: { partial_rotary_factor: 0.5, sliding_window: 3 } });
+  assert.ok(maxRelDiff(realRows(run(partial).hiddenStates[2]!, MASK), realRows(run(p).hiddenStates[2]!, MASK)) > 1e-3);
+  assert.throws(() => run(phi3AsLlama(partial, 'mistral')), /partial_rotary_factor/);
 });
 
 function gptjAsNeox(j: HfCheckpoint, permute: boolean): HfCheckpoint {

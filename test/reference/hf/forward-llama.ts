@@ -2,7 +2,7 @@
  * Llama / Mistral / Qwen2 (transformers models/{llama,mistral,qwen2}/modeling_*.py), float64.
  * - embed_tokens, no positions; RMSNorm w · x / √(mean x² + eps);
  * - q/k/v/o projections, GQA via repeat_kv; head_dim from config (or hidden/heads); rotate_half rotary on the
- *   full head with partial_rotary_factor (default 1), rope_theta and rope_scaling (linear, dynamic, llama3);
+ *   full head (no partial rotary in these families), rope_theta and rope_scaling (linear, dynamic, llama3);
  * - biases: Qwen2 always has q/k/v biases and no o bias; Llama has them all iff attention_bias; mlp_bias for the MLP;
  * - sliding window: Mistral's `sliding_window` on every layer; Qwen2 only with use_sliding_window, on layers
  *   ≥ max_window_layers (its `layer_types`); key j visible to query i iff i − j < window;
@@ -17,7 +17,9 @@ export function llamaForward(ctx: RefContext): HfReferenceOutput {
   const KV = ctx.c<number>('num_key_value_heads', H), f = ctx.c<number>('intermediate_size'), V = ctx.c<number>('vocab_size');
   const hd = ctx.c<number>('head_dim', d / H);
   const eps = ctx.c<number>('rms_norm_eps', 1e-6);
-  const dims = Math.floor(hd * ctx.c<number>('partial_rotary_factor', 1));
+  // LlamaAttention's apply_rotary_pos_emb rotates the whole head: a partial_rotary_factor < 1 would not even run in HF.
+  if (ctx.c<number>('partial_rotary_factor', 1) !== 1) throw new Error(`reference ${fam}: partial_rotary_factor ≠ 1 is not a valid ${fam} config`);
+  const dims = hd;
   const { invFreq, attentionFactor } = ropeInvFreq(dims, ctx.c<number>('rope_theta', 10000), ctx.config.rope_scaling as never,
     ctx.c<number>('max_position_embeddings', 2048), Math.max(...ctx.positions));
   const act = activation(ctx.c<string>('hidden_act', 'silu'));

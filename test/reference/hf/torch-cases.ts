@@ -56,7 +56,7 @@ export const TORCH_CASES: TorchCase[] = [
     },
   },
   { name: 'llama_dynamic', family: 'llama', ids: ids(0), mask: MASK, opts: { seed: 24, config: { rope_scaling: { type: 'dynamic', factor: 2 }, max_position_embeddings: 4 } } },
-  { name: 'llama_linear_partial', family: 'llama', ids: ids(0), mask: MASK, opts: { seed: 25, config: { rope_scaling: { rope_type: 'linear', factor: 3 }, partial_rotary_factor: 0.5 } } },
+  { name: 'llama_linear', family: 'llama', ids: ids(0), mask: MASK, opts: { seed: 25, config: { rope_scaling: { rope_type: 'linear', factor: 3 }, head_dim: 12 } } },
   { name: 'mistral', family: 'mistral', opts: { seed: 26 }, ids: ids(0), mask: MASK },
   {
     name: 'qwen2_sliding', family: 'qwen2', ids: ids(0), mask: MASK,
