@@ -62,6 +62,8 @@ export interface LoadDatasetOptions {
   matchEndColumn?: string;
   /** Regex whose first match in each text gives the match span (overrides span columns). Every text must match. */
   matchRegex?: string;
+  /** Rows without a text column are loaded with empty texts (label files for activations computed elsewhere). Default false. */
+  textOptional?: boolean;
 }
 
 const EXTENSIONS: Record<string, DatasetFormat> = {
@@ -137,7 +139,8 @@ export async function loadDataset(source: string, opts: LoadDatasetOptions = {})
   const warnings = [...raw.warnings];
 
   const available = () => `available columns: ${raw.columns.join(', ') || '(none)'}`;
-  if (!raw.columns.includes(textColumn)) {
+  const hasText = raw.columns.includes(textColumn);
+  if (!hasText && !opts.textOptional) {
     throw new AtlasError(`no text column '${textColumn}'`, { file: path, field: 'textColumn', hint: `${available()}; choose one with the textColumn option` });
   }
   let labelColumn: string | null = labelOption;
@@ -156,7 +159,12 @@ export async function loadDataset(source: string, opts: LoadDatasetOptions = {})
   const labelNames: string[] = [];
   const matches: CharSpan[] = [];
   for (const rec of raw.records) {
-    const t = rec.values[textColumn];
+    const t = hasText ? rec.values[textColumn] : '';
+    if (!hasText) {
+      texts.push('');
+      if (labelColumn) labelNames.push(labelName(rec.values[labelColumn], rec.where, path, labelColumn, classLabelNames));
+      continue;
+    }
     if (t === undefined || t === null || (typeof t === 'string' && t.trim() === '')) {
       throw new AtlasError(`${rec.where}: empty or missing text in column '${textColumn}'`, { file: path, field: textColumn, hint: 'remove the row or fill in the text' });
     }
