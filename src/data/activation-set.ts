@@ -30,8 +30,10 @@ export interface LayerMatrix {
 }
 
 export interface ActivationSet {
-  /** Where it came from (a path or the cache entry), for titles and provenance. */
+  /** Where it came from (a path or the cache entry), for provenance. */
   source: string;
+  /** A short name for titles and axis labels (the model of a cache entry, else the file or folder name). */
+  name: string;
   /** Layer indices present, ascending. */
   layers: number[];
   /** Number of rows (inputs) in every layer. */
@@ -48,7 +50,8 @@ export interface ActivationSet {
 /** An extraction of ours, as an ActivationSet. */
 export function activationSetFromExtraction(e: Extraction): ActivationSet {
   const r = extractionRows(e);
-  return { source: e.dir, layers: [...e.layers], rows: e.meta.rows, readLayer: (l) => e.readLayer(l), ...r };
+  const model = typeof e.meta.model === 'string' ? basename(e.meta.model) : basename(e.dir);
+  return { source: e.dir, name: model, layers: [...e.layers], rows: e.meta.rows, readLayer: (l) => e.readLayer(l), ...r };
 }
 
 /** The last integer in a name ("layer-12.npy" → 12), or undefined. */
@@ -108,7 +111,7 @@ function npyShape(path: string): number[] {
   }
 }
 
-function fromNpyFolder(dir: string, files: string[]): Omit<ActivationSet, 'labels' | 'classNames' | 'texts'> {
+function fromNpyFolder(dir: string, files: string[]): Omit<ActivationSet, 'labels' | 'classNames' | 'texts' | 'name'> {
   const numbered = numberNames(files, dir);
   const shapes = numbered.map((x) => npyShape(join(dir, x.name)));
   shapes.forEach((s, i) => {
@@ -125,7 +128,7 @@ function byLayerFile(m: Map<number, string>, l: number, where: string): string {
   return f;
 }
 
-function fromNpyFile(path: string): Omit<ActivationSet, 'labels' | 'classNames' | 'texts'> {
+function fromNpyFile(path: string): Omit<ActivationSet, 'labels' | 'classNames' | 'texts' | 'name'> {
   const shape = npyShape(path);
   if (shape.length === 2) return { source: path, layers: [0], rows: shape[0]!, readLayer: (l) => { if (l !== 0) byLayerFile(new Map([[0, path]]), l, path); return npy2d(path); } };
   if (shape.length !== 3) throw new AtlasError(`expected N×d (one layer) or N×L×d (all layers), found shape [${shape.join(', ')}]`, { file: path, field: 'shape' });
@@ -148,7 +151,7 @@ function fromNpyFile(path: string): Omit<ActivationSet, 'labels' | 'classNames' 
   };
 }
 
-function fromSafetensors(files: string[], where: string): Omit<ActivationSet, 'labels' | 'classNames' | 'texts'> {
+function fromSafetensors(files: string[], where: string): Omit<ActivationSet, 'labels' | 'classNames' | 'texts' | 'name'> {
   const entries: { key: string; file: string; tensor: string }[] = [];
   for (const f of files) {
     const st = SafetensorsFile.open(f);
@@ -207,8 +210,8 @@ export interface OpenActivationsOptions {
 /** Opens activations computed elsewhere (see the file header for the layouts). */
 export async function openActivationSet(path: string, opts: OpenActivationsOptions = {}): Promise<ActivationSet> {
   if (!existsSync(path)) throw new AtlasError('not found', { file: path, field: 'activations', hint: 'pass a .npy / .safetensors file or a folder of them' });
-  let base: Omit<ActivationSet, 'labels' | 'classNames' | 'texts'>;
-  let cacheMeta: { texts?: string[]; labels?: number[] | null; classNames?: string[] } | undefined;
+  let base: Omit<ActivationSet, 'labels' | 'classNames' | 'texts' | 'name'>;
+  let cacheMeta: { texts?: string[]; labels?: number[] | null; classNames?: string[]; model?: string } | undefined;
   if (statSync(path).isDirectory()) {
     const files = readdirSync(path).filter((f) => !f.startsWith('.'));
     const npys = files.filter((f) => f.endsWith('.npy') && !/^(row-|distances|indices)/.test(f));
@@ -245,5 +248,6 @@ export async function openActivationSet(path: string, opts: OpenActivationsOptio
       classNames = ds.classNames;
     }
   }
-  return { ...base, labels, classNames, texts };
+  const name = typeof cacheMeta?.model === 'string' ? basename(cacheMeta.model) : basename(path.replace(/[/\\]+$/, ''));
+  return { ...base, name, labels, classNames, texts };
 }
