@@ -350,3 +350,25 @@ export function writeDatasetJsonl(d: Dataset, path: string): void {
   });
   writeFileAtomic(path, `${lines.join('\n')}\n`);
 }
+
+/** One CSV field per RFC 4180: quoted when it holds a comma, a quote, CR or LF (quotes doubled). */
+function csvField(v: string | number): string {
+  const t = String(v);
+  return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+}
+
+/**
+ * Writes a dataset as CSV (text, label, match_start, match_end, then any extra columns given per row) that
+ * loadDataset reads back unchanged (match spans included).
+ */
+export function writeDatasetCsv(d: Dataset, path: string, extra: Record<string, (string | number)[]> = {}): void {
+  const cols = ['text', ...(d.labels ? ['label'] : []), ...(d.matches ? ['match_start', 'match_end'] : []), ...Object.keys(extra)];
+  const lines = d.texts.map((text, i) => {
+    const row: (string | number)[] = [text];
+    if (d.labels) row.push(d.classNames[d.labels[i]!]!);
+    if (d.matches) row.push(d.matches[i]!.start, d.matches[i]!.end);
+    for (const v of Object.values(extra)) row.push(v[i]!);
+    return row.map(csvField).join(',');
+  });
+  writeFileAtomic(path, `${cols.join(',')}\n${lines.join('\n')}\n`);
+}
