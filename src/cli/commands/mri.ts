@@ -10,6 +10,7 @@ import { ActivationAreas, type NodeLayout } from '../../mri/activation-areas.ts'
 import { checkGridsize } from '../../mri/grid.ts';
 import { parseReductionMethod } from '../../mri/reduce.ts';
 import { metricsTable, type GraphMetrics } from '../../mri/metrics.ts';
+import { degreeByLayer, projectionMetrics } from '../../mri/projection.ts';
 import { nragToGraphml, nragToJson } from '../../mri/export.ts';
 import { gridHeatmapHtml, gridHeatmapSvg, nragHtml, nragSvg, probeBarSvg } from '../../mri/draw.ts';
 import { parseMetric } from '../../mri/classification-metrics.ts';
@@ -142,7 +143,9 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
       const graphs: [string, Nrag][] = [[mainLabels.length ? mainLabels.join('+') : 'all', graph]];
       if (dataset.labels) for (const name of dataset.classNames) if (mainLabels.length !== 1 || mainLabels[0] !== name) graphs.push([name, await areas.graph({ labels: [name], ...graphOpts })]);
       for (const [name, g] of graphs) rows.push({ name, metrics: areas.metrics(g) });
-      writeFileSync(join(out, 'metrics.json'), JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, r.metrics])), null, 2) + '\n');
+      // metrics.json adds the reference's per-layer degree and its even/odd-layer projection metrics (mri/projection.ts).
+      const full = graphs.map(([name, g], i) => [name, { ...rows[i]!.metrics, degreeByLayer: degreeByLayer(g, g.layers), projections: projectionMetrics(g) }]);
+      writeFileSync(join(out, 'metrics.json'), JSON.stringify(Object.fromEntries(full), null, 2) + '\n');
       writeFileSync(join(out, 'metrics.tsv'), metricsTable(rows));
       written.push(join(out, 'metrics.{json,tsv}'));
 
