@@ -13,8 +13,10 @@ import { demoCommand } from './commands/demo.ts';
 import { fisherCommand } from './commands/fisher.ts';
 import { serveCommand } from './commands/serve.ts';
 import { reportCommand } from './commands/report.ts';
+import { compareCommand } from './commands/compare.ts';
+import { filterCommand } from './commands/filter.ts';
 
-const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand];
+const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand, compareCommand, filterCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -41,6 +41,15 @@ export interface CorpusFilterOptions {
   invalidUtf8?: 'error' | 'skip';
   /** Dataset name. Default 'corpus'. */
   name?: string;
+  /**
+   * How a match becomes a text. 'span' (default, ours): the whole text is kept and the match span recorded.
+   * 'cut' (the seed-001 notebook's rule): patterns match case-insensitively, a match counts only when bounded by
+   * non-word characters (or the text's ends), and the text is cut to end right after the keyword, so that the
+   * final token is the keyword (aggregation 'final' then reads the keyword's state).
+   */
+  rule?: 'span' | 'cut';
+  /** Called with the number of bytes read so far (progress). */
+  onProgress?: (bytesRead: number) => void;
 }
 
 export interface CorpusFilterStats {
@@ -250,6 +259,25 @@ export async function filterCorpus(corpus: string, opts: CorpusFilterOptions): P
   const minChars = opts.minChars ?? 1;
   const maxChars = opts.maxChars ?? Infinity;
   const files = corpusFiles(corpus);
+  const rule = opts.rule ?? 'span';
+  if (rule !== 'span' && rule !== 'cut') throw new AtlasError(`rule must be 'span' or 'cut', got '${String(rule)}'`, { field: 'rule' });
+  // The cut rule scans every match of a case-insensitive copy of each pattern for one bounded by non-word characters.
+  const scanners = rule === 'cut' ? patterns.map((p) => new RegExp(p.regex.source, p.regex.flags.replace(/[gyi]/g, '') + 'gi')) : null;
+  const firstMatch = (k: number, text: string): CharSpan | null => {
+    if (!scanners) {
+      const m = patterns[k]!.regex.exec(text);
+      return m ? { start: m.index, end: m.index + m[0].length } : null;
+    }
+    const re = scanners[k]!;
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      if (m[0].length === 0) { re.lastIndex++; continue; }
+      const start = m.index, end = m.index + m[0].length;
+      if ((start === 0 || !/\w/.test(text[start - 1]!)) && (end === text.length || !/\w/.test(text[end]!))) return { start, end };
+    }
+    return null;
+  };
+  let bytesRead = 0;
 
   const texts: string[] = [];
   const labelNames: string[] = [];
@@ -271,18 +299,19 @@ export async function filterCorpus(corpus: string, opts: CorpusFilterOptions): P
 
   const consider = (candidate: string, file: string, line: number): void => {
     // Trim, keeping span offsets relative to the trimmed text.
-    const text = candidate.trim();
+    let text = candidate.trim();
     if (text.length < minChars || text.length > maxChars) return;
     let hit: { label: string; span: CharSpan } | null = null;
     let labelsHit = 0;
-    for (const p of patterns) {
-      const m = p.regex.exec(text);
-      if (!m) continue;
-      everMatched.add(p.label);
+    for (let k = 0; k < patterns.length; k++) {
+      const span = firstMatch(k, text);
+      if (!span) continue;
+      everMatched.add(patterns[k]!.label);
       labelsHit++;
-      if (!hit) hit = { label: p.label, span: { start: m.index, end: m.index + m[0].length } };
+      if (!hit) hit = { label: patterns[k]!.label, span };
     }
     if (!hit) return;
+    if (rule === 'cut') text = text.slice(0, hit.span.end);
     if (labelsHit > 1 && ambiguous === 'skip') {
       stats.skippedAmbiguous++;
       return;
@@ -310,6 +339,8 @@ export async function filterCorpus(corpus: string, opts: CorpusFilterOptions): P
       file,
       (line, lineNo) => {
         stats.linesRead++;
+        bytesRead += Buffer.byteLength(line) + 1;
+        if (opts.onProgress && (stats.linesRead & 1023) === 0) opts.onProgress(bytesRead);
         if (unit === 'line') consider(line, file, lineNo);
         else for (const s of splitSentences(line)) consider(s.text, file, lineNo);
         return full < patterns.length;
@@ -321,6 +352,7 @@ export async function filterCorpus(corpus: string, opts: CorpusFilterOptions): P
       break;
     }
   }
+  opts.onProgress?.(bytesRead);
 
   const warnings: string[] = [];
   const where = typeof opts.patterns === 'string' ? opts.patterns : '(patterns option)';

@@ -62,6 +62,8 @@ export interface LoadDatasetOptions {
   matchEndColumn?: string;
   /** Regex whose first match in each text gives the match span (overrides span columns). Every text must match. */
   matchRegex?: string;
+  /** Rows without a text column are loaded with empty texts (label files for activations computed elsewhere). Default false. */
+  textOptional?: boolean;
 }
 
 const EXTENSIONS: Record<string, DatasetFormat> = {
@@ -137,7 +139,8 @@ export async function loadDataset(source: string, opts: LoadDatasetOptions = {})
   const warnings = [...raw.warnings];
 
   const available = () => `available columns: ${raw.columns.join(', ') || '(none)'}`;
-  if (!raw.columns.includes(textColumn)) {
+  const hasText = raw.columns.includes(textColumn);
+  if (!hasText && !opts.textOptional) {
     throw new AtlasError(`no text column '${textColumn}'`, { file: path, field: 'textColumn', hint: `${available()}; choose one with the textColumn option` });
   }
   let labelColumn: string | null = labelOption;
@@ -156,7 +159,12 @@ export async function loadDataset(source: string, opts: LoadDatasetOptions = {})
   const labelNames: string[] = [];
   const matches: CharSpan[] = [];
   for (const rec of raw.records) {
-    const t = rec.values[textColumn];
+    const t = hasText ? rec.values[textColumn] : '';
+    if (!hasText) {
+      texts.push('');
+      if (labelColumn) labelNames.push(labelName(rec.values[labelColumn], rec.where, path, labelColumn, classLabelNames));
+      continue;
+    }
     if (t === undefined || t === null || (typeof t === 'string' && t.trim() === '')) {
       throw new AtlasError(`${rec.where}: empty or missing text in column '${textColumn}'`, { file: path, field: textColumn, hint: 'remove the row or fill in the text' });
     }
@@ -341,4 +349,26 @@ export function writeDatasetJsonl(d: Dataset, path: string): void {
     return JSON.stringify(row);
   });
   writeFileAtomic(path, `${lines.join('\n')}\n`);
+}
+
+/** One CSV field per RFC 4180: quoted when it holds a comma, a quote, CR or LF (quotes doubled). */
+function csvField(v: string | number): string {
+  const t = String(v);
+  return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+}
+
+/**
+ * Writes a dataset as CSV (text, label, match_start, match_end, then any extra columns given per row) that
+ * loadDataset reads back unchanged (match spans included).
+ */
+export function writeDatasetCsv(d: Dataset, path: string, extra: Record<string, (string | number)[]> = {}): void {
+  const cols = ['text', ...(d.labels ? ['label'] : []), ...(d.matches ? ['match_start', 'match_end'] : []), ...Object.keys(extra)];
+  const lines = d.texts.map((text, i) => {
+    const row: (string | number)[] = [text];
+    if (d.labels) row.push(d.classNames[d.labels[i]!]!);
+    if (d.matches) row.push(d.matches[i]!.start, d.matches[i]!.end);
+    for (const v of Object.values(extra)) row.push(v[i]!);
+    return row.map(csvField).join(',');
+  });
+  writeFileAtomic(path, `${cols.join(',')}\n${lines.join('\n')}\n`);
 }

@@ -5,6 +5,8 @@ import type { Matrix } from './matrix.ts';
 import { twoNNFromKnn } from './twonn.ts';
 import { grideRanks, idScalingGride } from './gride.ts';
 import { labelOverlapFromKnn, dataOverlapFromKnn, type Label } from './overlap.ts';
+import type { LayerDiagnostics } from './layer-diagnostics.ts';
+import type { LayerProbeResult } from '../mri/layer-probe.ts';
 
 /**
  * Per-layer geometry profile: for every layer's N×d representation of the same N inputs, TwoNN and Gride
@@ -42,6 +44,10 @@ export interface IdProfileRow {
   labelOverlap?: number;
   /** Data overlap with the next layer (absent on the last layer). */
   overlapNext?: number;
+  /** Residual norm, anisotropy, outlier dimensions, effective rank (geometry/layer-diagnostics.ts), when computed. */
+  diagnostics?: LayerDiagnostics;
+  /** Linear probe accuracy with its CI and the shuffled-label control (mri/layer-probe.ts), when computed. */
+  probe?: LayerProbeResult;
 }
 
 function tableOf(r: KnnResult, k: number): KnnResult {
@@ -94,11 +100,15 @@ export async function idProfile(layers: Iterable<Matrix> | AsyncIterable<Matrix>
 export function profileToCsv(rows: IdProfileRow[]): string {
   const ranks = rows[0]?.gride.map((g) => g.n2) ?? [];
   const header = ['layer', 'n', 'duplicates_removed', 'twonn_id', 'twonn_scale',
-    ...ranks.flatMap((r) => [`gride_n2_${r}`, `gride_err_n2_${r}`, `gride_scale_n2_${r}`]), 'label_overlap', 'overlap_next'];
+    ...ranks.flatMap((r) => [`gride_n2_${r}`, `gride_err_n2_${r}`, `gride_scale_n2_${r}`]), 'label_overlap', 'overlap_next',
+    'mean_norm', 'anisotropy', 'outlier_dims', 'mean_kurtosis', 'effective_rank',
+    'probe_accuracy', 'probe_ci_low', 'probe_ci_high', 'control_accuracy', 'selectivity'];
   const fmt = (v: number | undefined) => (v === undefined ? '' : String(v));
   const lines = rows.map((r) => [r.layer, r.n, r.duplicatesRemoved, r.twoNN, r.twoNNScale,
     ...ranks.flatMap((n2) => { const g = r.gride.find((x) => x.n2 === n2); return [g?.id, g?.error, g?.scale]; }),
-    r.labelOverlap, r.overlapNext].map(fmt).join(','));
+    r.labelOverlap, r.overlapNext,
+    r.diagnostics?.meanNorm, r.diagnostics?.anisotropy, r.diagnostics?.outlierDims.length, r.diagnostics?.meanKurtosis, r.diagnostics?.effectiveRank,
+    r.probe?.accuracy, r.probe?.ci[0], r.probe?.ci[1], r.probe?.control?.accuracy, r.probe?.selectivity].map(fmt).join(','));
   return [header.join(','), ...lines].join('\n') + '\n';
 }
 

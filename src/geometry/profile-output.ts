@@ -47,7 +47,12 @@ export function writeProfileOutputs(outDir: string, rows: IdProfileRow[], info: 
   const overlapSeries = [];
   if (rows.some((r) => r.labelOverlap !== undefined)) overlapSeries.push({ name: 'label overlap', x, y: rows.map((r) => r.labelOverlap ?? NaN) });
   overlapSeries.push({ name: 'overlap with next layer', x, y: rows.map((r) => r.overlapNext ?? NaN), dashed: true });
-  const overlapSvg = lineSvg({ title: 'Neighbourhood overlap by layer', xLabel: 'layer', xTickNames, yLabel: 'overlap', yDomain: [0, 1], series: overlapSeries });
+  if (rows.some((r) => r.probe)) {
+    overlapSeries.push({ name: 'probe accuracy (95% CI)', x, y: rows.map((r) => r.probe?.accuracy ?? NaN), yErr: rows.map((r) => (r.probe ? (r.probe.ci[1] - r.probe.ci[0]) / 2 : NaN)) });
+    if (rows.some((r) => r.probe?.control)) overlapSeries.push({ name: 'probe, shuffled labels', x, y: rows.map((r) => r.probe?.control?.accuracy ?? NaN), dashed: true });
+  }
+  const overlapTitle = rows.some((r) => r.probe) ? 'Neighbourhood overlap and linear probe by layer' : 'Neighbourhood overlap by layer';
+  const overlapSvg = lineSvg({ title: overlapTitle, xLabel: 'layer', xTickNames, yLabel: 'overlap', yDomain: [0, 1], series: overlapSeries });
   savePlot(idSvg, files.idPlot);
   savePlot(overlapSvg, files.overlapPlot);
   writeFileAtomic(files.html, htmlPage({

@@ -34,8 +34,10 @@ export interface ActivationAreasOptions {
   seed?: number;
   /** UMAP metric. Default 'cosine' (the reference's). */
   metric?: 'euclidean' | 'cosine';
-  /** PCA standardisation (default: on for 2 components, see reduce.ts). */
+  /** PCA / SVD standardisation (default: on for 2 components, see reduce.ts). */
   standardize?: boolean;
+  /** SVD solver (reduce.ts): 'exact' (default) or 'randomized'. */
+  svdSolver?: 'exact' | 'randomized';
   threads?: number;
   /** Folder for cached reduced activations (.npy per layer). Default: none (memory only). */
   cacheDir?: string;
@@ -133,6 +135,7 @@ export class ActivationAreas {
     const spec = JSON.stringify({
       v: 1, key: this.input.key ?? '', method: this.method, k: this.nComponents, seed: this.seed,
       metric: this.options.metric ?? 'cosine', standardize: this.options.standardize ?? null, category, n: this.input.texts.length,
+      svd: this.method === 'svd' ? (this.options.svdSolver ?? 'exact') : undefined,
     });
     const h = createHash('sha256').update(spec).digest('hex').slice(0, 16);
     return join(dir, `${this.method}-${this.nComponents}-${h}`, `layer_${layer}.npy`);
@@ -169,7 +172,7 @@ export class ActivationAreas {
     }
     const out = await reduceLayer(x, {
       method: this.method, nComponents: this.nComponents, seed: this.seed, metric: this.options.metric,
-      standardize: this.options.standardize, threads: this.options.threads,
+      standardize: this.options.standardize, threads: this.options.threads, svdSolver: this.options.svdSolver,
     });
     if (path) {
       mkdirSync(join(path, '..'), { recursive: true });
@@ -217,7 +220,7 @@ export class ActivationAreas {
    * The NRAG for all texts (no labels), one category or two (composed). 2 components: grid NRAG; more:
    * Spearman NRAG (then at least one category is needed unless the data are unlabelled).
    */
-  async graph(opts: { labels?: (number | string)[]; threshold?: number; thresholdMode?: 'signed' | 'absolute' } = {}): Promise<Nrag> {
+  async graph(opts: { labels?: (number | string)[]; threshold?: number; thresholdMode?: 'signed' | 'absolute'; orientation?: 'ours' | 'upstream' } = {}): Promise<Nrag> {
     const categories = (opts.labels ?? []).map((l) => this.category(l));
     checkCategories(categories, this.input.classNames, this.input.labels !== null);
     const layers = this.input.layers;
@@ -230,7 +233,7 @@ export class ActivationAreas {
     }
     const cats: (number | null)[] = categories.length ? categories : [null];
     const reduced = await Promise.all(cats.map(async (c) => ({ category: c, layers: await Promise.all(layers.map((l) => this.reduced(l, c))) })));
-    return buildSpearmanNrag({ reduced, layers, nLayers: this.input.nLayers, classNames: this.input.classNames, threshold: opts.threshold, thresholdMode: opts.thresholdMode });
+    return buildSpearmanNrag({ reduced, layers, nLayers: this.input.nLayers, classNames: this.input.classNames, threshold: opts.threshold, thresholdMode: opts.thresholdMode, orientation: opts.orientation });
   }
 
   /** Graph metrics (metrics.ts) of a graph. */
@@ -269,7 +272,7 @@ export class ActivationAreas {
    * Probing (probe.ts): "full" = the last hidden-state array's vectors, "reduced" = every layer's reduced
    * components side by side (columns "{layer+1}_{k}" in the reference).
    */
-  async evaluate(opts: ProbeOptions = {}): Promise<ProbeResult> {
+  async evaluate(opts: ProbeOptions & { probeComponents?: number } = {}): Promise<ProbeResult> {
     if (!this.input.labels) throw new AtlasError('the dataset has no labels to probe', { field: 'labels' });
     const layers = this.input.layers;
     const reduced = await Promise.all(layers.map((l) => this.reduced(l)));
@@ -282,6 +285,17 @@ export class ActivationAreas {
       off += r.cols;
     }
     const full = this.input.readLayer(layers[layers.length - 1]!);
-    return evaluateProbe(full, { rows: n, cols: width, data }, this.input.labels, { classNames: this.input.classNames, ...opts });
+    const { probeComponents, ...probe } = opts;
+    let fullX: Matrix = full;
+    let reducedX: Matrix = { rows: n, cols: width, data };
+    if (probeComponents !== undefined) {
+      // The reference's n_components: both feature sets reduced again to the same width, with the same method.
+      const again = (x: Matrix): Promise<Matrix<Float64Array>> => reduceLayer(x, {
+        method: this.method, nComponents: probeComponents, seed: this.seed, metric: this.options.metric,
+        standardize: this.options.standardize, threads: this.options.threads, svdSolver: this.options.svdSolver,
+      });
+      [fullX, reducedX] = [await again(fullX), await again(reducedX)];
+    }
+    return evaluateProbe(fullX, reducedX, this.input.labels, { classNames: this.input.classNames, ...probe });
   }
 }

@@ -5,7 +5,7 @@
  * src/plot offers; width by weight; nodes show id, count and degree on hover) and the probing bar chart.
  */
 import { AtlasError } from '../errors.ts';
-import { colormapHex } from '../plot/colormap.ts';
+import { colormapHex, type ColormapName } from '../plot/colormap.ts';
 import { graphSvg, type GraphEdge, type GraphNode } from '../plot/graph.ts';
 import { heatmapSvg } from '../plot/heatmap.ts';
 import { htmlPage } from '../plot/html.ts';
@@ -45,13 +45,50 @@ export function gridHeatmapHtml(h: HeatmapFigureInput): string {
   return htmlPage({ title: h.title, subtitle: 'Hover a cell for its count and example texts.', sections: [gridHeatmapSvg({ ...h, title: '' })] });
 }
 
-/** Edge colour of a class index among K classes on the diverging map (one class: the map's middle). */
-export function labelColor(label: number | undefined, classes: number): string {
+/** The reference's default edge colormap (matplotlib 'coolwarm'). */
+export const DEFAULT_NRAG_COLORMAP: ColormapName = 'coolwarm';
+
+/**
+ * Edge colour of a class on the diverging map. With two selected categories they take the map's two ends, so
+ * their colours always differ (the reference spreads all K classes over the map, which can give two adjacent
+ * classes nearly the same colour); otherwise class k of K sits at k / (K − 1) (one class: the middle).
+ */
+export function labelColor(label: number | undefined, classes: number, colormap: ColormapName = DEFAULT_NRAG_COLORMAP, categories: readonly number[] = []): string {
   if (label === undefined) return '#4a6fa5';
-  return colormapHex('RdBu_r', classes > 1 ? label / (classes - 1) : 0.5);
+  if (categories.length === 2 && categories.includes(label)) return colormapHex(colormap, categories.indexOf(label));
+  return colormapHex(colormap, classes > 1 ? label / (classes - 1) : 0.5);
 }
 
-export function nragSvg(g: Nrag, positions: Map<string, { x: number; y: number }>, opts: { title?: string; width?: number; height?: number } = {}): string {
+/**
+ * Share of the second selected category among the texts through each node (grid NRAGs: from the per-class
+ * edge counts, outgoing edges or, on the last layer, incoming ones), or among its incident edges (Spearman
+ * NRAGs). Undefined unless exactly two categories are selected.
+ */
+export function secondLabelShare(g: Nrag): Map<string, number> | undefined {
+  if (g.categories.length !== 2) return undefined;
+  const [a, b] = g.categories as [number, number];
+  const last = Math.max(...g.layers);
+  const tally = new Map<string, [number, number]>();
+  const add = (id: string, x: number, y: number): void => { const t = tally.get(id) ?? [0, 0]; t[0] += x; t[1] += y; tally.set(id, t); };
+  for (const e of g.edges) {
+    const na = e.counts ? (e.counts[a] ?? 0) : e.label === a ? 1 : 0;
+    const nb = e.counts ? (e.counts[b] ?? 0) : e.label === b ? 1 : 0;
+    add(e.source, na, nb);
+    const target = g.nodes.find((v) => v.id === e.target);
+    if (!e.counts || target?.layer === last) add(e.target, na, nb);
+  }
+  return new Map([...tally].map(([id, [x, y]]) => [id, x + y > 0 ? y / (x + y) : 0.5]));
+}
+
+export interface NragDrawOptions {
+  title?: string;
+  width?: number;
+  height?: number;
+  /** Diverging colormap of edges (and of nodes' label share); default coolwarm, as the reference. */
+  colormap?: ColormapName;
+}
+
+export function nragSvg(g: Nrag, positions: Map<string, { x: number; y: number }>, opts: NragDrawOptions = {}): string {
   if (g.nodes.length === 0) throw new AtlasError('the graph has no nodes to draw', { field: 'graph' });
   if (g.edges.length === 0) throw new AtlasError('the graph has no edges to draw', { field: 'graph', hint: 'lower the Spearman threshold, or check the selected categories have texts' });
   const degree = new Map<string, number>();
@@ -60,12 +97,19 @@ export function nragSvg(g: Nrag, positions: Map<string, { x: number; y: number }
     degree.set(e.target, (degree.get(e.target) ?? 0) + 1);
   }
   const K = g.classNames.length;
+  const cmap = opts.colormap ?? DEFAULT_NRAG_COLORMAP;
+  // As the reference draws: node size grows with degree; with two categories, node colour = share of the second.
+  const maxDegree = Math.max(1, ...degree.values());
+  const share = secondLabelShare(g);
   const nodes: GraphNode[] = g.nodes.map((v) => {
     const p = positions.get(v.id)!;
-    const info = [v.id, `layer ${v.layer}`, v.count !== undefined ? `${v.count} texts` : undefined, `degree ${degree.get(v.id) ?? 0}`].filter(Boolean).join(' · ');
-    return { id: v.id, x: p.x, y: p.y, size: 3.5, color: '#333333', label: info };
+    const d = degree.get(v.id) ?? 0;
+    const s = share?.get(v.id);
+    const info = [v.id, `layer ${v.layer}`, v.count !== undefined ? `${v.count} texts` : undefined, `degree ${d}`,
+      s !== undefined ? `${(100 * s).toFixed(0)}% ${g.classNames[g.categories[1]!]}` : undefined].filter(Boolean).join(' · ');
+    return { id: v.id, x: p.x, y: p.y, size: 2.5 + 4.5 * Math.sqrt(d / maxDegree), color: s !== undefined ? colormapHex(cmap, s) : '#333333', label: info };
   });
-  const edges: GraphEdge[] = g.edges.map((e) => ({ source: e.source, target: e.target, weight: e.weight, color: labelColor(e.label, K) }));
+  const edges: GraphEdge[] = g.edges.map((e) => ({ source: e.source, target: e.target, weight: e.weight, color: labelColor(e.label, K, cmap, g.categories) }));
   const layers = Math.max(...g.nodes.map((v) => v.layer));
   return graphSvg({
     nodes,
@@ -78,12 +122,15 @@ export function nragSvg(g: Nrag, positions: Map<string, { x: number; y: number }
 }
 
 /** The NRAG page: the drawing (hover nodes for id, count, degree) and a colour legend of the labels. */
-export function nragHtml(g: Nrag, positions: Map<string, { x: number; y: number }>, title: string, caption?: string): string {
+export function nragHtml(g: Nrag, positions: Map<string, { x: number; y: number }>, title: string, caption?: string, opts: Pick<NragDrawOptions, 'colormap'> = {}): string {
   const K = g.classNames.length;
+  const cmap = opts.colormap ?? DEFAULT_NRAG_COLORMAP;
+  const shown = g.categories.length ? g.categories : g.classNames.map((_, k) => k);
   const legend = g.classNames.length
-    ? '<p>' + g.classNames.map((n, k) => `<span style="display:inline-block;width:14px;height:4px;background:${labelColor(k, K)};margin:0 4px 3px 10px"></span>${escapeXml(n)}`).join('') + '</p>'
+    ? '<p>' + shown.map((k) => `<span style="display:inline-block;width:14px;height:4px;background:${labelColor(k, K, cmap, g.categories)};margin:0 4px 3px 10px"></span>${escapeXml(g.classNames[k]!)}`).join('') + '</p>'
     : '';
-  return htmlPage({ title, subtitle: 'Layers from top (embeddings) to bottom; edge width = weight, colour = label using the edge most.', sections: [{ content: nragSvg(g, positions) + legend, caption }] });
+  const nodeNote = g.categories.length === 2 ? `; node size = degree, node colour = share of ${g.classNames[g.categories[1]!]}` : '; node size = degree';
+  return htmlPage({ title, subtitle: `Layers from top (embeddings) to bottom; edge width = weight, colour = label using the edge most${nodeNote}.`, sections: [{ content: nragSvg(g, positions, opts) + legend, caption }] });
 }
 
 /** Bar chart of mean (full − reduced) per metric with ± one standard deviation whiskers. */

@@ -33,6 +33,7 @@ function graphAttrs(g: Nrag): Record<string, number | string> {
   const a: Record<string, number | string> = { mode: g.mode, layers: g.nLayers, layer_indices: g.layers.join(','), categories: g.categories.join(',') };
   if (g.gridsize !== undefined) a.gridsize = g.gridsize;
   if (g.nComponents !== undefined) a.n_components = g.nComponents;
+  if (g.orientation !== undefined) a.spearman_orientation = g.orientation === 'upstream' ? 'upstream: edge i→j carries rho(layer l comp j, layer l+1 comp i)' : 'edge i→j carries rho(layer l comp i, layer l+1 comp j)';
   a.class_names = JSON.stringify(g.classNames);
   return a;
 }

@@ -63,6 +63,8 @@ export interface Nrag {
   nLayers: number;
   gridsize?: number;
   nComponents?: number;
+  /** Spearman mode: which correlation an edge carries (see SpearmanNragInput.orientation). */
+  orientation?: 'ours' | 'upstream';
   /** Class indices the graph was restricted to (empty = all texts). */
   categories: number[];
   classNames: string[];
@@ -185,6 +187,8 @@ export interface SpearmanNragInput {
   threshold?: number;
   /** 'signed' (default, reference): ρ > threshold; 'absolute': |ρ| > threshold. */
   thresholdMode?: 'signed' | 'absolute';
+  /** 'ours' (default): edge i → j carries ρ(l_i, (l+1)_j); 'upstream': the reference's transposed ρ(l_j, (l+1)_i). */
+  orientation?: 'ours' | 'upstream';
 }
 
 /** Spearman NRAG of one category, or of two composed. */
@@ -196,13 +200,13 @@ export function buildSpearmanNrag(input: SpearmanNragInput): Nrag {
   if (input.reduced.length === 2 && input.reduced.some((r) => r.category === null)) throw new AtlasError('two-category Spearman NRAGs need two named categories', { field: 'labels' });
   const categories = input.reduced.flatMap((r) => (r.category === null ? [] : [r.category]));
   checkCategories(categories, input.classNames, true);
-  const graphs = input.reduced.map((r) => spearmanGraph(r.category, r.layers, input.layers, threshold, mode));
+  const graphs = input.reduced.map((r) => spearmanGraph(r.category, r.layers, input.layers, threshold, mode, input.orientation ?? 'ours'));
   const k = input.reduced[0]!.layers[0]!.cols;
   const g = graphs.length === 2 ? compose(graphs[0]!, graphs[1]!) : graphs[0]!;
-  return { mode: 'spearman', directed: true, layers: input.layers, nLayers: input.nLayers, nComponents: k, categories, classNames: input.classNames, ...g };
+  return { mode: 'spearman', directed: true, layers: input.layers, nLayers: input.nLayers, nComponents: k, categories, classNames: input.classNames, orientation: input.orientation ?? 'ours', ...g };
 }
 
-function spearmanGraph(category: number | null, reduced: Matrix[], layers: number[], threshold: number, mode: 'signed' | 'absolute'): { nodes: NragNode[]; edges: NragEdge[] } {
+function spearmanGraph(category: number | null, reduced: Matrix[], layers: number[], threshold: number, mode: 'signed' | 'absolute', orientation: 'ours' | 'upstream'): { nodes: NragNode[]; edges: NragEdge[] } {
   if (reduced.length !== layers.length) throw new AtlasError(`${reduced.length} reduced layers for ${layers.length} layers`, { field: 'reduced' });
   const n = reduced[0]!.rows;
   if (n < 3) throw new AtlasError(`category ${category ?? 'all'} has ${n} texts; Spearman correlations need at least 3`, { field: 'labels' });
@@ -219,8 +223,13 @@ function spearmanGraph(category: number | null, reduced: Matrix[], layers: numbe
   const edges: NragEdge[] = [];
   layers.forEach((layer, li) => ranks[li]!.forEach((_, c) => nodes.push({ id: `${layer}_${c}`, layer, component: c })));
   for (let li = 0; li + 1 < layers.length; li++) {
-    ranks[li]!.forEach((ra, i) => {
-      ranks[li + 1]!.forEach((rb, j) => {
+    ranks[li]!.forEach((_ra, i) => {
+      ranks[li + 1]!.forEach((_rb, j) => {
+        // 'upstream': the reference's edge i → j carries the transposed entry ρ(l_j, (l+1)_i) (its correlation
+        // matrix is indexed the other way round); 'ours': ρ(l_i, (l+1)_j). Equal when both layers share a basis.
+        const [a, b] = orientation === 'upstream' ? [j, i] : [i, j];
+        const ra = ranks[li]![a], rb = ranks[li + 1]![b];
+        if (!ra || !rb) return;
         let rho: number;
         try {
           rho = pearson(ra, rb);

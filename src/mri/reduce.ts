@@ -2,7 +2,9 @@
  * Per-layer dimensionality reduction as the reference tool applies it (each layer fitted independently):
  * - 'pca': scikit-learn PCA; for the 2-D grid path the features are standardised first (StandardScaler), as
  *   the reference does (`standardize` overrides).
- * - 'svd': scikit-learn TruncatedSVD (randomized, 5 iterations, no centring).
+ * - 'svd': the exact truncated SVD (no centring), with the features standardised first on the 2-D grid path as
+ *   for PCA — what the reference computes; `svdSolver: 'randomized'` is scikit-learn TruncatedSVD's default
+ *   randomized solver (5 iterations) instead.
  * - 'umap': features min-max scaled to [0, 1] first, then UMAP with metric 'cosine' (the reference's default),
  *   n_neighbors 15 (lowered to n − 1 for fewer texts, as umap-learn does), the given seed.
  * A layer where every text has the same vector (BERT's [CLS] at the embedding layer) reduces to all zeros:
@@ -23,8 +25,10 @@ export interface ReductionOptions {
   nComponents: number;
   /** Seed of the randomized solvers and of UMAP. Default 0. */
   seed?: number;
-  /** PCA only: standardise features first. Default: true when nComponents = 2 (the grid path), else false. */
+  /** PCA and SVD: standardise features first. Default: true when nComponents = 2 (the grid path), else false. */
   standardize?: boolean;
+  /** SVD solver: 'exact' (default, the reference's result) or 'randomized' (scikit-learn TruncatedSVD's default). */
+  svdSolver?: 'exact' | 'randomized';
   /** UMAP metric. Default 'cosine'. */
   metric?: 'euclidean' | 'cosine';
   /** UMAP n_neighbors. Default 15. */
@@ -59,8 +63,10 @@ export async function reduceLayer(x: Matrix, opts: ReductionOptions): Promise<Ma
       const input = (opts.standardize ?? k === 2) ? applyScaler(x, fitStandardScaler(x)) : x;
       return (await pca(input, { nComponents: k, seed, threads: opts.threads })).embedding;
     }
-    case 'svd':
-      return (await truncatedSvd(x, { nComponents: k, seed, threads: opts.threads })).embedding;
+    case 'svd': {
+      const input = (opts.standardize ?? k === 2) ? applyScaler(x, fitStandardScaler(x)) : x;
+      return (await truncatedSvd(input, { nComponents: k, seed, threads: opts.threads, algorithm: opts.svdSolver ?? 'exact' })).embedding;
+    }
     case 'umap': {
       const nNeighbors = Math.min(opts.nNeighbors ?? 15, x.rows - 1);
       if (nNeighbors < 2) throw new AtlasError(`UMAP needs at least 3 texts, got ${x.rows}`, { field: 'data' });

@@ -2,9 +2,13 @@
  * Continuous colormaps: viridis (sequential, perceptually uniform, colour-blind-safe) and RdBu (diverging, from
  * ColorBrewer), with the exact control colours matplotlib uses so plots match the Python tools' look.
  */
+import { AtlasError } from '../errors.ts';
 
 export type Rgb = [number, number, number];
-export type ColormapName = 'viridis' | 'RdBu' | 'RdBu_r';
+/** matplotlib's diverging maps (ColorBrewer's 11-class schemes, Moreland's coolwarm, bwr, seismic) and their _r. */
+const DIVERGING_BASE = ['RdBu', 'coolwarm', 'bwr', 'seismic', 'PiYG', 'PRGn', 'BrBG', 'PuOr', 'RdGy', 'RdYlBu', 'RdYlGn', 'Spectral'] as const;
+type DivergingBase = (typeof DIVERGING_BASE)[number];
+export type ColormapName = 'viridis' | DivergingBase | `${DivergingBase}_r`;
 
 /** matplotlib's 256-entry viridis table (CC0, van der Walt & Smith), 8-bit sRGB, as 6-hex-digit runs. */
 const VIRIDIS_HEX =
@@ -15,6 +19,36 @@ const VIRIDIS_HEX =
  * from exactly these, evenly spaced.
  */
 const RDBU_HEX = ['67001f', 'b2182b', 'd6604d', 'f4a582', 'fddbc7', 'f7f7f7', 'd1e5f0', '92c5de', '4393c3', '2166ac', '053061'];
+
+/** The other ColorBrewer diverging schemes, 11 classes, as matplotlib's _cm.py holds them (low → high). */
+const BREWER_HEX: Record<string, string[]> = {
+  PiYG: ['8e0152', 'c51b7d', 'de77ae', 'f1b6da', 'fde0ef', 'f7f7f7', 'e6f5d0', 'b8e186', '7fbc41', '4d9221', '276419'],
+  PRGn: ['40004b', '762a83', '9970ab', 'c2a5cf', 'e7d4e8', 'f7f7f7', 'd9f0d3', 'a6dba0', '5aae61', '1b7837', '00441b'],
+  BrBG: ['543005', '8c510a', 'bf812d', 'dfc27d', 'f6e8c3', 'f5f5f5', 'c7eae5', '80cdc1', '35978f', '01665e', '003c30'],
+  PuOr: ['7f3b08', 'b35806', 'e08214', 'fdb863', 'fee0b6', 'f7f7f7', 'd8daeb', 'b2abd2', '8073ac', '542788', '2d004b'],
+  RdGy: ['67001f', 'b2182b', 'd6604d', 'f4a582', 'fddbc7', 'ffffff', 'e0e0e0', 'bababa', '878787', '4d4d4d', '1a1a1a'],
+  RdYlBu: ['a50026', 'd73027', 'f46d43', 'fdae61', 'fee090', 'ffffbf', 'e0f3f8', 'abd9e9', '74add1', '4575b4', '313695'],
+  RdYlGn: ['a50026', 'd73027', 'f46d43', 'fdae61', 'fee08b', 'ffffbf', 'd9ef8b', 'a6d96a', '66bd63', '1a9850', '006837'],
+  Spectral: ['9e0142', 'd53e4f', 'f46d43', 'fdae61', 'fee08b', 'ffffbf', 'e6f598', 'abdda4', '66c2a5', '3288bd', '5e4fa2'],
+};
+
+/**
+ * matplotlib's 'coolwarm' (Moreland's CoolWarmFloat33: 33 evenly spaced control points, 0–1 floats), as
+ * r, g, b triples; LinearSegmentedColormap interpolates linearly between them.
+ */
+const COOLWARM_33 = [
+  [0.2298057, 0.298717966, 0.753683153], [0.26623388, 0.353094838, 0.801466763], [0.30386891, 0.406535296, 0.84495867],
+  [0.342804478, 0.458757618, 0.883725899], [0.38301334, 0.50941904, 0.917387822], [0.424369608, 0.558148092, 0.945619588],
+  [0.46666708, 0.604562568, 0.968154911], [0.509635204, 0.648280772, 0.98478814], [0.552953156, 0.688929332, 0.995375608],
+  [0.596262162, 0.726149107, 0.999836203], [0.639176211, 0.759599947, 0.998151185], [0.681291281, 0.788964712, 0.990363227],
+  [0.722193294, 0.813952739, 0.976574709], [0.761464949, 0.834302879, 0.956945269], [0.798691636, 0.849786142, 0.931688648],
+  [0.833466556, 0.860207984, 0.901068838], [0.865395197, 0.86541021, 0.865395561], [0.897787179, 0.848937047, 0.820880546],
+  [0.924127593, 0.827384882, 0.774508472], [0.944468518, 0.800927443, 0.726736146], [0.958852946, 0.769767752, 0.678007945],
+  [0.96732803, 0.734132809, 0.628751763], [0.969954137, 0.694266682, 0.579375448], [0.966811177, 0.650421156, 0.530263762],
+  [0.958003065, 0.602842431, 0.481775914], [0.943660866, 0.551750968, 0.434243684], [0.923944917, 0.49730856, 0.387970225],
+  [0.89904617, 0.439559467, 0.343229596], [0.869186849, 0.378313092, 0.300267182], [0.834620542, 0.312874446, 0.259301199],
+  [0.795631745, 0.24128379, 0.220525627], [0.752534934, 0.157246067, 0.184115123], [0.705673158, 0.01555616, 0.150232812],
+];
 
 function parseHexRun(s: string): Rgb[] {
   const out: Rgb[] = [];
@@ -33,7 +67,15 @@ export function rgbToHex([r, g, b]: Rgb): string {
 }
 
 const VIRIDIS = parseHexRun(VIRIDIS_HEX);
-const RDBU = RDBU_HEX.map(hexToRgb);
+const scale255 = (rows: number[][]): Rgb[] => rows.map(([r, g, b]) => [r! * 255, g! * 255, b! * 255]);
+/** Evenly spaced control colours of every diverging base map (matplotlib's segment data, low → high). */
+const DIVERGING_STOPS: Record<DivergingBase, Rgb[]> = {
+  RdBu: RDBU_HEX.map(hexToRgb),
+  coolwarm: scale255(COOLWARM_33),
+  bwr: scale255([[0, 0, 1], [1, 1, 1], [1, 0, 0]]),
+  seismic: scale255([[0, 0, 0.3], [0, 0, 1], [1, 1, 1], [1, 0, 0], [0.5, 0, 0]]),
+  ...(Object.fromEntries(Object.entries(BREWER_HEX).map(([k, v]) => [k, v.map(hexToRgb)])) as Record<Exclude<DivergingBase, 'RdBu' | 'coolwarm' | 'bwr' | 'seismic'>, Rgb[]>),
+};
 
 /** Linear interpolation through evenly spaced control colours; t is clamped to [0, 1], NaN gives undefined. */
 function interpolate(stops: readonly Rgb[], t: number): Rgb {
@@ -47,14 +89,11 @@ function interpolate(stops: readonly Rgb[], t: number): Rgb {
 
 /** The colour of t ∈ [0, 1] under the named map, as 0–255 floats (values outside [0, 1] are clamped). */
 export function colormapRgb(name: ColormapName, t: number): Rgb {
-  switch (name) {
-    case 'viridis':
-      return interpolate(VIRIDIS, t);
-    case 'RdBu':
-      return interpolate(RDBU, t);
-    case 'RdBu_r':
-      return interpolate(RDBU, 1 - t);
-  }
+  if (name === 'viridis') return interpolate(VIRIDIS, t);
+  const reversed = name.endsWith('_r');
+  const stops = DIVERGING_STOPS[(reversed ? name.slice(0, -2) : name) as DivergingBase];
+  if (!stops) throw new Error(`colormapRgb: unknown colormap '${name}'`);
+  return interpolate(stops, reversed ? 1 - t : t);
 }
 
 /** Same as colormapRgb, as '#rrggbb'. */
@@ -66,4 +105,10 @@ export function isDiverging(name: ColormapName): boolean {
   return name !== 'viridis';
 }
 
-export const COLORMAP_NAMES: readonly ColormapName[] = ['viridis', 'RdBu', 'RdBu_r'];
+export const COLORMAP_NAMES: readonly ColormapName[] = ['viridis', ...DIVERGING_BASE.flatMap((b) => [b, `${b}_r`] as ColormapName[])];
+
+/** Names a diverging map for edge colours (--colormap); an unknown name is an AtlasError listing the choices. */
+export function parseDivergingColormap(name: string, flag = 'colormap'): ColormapName {
+  if (name !== 'viridis' && (COLORMAP_NAMES as readonly string[]).includes(name)) return name as ColormapName;
+  throw new AtlasError(`--${flag}: unknown diverging colormap '${name}'`, { hint: `choose one of ${COLORMAP_NAMES.filter((n) => n !== 'viridis').join(', ')}` });
+}

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
 import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, withExtraction } from '../shared-flags.ts';
 import { AtlasError } from '../../errors.ts';
-import { extractionRows } from '../../data/extract.ts';
+import { activationSetFromExtraction, openActivationSet, type ActivationSet } from '../../data/activation-set.ts';
+import type { FlagValues } from '../command.ts';
 import { reduce, REDUCE_METHODS, type ReduceMethod } from '../../geometry/reduce.ts';
 import { writeMap } from '../../geometry/map-output.ts';
 
@@ -13,6 +14,8 @@ const MAP_FLAGS = {
   dims: { type: 'string', default: '2' },
   geodesic: { type: 'boolean', default: false },
   k: { type: 'string', default: '15' },
+  activations: { type: 'string' },
+  labels: { type: 'string' },
   out: { type: 'string', default: 'atlas-out' },
 } as const;
 
@@ -33,6 +36,8 @@ Map options:
   --k N                  neighbours of the geodesic graph (default 15)
   --seed N               seed of t-SNE / UMAP / SMACOF / randomized PCA (default 0)
   --layers SPEC          layers to map (default -1, the last)
+  --activations PATH     activations computed elsewhere instead of --model/--data (see 'latent-atlas profile --help')
+  --labels FILE          labels/texts for --activations (CSV/TSV/JSONL, one row per activation row)
   --out DIR              output folder (default atlas-out)
 
 ${MODEL_DATA_HELP}`,
@@ -43,21 +48,40 @@ ${MODEL_DATA_HELP}`,
     const dims = intFlag(values.dims, 'dims', 2, 1);
     if (dims !== 2 && dims !== 3) throw new AtlasError(`--dims must be 2 or 3, got ${dims}`);
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
+    const acts = stringFlag(values.activations);
+    if (acts) {
+      if (values.model || values.data) throw new AtlasError('--activations replaces --model and --data; pass one or the other');
+      const set = await openActivationSet(acts, { labels: stringFlag(values.labels), labelColumn: stringFlag(values['label-column']), textColumn: stringFlag(values['text-column']) });
+      const spec = stringFlag(values.layers) ?? '-1';
+      const layers = spec === 'all' ? set.layers : spec.split(',').map((t) => {
+        const n = Number(t.trim());
+        if (!Number.isInteger(n)) throw new AtlasError(`--layers: cannot parse '${t}'`, { hint: "use 'all' or layer indices of the activations, -1 for the last" });
+        const l = n < 0 ? set.layers[set.layers.length + n] : n;
+        if (l === undefined || !set.layers.includes(l)) throw new AtlasError(`--layers: layer ${n} is not in the activations (layers: ${set.layers.join(', ')})`);
+        return l;
+      });
+      await mapSet(set, layers, values, { method, dims, out, model: set.name, dataset: stringFlag(values.labels) ?? '(unlabelled)' });
+      return;
+    }
     await withExtraction(values, async (model, dataset, extraction) => {
-      const rows = extractionRows(extraction);
-      for (const layer of extraction.layers) {
-        const x = extraction.readLayer(layer);
-        const r = await reduce({ rows: x.rows, cols: x.cols, data: x.data }, {
-          method, nComponents: dims, seed: intFlag(values.seed, 'seed', 0), geodesic: values.geodesic === true, k: intFlag(values.k, 'k', 15, 1),
-        });
-        const base = `map-layer${layer}-${method}${values.geodesic ? '-geodesic' : ''}${dims === 3 ? '-3d' : ''}`;
-        const files = writeMap(out, base, r, rows, {
-          title: `${model.id} · layer ${layer} · ${method.toUpperCase()}${values.geodesic ? ' (geodesic)' : ''}`,
-          model: model.id, dataset: dataset.name, layer, activations: extraction.dir, seed: intFlag(values.seed, 'seed', 0),
-        });
-        const evr = r.diagnostics.explainedVarianceRatio as number[] | undefined;
-        console.log(`layer ${layer}: ${files.html}${evr ? `  (explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(', ')})` : ''}`);
-      }
+      await mapSet(activationSetFromExtraction(extraction), extraction.layers, values, { method, dims, out, model: model.id, dataset: dataset.name });
     });
   },
 };
+
+async function mapSet(set: ActivationSet, layers: number[], values: FlagValues, o: { method: ReduceMethod; dims: number; out: string; model: string; dataset: string }): Promise<void> {
+  const rows = { labels: set.labels, classNames: set.classNames, texts: set.texts };
+  for (const layer of layers) {
+    const x = set.readLayer(layer);
+    const r = await reduce({ rows: x.rows, cols: x.cols, data: x.data }, {
+      method: o.method, nComponents: o.dims, seed: intFlag(values.seed, 'seed', 0), geodesic: values.geodesic === true, k: intFlag(values.k, 'k', 15, 1),
+    });
+    const base = `map-layer${layer}-${o.method}${values.geodesic ? '-geodesic' : ''}${o.dims === 3 ? '-3d' : ''}`;
+    const files = writeMap(o.out, base, r, rows, {
+      title: `${o.model} · layer ${layer} · ${o.method.toUpperCase()}${values.geodesic ? ' (geodesic)' : ''}`,
+      model: o.model, dataset: o.dataset, layer, activations: set.source, seed: intFlag(values.seed, 'seed', 0),
+    });
+    const evr = r.diagnostics.explainedVarianceRatio as number[] | undefined;
+    console.log(`layer ${layer}: ${files.html}${evr ? `  (explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(', ')})` : ''}`);
+  }
+}

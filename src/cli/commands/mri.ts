@@ -10,8 +10,11 @@ import { ActivationAreas, type NodeLayout } from '../../mri/activation-areas.ts'
 import { checkGridsize } from '../../mri/grid.ts';
 import { parseReductionMethod } from '../../mri/reduce.ts';
 import { metricsTable, type GraphMetrics } from '../../mri/metrics.ts';
+import { degreeByLayer, projectionMetrics } from '../../mri/projection.ts';
 import { nragToGraphml, nragToJson } from '../../mri/export.ts';
-import { gridHeatmapHtml, gridHeatmapSvg, nragHtml, nragSvg, probeBarSvg } from '../../mri/draw.ts';
+import { DEFAULT_NRAG_COLORMAP, gridHeatmapHtml, gridHeatmapSvg, nragHtml, nragSvg, probeBarSvg } from '../../mri/draw.ts';
+import { parseDivergingColormap } from '../../plot/colormap.ts';
+import { openActivationSet } from '../../data/activation-set.ts';
 import { parseMetric } from '../../mri/classification-metrics.ts';
 import type { Nrag } from '../../mri/nrag.ts';
 
@@ -26,6 +29,9 @@ const OPTIONS = {
   'text-column': { type: 'string' }, 'label-column': { type: 'string' }, 'num-samples': { type: 'string' },
   'batch-size': { type: 'string', default: '8' }, 'max-length': { type: 'string', default: '512' }, cache: { type: 'string' },
   threads: { type: 'string' }, revision: { type: 'string', default: 'main' }, 'no-png': { type: 'boolean', default: false },
+  colormap: { type: 'string', default: DEFAULT_NRAG_COLORMAP }, 'spearman-orientation': { type: 'string', default: 'ours' },
+  'probe-components': { type: 'string' }, 'svd-solver': { type: 'string', default: 'exact' },
+  activations: { type: 'string' }, 'labels-file': { type: 'string' },
 } as const;
 
 /** NRAGs, heatmaps, graph metrics and probing of a model on a labelled dataset (the LLM-MRI analysis). */
@@ -54,6 +60,14 @@ With more components nodes are components and edges Spearman correlations (per c
   --evaluate           probing: logistic regression on full vs reduced activations
   --splits N           stratified shuffle splits (default 5); --test-size F (default 0.3); --split-seed (default 42)
   --probe-metrics LIST comma list (default f1_macro,f1_weighted,recall_macro,recall_weighted,accuracy,balanced_accuracy)
+  --probe-components N reduce both probe feature sets to N components first (the reference's n_components)
+  --svd-solver S       exact (default, the reference's result) | randomized (scikit-learn TruncatedSVD's default)
+  --colormap NAME      diverging colormap of edges and of node label shares (default coolwarm, as the reference;
+                       RdBu, bwr, seismic, PiYG, PRGn, BrBG, PuOr, RdGy, RdYlBu, RdYlGn, Spectral and their _r)
+  --spearman-orientation ours|upstream   Spearman mode: edge i→j carries ρ(l_i, (l+1)_j) (ours, default) or the
+                       reference's transposed ρ(l_j, (l+1)_i); recorded in graph.{graphml,json}
+  --activations PATH   activations computed elsewhere (one vector per text per layer; see 'profile --help')
+                       instead of --model/--data; --labels-file FILE gives their labels/texts (CSV/TSV/JSONL)
   --text-column, --label-column, --num-samples   dataset options
   --batch-size N (8), --max-length N (512), --cache DIR, --threads N, --revision REV, --no-png
   --config FILE        YAML file with any of these options
@@ -62,8 +76,16 @@ Writes heatmaps/ (SVG, PNG, HTML per layer and label), graph.{svg,png,html,graph
 metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{json,svg,png}.`,
   async run(argv) {
     const { values: v } = parseFlagsWithConfig('mri', argv, OPTIONS);
-    const modelArg = requireFlag(v.model, 'model', 'a checkpoint folder or hub id');
-    const dataArg = requireFlag(v.data, 'data', 'a labelled dataset file');
+    const acts = stringFlag(v.activations);
+    if (acts && (v.model || v.data)) throw new AtlasError('--activations replaces --model and --data; pass one or the other');
+    const modelArg = acts ? '' : requireFlag(v.model, 'model', 'a checkpoint folder or hub id');
+    const dataArg = acts ? '' : requireFlag(v.data, 'data', 'a labelled dataset file');
+    const colormap = parseDivergingColormap(String(v.colormap));
+    const orientation = String(v['spearman-orientation']);
+    if (orientation !== 'ours' && orientation !== 'upstream') throw new AtlasError(`--spearman-orientation must be ours or upstream, got '${orientation}'`);
+    const svdSolver = String(v['svd-solver']);
+    if (svdSolver !== 'exact' && svdSolver !== 'randomized') throw new AtlasError(`--svd-solver must be exact or randomized, got '${svdSolver}'`);
+    const probeComponents = v['probe-components'] === undefined ? undefined : intFlag(v['probe-components'], 'probe-components', 1, 1);
     const out = resolve(requireFlag(v.out, 'out', 'the output folder'));
     const method = parseReductionMethod(String(v.reduce));
     const nComponents = intFlag(v.components, 'components', 2, 1);
@@ -80,21 +102,40 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
     const threads = v.threads === undefined ? undefined : intFlag(v.threads, 'threads', 1, 1);
     const png = !v['no-png'];
 
-    const dataset = await loadDataset(dataArg, {
-      textColumn: stringFlag(v['text-column']),
-      labelColumn: stringFlag(v['label-column']),
-      numSamples: v['num-samples'] === undefined ? undefined : intFlag(v['num-samples'], 'num-samples', 1, 1),
-      seed: intFlag(v.seed, 'seed', 0),
-    });
-    for (const w of dataset.warnings) console.error(`latent-atlas mri: warning: ${w}`);
     const labelNames = stringFlag(v.labels)?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
-
-    const model = await loadModel(modelArg, { threads, revision: String(v.revision) });
-    try {
-      const areas = await ActivationAreas.fromModel(model, dataset, {
-        method, nComponents, gridsize, seed: intFlag(v.seed, 'seed', 0), metric, threads, pooling,
-        extract: { batchSize: intFlag(v['batch-size'], 'batch-size', 8, 1), maxLength: intFlag(v['max-length'], 'max-length', 512, 2), cacheRoot: stringFlag(v.cache) },
+    const areaOptions = { method, nComponents, gridsize, seed: intFlag(v.seed, 'seed', 0), metric: metric as 'cosine' | 'euclidean', threads, svdSolver: svdSolver as 'exact' | 'randomized' };
+    // Either activations computed elsewhere, or a model run over a dataset (extracted and cached).
+    let dataset: { labels: number[] | null; classNames: string[] };
+    let model: { id: string; release(): Promise<void> };
+    let areas: ActivationAreas;
+    if (acts) {
+      const set = await openActivationSet(acts, { labels: stringFlag(v['labels-file']), labelColumn: stringFlag(v['label-column']), textColumn: stringFlag(v['text-column']) });
+      const labelled = set.labels.some((l) => l >= 0);
+      dataset = { labels: labelled ? Array.from(set.labels) : null, classNames: set.classNames };
+      model = { id: set.name, release: async () => {} };
+      areas = new ActivationAreas({ layers: set.layers, nLayers: Math.max(...set.layers) + 1, readLayer: (l) => set.readLayer(l), texts: set.texts, labels: dataset.labels, classNames: set.classNames, key: set.source }, areaOptions);
+    } else {
+      const ds = await loadDataset(dataArg, {
+        textColumn: stringFlag(v['text-column']),
+        labelColumn: stringFlag(v['label-column']),
+        numSamples: v['num-samples'] === undefined ? undefined : intFlag(v['num-samples'], 'num-samples', 1, 1),
+        seed: intFlag(v.seed, 'seed', 0),
       });
+      for (const w of ds.warnings) console.error(`latent-atlas mri: warning: ${w}`);
+      dataset = ds;
+      const loaded = await loadModel(modelArg, { threads, revision: String(v.revision) });
+      model = loaded;
+      try {
+        areas = await ActivationAreas.fromModel(loaded, ds, {
+          ...areaOptions, pooling,
+          extract: { batchSize: intFlag(v['batch-size'], 'batch-size', 8, 1), maxLength: intFlag(v['max-length'], 'max-length', 512, 2), cacheRoot: stringFlag(v.cache) },
+        });
+      } catch (e) {
+        await loaded.release();
+        throw e;
+      }
+    }
+    try {
       labelNames.forEach((l) => areas.category(l)); // unknown labels fail before any work
       mkdirSync(out, { recursive: true });
       const save = (svg: string, base: string): void => {
@@ -123,13 +164,13 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
 
       // The main graph: the selected labels, else (grid mode) all texts, else (Spearman) the first label.
       const mainLabels = labelNames.length ? labelNames : nComponents === 2 || !dataset.labels ? [] : [dataset.classNames[0]!];
-      const graphOpts = { threshold: numberFlag(v.threshold, 'threshold', 0.3), thresholdMode: thresholdMode as 'signed' | 'absolute' };
+      const graphOpts = { threshold: numberFlag(v.threshold, 'threshold', 0.3), thresholdMode: thresholdMode as 'signed' | 'absolute', orientation: orientation as 'ours' | 'upstream' };
       const graph = await areas.graph({ labels: mainLabels, ...graphOpts });
       const positions = areas.positions(graph, layout as NodeLayout);
       const title = `NRAG — ${model.id} — ${mainLabels.length ? mainLabels.join(' vs ') : 'all texts'}`;
       if (graph.edges.length) {
-        save(nragSvg(graph, positions, { title }), join(out, 'graph'));
-        writeFileSync(join(out, 'graph.html'), nragHtml(graph, positions, title, `${graph.nodes.length} nodes, ${graph.edges.length} edges; ${method} to ${nComponents} components`));
+        save(nragSvg(graph, positions, { title, colormap }), join(out, 'graph'));
+        writeFileSync(join(out, 'graph.html'), nragHtml(graph, positions, title, `${graph.nodes.length} nodes, ${graph.edges.length} edges; ${method} to ${nComponents} components`, { colormap }));
       } else {
         console.error('latent-atlas mri: warning: the graph has no edges, so it is not drawn (lower --threshold?)');
       }
@@ -142,14 +183,16 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
       const graphs: [string, Nrag][] = [[mainLabels.length ? mainLabels.join('+') : 'all', graph]];
       if (dataset.labels) for (const name of dataset.classNames) if (mainLabels.length !== 1 || mainLabels[0] !== name) graphs.push([name, await areas.graph({ labels: [name], ...graphOpts })]);
       for (const [name, g] of graphs) rows.push({ name, metrics: areas.metrics(g) });
-      writeFileSync(join(out, 'metrics.json'), JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, r.metrics])), null, 2) + '\n');
+      // metrics.json adds the reference's per-layer degree and its even/odd-layer projection metrics (mri/projection.ts).
+      const full = graphs.map(([name, g], i) => [name, { ...rows[i]!.metrics, degreeByLayer: degreeByLayer(g, g.layers), projections: projectionMetrics(g) }]);
+      writeFileSync(join(out, 'metrics.json'), JSON.stringify(Object.fromEntries(full), null, 2) + '\n');
       writeFileSync(join(out, 'metrics.tsv'), metricsTable(rows));
       written.push(join(out, 'metrics.{json,tsv}'));
 
       if (v.evaluate) {
         const result = await areas.evaluate({
           nSplits: intFlag(v.splits, 'splits', 5, 1), testSize: numberFlag(v['test-size'], 'test-size', 0.3), seed: intFlag(v['split-seed'], 'split-seed', 42),
-          metrics: probeMetrics,
+          metrics: probeMetrics, probeComponents,
         });
         writeFileSync(join(out, 'evaluation.json'), JSON.stringify(result, null, 2) + '\n');
         save(probeBarSvg(result), join(out, 'evaluation'));

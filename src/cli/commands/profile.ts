@@ -1,72 +1,115 @@
 import { resolve } from 'node:path';
-import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
+import { parseFlagsWithConfig, intFlag, stringFlag, type Command, type FlagValues } from '../command.ts';
 import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, withExtraction } from '../shared-flags.ts';
 import { AtlasError } from '../../errors.ts';
-import { extractionRows, type Extraction } from '../../data/extract.ts';
+import { activationSetFromExtraction, openActivationSet, type ActivationSet } from '../../data/activation-set.ts';
 import { idProfile, type IdProfileRow } from '../../geometry/id-profile.ts';
 import { writeProfileOutputs } from '../../geometry/profile-output.ts';
+import { layerDiagnostics, type LayerDiagnostics } from '../../geometry/layer-diagnostics.ts';
+import { layerProbe, LAYER_PROBE_DEFAULTS, type LayerProbeResult } from '../../mri/layer-probe.ts';
 import type { Matrix } from '../../geometry/matrix.ts';
 import { progress } from '../../util/progress.ts';
 
 const PROFILE_FLAGS = {
   ...MODEL_DATA_FLAGS,
+  activations: { type: 'string' },
+  labels: { type: 'string' },
   k: { type: 'string', default: '30' },
   'range-max': { type: 'string', default: '64' },
   metric: { type: 'string', default: 'euclidean' },
+  'no-probe': { type: 'boolean', default: false },
+  'probe-splits': { type: 'string', default: String(LAYER_PROBE_DEFAULTS.nSplits) },
+  'no-diagnostics': { type: 'boolean', default: false },
   out: { type: 'string', default: 'atlas-out' },
 } as const;
 
-/** Streams an extraction's layers one at a time (only one layer's matrix in memory). */
-async function* layersOf(e: Extraction): AsyncGenerator<Matrix> {
-  for (const l of e.layers) {
-    const x = e.readLayer(l);
-    yield { rows: x.rows, cols: x.cols, data: x.data };
+/** Per-layer extras computed while a layer is in memory (each layer is read once). */
+interface Extras { diagnostics?: LayerDiagnostics; probe?: LayerProbeResult }
+
+async function* layersOf(set: ActivationSet, extras: Extras[], opts: { diagnostics: boolean; probe: boolean; splits: number }): AsyncGenerator<Matrix> {
+  const labels = Array.from(set.labels);
+  for (const l of set.layers) {
+    const x = set.readLayer(l);
+    const m: Matrix = { rows: x.rows, cols: x.cols, data: x.data };
+    const e: Extras = {};
+    if (opts.diagnostics) e.diagnostics = await layerDiagnostics(m);
+    if (opts.probe) e.probe = layerProbe(m, labels, { nSplits: opts.splits });
+    extras.push(e);
+    yield m;
   }
+}
+
+async function profileSet(set: ActivationSet, values: FlagValues, info: { model: string; dataset: string }): Promise<void> {
+  const metric = stringFlag(values.metric);
+  if (metric !== 'euclidean' && metric !== 'cosine') throw new AtlasError(`--metric must be euclidean or cosine, got '${metric}'`);
+  const out = resolve(stringFlag(values.out) ?? 'atlas-out');
+  const labelled = set.labels.some((l) => l >= 0);
+  const probe = values['no-probe'] !== true && labelled && new Set(set.labels).size >= 2;
+  const k = intFlag(values.k, 'k', 30, 1);
+  const extras: Extras[] = [];
+  const bar = progress({ total: set.layers.length, label: 'profile', unit: 'layers' });
+  const profile: IdProfileRow[] = await idProfile(
+    layersOf(set, extras, { diagnostics: values['no-diagnostics'] !== true, probe, splits: intFlag(values['probe-splits'], 'probe-splits', LAYER_PROBE_DEFAULTS.nSplits, 2) }),
+    labelled ? set.labels : undefined,
+    { k, rangeMax: intFlag(values['range-max'], 'range-max', 64, 2), metric, onLayer: () => bar.tick(1) },
+  );
+  bar.done();
+  // idProfile numbers layers 0..; map them back to the layer indices of the set.
+  profile.forEach((r, i) => {
+    r.layer = set.layers[i]!;
+    Object.assign(r, extras[i]);
+  });
+  const files = writeProfileOutputs(out, profile, {
+    title: `Intrinsic dimension by layer · ${info.model}`, model: info.model, dataset: info.dataset, activations: set.source, k, metric,
+  });
+  for (const r of profile) {
+    console.log(`layer ${String(r.layer).padStart(2)}  TwoNN ${r.twoNN.toFixed(2).padStart(6)}  Gride(n2=${r.gride[0]?.n2}) ${r.gride[0]?.id.toFixed(2).padStart(6)}` +
+      (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : '') +
+      (r.probe ? `  probe ${r.probe.accuracy.toFixed(3)} (control ${r.probe.control?.accuracy.toFixed(3) ?? '-'})` : '') +
+      (r.diagnostics ? `  erank ${r.diagnostics.effectiveRank.toFixed(1)}  aniso ${r.diagnostics.anisotropy.toFixed(3)}` : ''));
+  }
+  console.log(files.html);
 }
 
 /** Computes per-layer intrinsic dimension and neighbourhood overlaps (the reference paper's profile). */
 export const profileCommand: Command = {
   name: 'profile',
-  summary: 'intrinsic dimension (TwoNN, Gride) and neighbourhood overlap across layers',
+  summary: 'intrinsic dimension (TwoNN, Gride), overlaps, probes and diagnostics across layers',
   help: `Usage: latent-atlas profile --model MODEL --data SOURCE [--layers all] [--out atlas-out]
+       latent-atlas profile --activations PATH [--labels FILE] [--out atlas-out]
 
 For every layer: TwoNN and Gride (scaling n2 = 2, 4, ... up to --range-max) intrinsic dimension with error
 bars, the label overlap (fraction of each point's k neighbours that share its label, DADApy's
-return_label_overlap) and the overlap of neighbourhoods between consecutive layers. Writes
+return_label_overlap), the overlap of neighbourhoods between consecutive layers, a linear probe's accuracy
+(95% CI over stratified splits, and a shuffled-label control) and diagnostics (mean residual norm,
+anisotropy = mean pairwise cosine, outlier dimensions, mean kurtosis, effective rank). Writes
 OUT/profile.{json,csv,html} and OUT/profile-id.{svg,png}, OUT/profile-overlap.{svg,png}.
+
+Activations computed elsewhere (PyTorch hooks, TransformerLens, nnsight, …):
+  --activations PATH     a folder of per-layer .npy / .safetensors files, one N×L×d .npy, one .safetensors
+                         with a tensor per layer, or a Latent Atlas cache entry (replaces --model/--data)
+  --labels FILE          CSV/TSV/JSONL with one row per activation row: columns label and/or text
+                         (--label-column / --text-column pick others); without it the points are unlabelled
 
 Profile options:
   --k N                  neighbours for the overlaps (default 30, DADApy's default)
   --range-max N          largest Gride rank n2 (default 64)
   --metric euclidean|cosine   (default euclidean)
+  --no-probe             skip the per-layer linear probes (on by default when the data has ≥ 2 labels)
+  --probe-splits N       stratified shuffle splits for the probe CI (default ${LAYER_PROBE_DEFAULTS.nSplits}, test size ${LAYER_PROBE_DEFAULTS.testSize})
+  --no-diagnostics       skip norms, anisotropy, outlier dimensions and effective rank
   --out DIR              output folder (default atlas-out)
 
 ${MODEL_DATA_HELP}`,
   async run(argv) {
     const { values } = parseFlagsWithConfig('profile', argv, PROFILE_FLAGS);
-    const metric = stringFlag(values.metric);
-    if (metric !== 'euclidean' && metric !== 'cosine') throw new AtlasError(`--metric must be euclidean or cosine, got '${metric}'`);
-    const out = resolve(stringFlag(values.out) ?? 'atlas-out');
-    await withExtraction(values, async (model, dataset, extraction) => {
-      const rows = extractionRows(extraction);
-      const labelled = rows.labels.some((l) => l >= 0);
-      const bar = progress({ total: extraction.layers.length, label: 'profile', unit: 'layers' });
-      const profile: IdProfileRow[] = await idProfile(layersOf(extraction), labelled ? rows.labels : undefined, {
-        k: intFlag(values.k, 'k', 30, 1), rangeMax: intFlag(values['range-max'], 'range-max', 64, 2), metric,
-        onLayer: () => bar.tick(1),
-      });
-      bar.done();
-      // idProfile numbers layers 0..; map them back to the extracted layer indices.
-      profile.forEach((r, i) => { r.layer = extraction.layers[i]; });
-      const files = writeProfileOutputs(out, profile, {
-        title: `Intrinsic dimension by layer · ${model.id}`, model: model.id, dataset: dataset.name, activations: extraction.dir,
-        k: intFlag(values.k, 'k', 30, 1), metric,
-      });
-      for (const r of profile) {
-        console.log(`layer ${String(r.layer).padStart(2)}  TwoNN ${r.twoNN.toFixed(2).padStart(6)}  Gride(n2=${r.gride[0]?.n2}) ${r.gride[0]?.id.toFixed(2).padStart(6)}` +
-          (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : ''));
-      }
-      console.log(files.html);
-    });
+    const acts = stringFlag(values.activations);
+    if (acts) {
+      if (values.model || values.data) throw new AtlasError('--activations replaces --model and --data; pass one or the other');
+      const set = await openActivationSet(acts, { labels: stringFlag(values.labels), labelColumn: stringFlag(values['label-column']), textColumn: stringFlag(values['text-column']) });
+      await profileSet(set, values, { model: set.name, dataset: stringFlag(values.labels) ?? '(unlabelled)' });
+      return;
+    }
+    await withExtraction(values, (model, dataset, extraction) => profileSet(activationSetFromExtraction(extraction), values, { model: model.id, dataset: dataset.name }));
   },
 };
