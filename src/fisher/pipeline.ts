@@ -25,6 +25,7 @@ import { defaultRadius, metricEllipses, type MetricEllipse } from './ellipses.ts
 import { compareGeometries, type ComparisonReport } from './compare.ts';
 import { cachedStep, readJson } from './step-cache.ts';
 import { writeFisherReport } from './report.ts';
+import { covarianceEllipses, fillDisconnected, mdsSpectrum, metricsIn2d, writeUpstreamOutputs } from './upstream.ts';
 
 export interface FisherPipelineOptions {
   /** Where outputs and the step cache go. */
@@ -39,8 +40,17 @@ export interface FisherPipelineOptions {
   k?: number;
   rule?: EdgeRule;
   candidates?: 'euclidean' | 'fisher';
-  disconnected?: 'error' | 'connect';
+  /** 'fill' (the original pipeline's): distances between components = 1.1 × the largest finite one. */
+  disconnected?: 'error' | 'connect' | 'fill';
   mds?: 'classical' | 'smacof';
+  /** SMACOF start: 'classical' (default, ours: one run from classical MDS) | 'random' (the original: n_init 4, max_iter 300, seeded). */
+  mdsInit?: 'classical' | 'random';
+  /** t-SNE input metric: 'euclidean' (default) | 'cosine' (the original). */
+  tsneMetric?: 'euclidean' | 'cosine';
+  /** t-SNE initialisation: 'pca' (default, scikit-learn ≥ 1.2) | 'random' (the original). */
+  tsneInit?: 'pca' | 'random';
+  /** Ellipses drawn on the Fisher MDS: 'pullback' (default, ours) | 'covariance' (the original, see upstream.ts). */
+  ellipses?: 'pullback' | 'covariance';
   /** t-SNE perplexity; 0 skips t-SNE. Default min(30, (n − 1)/3). */
   perplexity?: number;
   seed?: number;
@@ -157,8 +167,13 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const disconnected = o.disconnected ?? 'error';
   const geo = await cachedStep(cacheRoot, 'geodesics', { graphs: graphs.key, disconnected }, async (dir) => {
     const fisherLen = fisherEdgeLength(points, store, graphInputs.rule);
-    const f = await geodesicDistances(graphs.value.fisher, { disconnected, points, edgeLength: fisherLen });
-    const e = await geodesicDistances(graphs.value.euclidean, { disconnected, points });
+    const mode = disconnected === 'fill' ? 'per-component' : disconnected;
+    const f = await geodesicDistances(graphs.value.fisher, { disconnected: mode, points, edgeLength: fisherLen });
+    const e = await geodesicDistances(graphs.value.euclidean, { disconnected: mode, points });
+    if (disconnected === 'fill') {
+      const ff = fillDisconnected(f.distances), fe = fillDisconnected(e.distances);
+      if (ff.filled || fe.filled) log(`geodesics: ${ff.filled + fe.filled} disconnected pairs filled with 1.1 × the largest finite distance`);
+    }
     writeNpy(join(dir, 'fisher.npy'), f.distances, [n, n]);
     writeNpy(join(dir, 'euclidean.npy'), e.distances, [n, n]);
     writeJsonAtomic(join(dir, 'components.json'), { fisher: f.components.count, euclidean: e.components.count, fisherAdded: f.addedEdges, euclideanAdded: e.addedEdges });
@@ -167,10 +182,16 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   note('geodesics', geo);
 
   const mdsMethod = o.mds ?? 'classical';
-  const mds = await cachedStep(cacheRoot, 'mds', { geo: geo.key, mdsMethod, seed: o.seed ?? 0 }, async (dir) => {
-    const run = (dm: Matrix) => (mdsMethod === 'smacof' ? smacof(dm, { seed: o.seed ?? 0, init: classicalMds(dm).embedding, nInit: 1 }).embedding : classicalMds(dm).embedding);
-    const f = run(geo.value.fisher);
-    const e = run(geo.value.euclidean);
+  const mdsInit = o.mdsInit ?? 'classical';
+  const mds = await cachedStep(cacheRoot, 'mds', { geo: geo.key, mdsMethod, mdsInit: mdsMethod === 'smacof' ? mdsInit : null, seed: o.seed ?? 0 }, async (dir) => {
+    const run = async (dm: Matrix): Promise<Matrix<Float64Array>> => {
+      if (mdsMethod !== 'smacof') return (await classicalMds(dm)).embedding;
+      // The original: scikit-learn MDS defaults, n_init 4 random starts, max_iter 300, seeded.
+      if (mdsInit === 'random') return smacof(dm, { seed: o.seed ?? 0, nInit: 4, maxIter: 300 }).embedding;
+      return smacof(dm, { seed: o.seed ?? 0, init: (await classicalMds(dm)).embedding, nInit: 1 }).embedding;
+    };
+    const f = await run(geo.value.fisher);
+    const e = await run(geo.value.euclidean);
     writeNpy(join(dir, 'fisher.npy'), f.data, [n, 2]);
     writeNpy(join(dir, 'euclidean.npy'), e.data, [n, 2]);
     return { fisher: f, euclidean: e };
@@ -180,8 +201,9 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const perplexity = o.perplexity ?? Math.min(30, Math.max(1, Math.floor((n - 1) / 3)));
   let tsneEmb: Matrix<Float64Array> | null = null;
   if (perplexity > 0) {
-    const ts = await cachedStep(cacheRoot, 'tsne', { metrics: metrics.key, perplexity, seed: o.seed ?? 0 }, async (dir) => {
-      const r = await tsne(points, { perplexity, seed: o.seed ?? 0 });
+    const tsneMetric = o.tsneMetric ?? 'euclidean', tsneInit = o.tsneInit ?? 'pca';
+    const ts = await cachedStep(cacheRoot, 'tsne', { metrics: metrics.key, perplexity, seed: o.seed ?? 0, tsneMetric, tsneInit }, async (dir) => {
+      const r = await tsne(points, { perplexity, seed: o.seed ?? 0, metric: tsneMetric, init: tsneInit });
       writeNpy(join(dir, 'tsne.npy'), r.embedding.data, [n, 2]);
       return r.embedding;
     }, (dir) => mat(join(dir, 'tsne.npy')), o.force);
@@ -191,7 +213,12 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
 
   const t0 = performance.now();
   const radius = defaultRadius(graphs.value.fisher.weights);
-  const ellipses = metricEllipses(points, mds.value.fisher, store, { radius, neighbours: graphs.value.euclideanKnn });
+  const in2d = await metricsIn2d(points, store);
+  const ellipseStyle = o.ellipses ?? 'pullback';
+  const ellipses = ellipseStyle === 'covariance'
+    ? covarianceEllipses(mds.value.fisher, in2d.G2d)
+    : metricEllipses(points, mds.value.fisher, store, { radius, neighbours: graphs.value.euclideanKnn });
+  const mdsSpectra = { fisher: await mdsSpectrum(geo.value.fisher), euclidean: await mdsSpectrum(geo.value.euclidean) };
   const euclidDist = geo.value.euclidean;
   const embeddings: [string, Matrix, Matrix][] = [['fisher-mds', mds.value.fisher, geo.value.fisher], ['euclidean-mds', mds.value.euclidean, euclidDist]];
   if (tsneEmb) embeddings.push(['tsne', tsneEmb, euclidDist]);
@@ -210,14 +237,21 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const summary = {
     n, d: store.d, layer: metricInputs.layer, point: metricInputs.point, method: metricInputs.method, lambda, k, rule: graphInputs.rule,
     candidates: graphInputs.candidates, storage: { kind: store.kind, rank: store.rank, meanCapturedTrace: meanCaptured, minCapturedTrace: Math.min(...store.captured) },
-    meanEntropy: metrics.value.entropy.reduce((a, b) => a + b, 0) / n, ellipseRadius: radius, comparison, timings,
+    meanEntropy: metrics.value.entropy.reduce((a, b) => a + b, 0) / n, ellipseRadius: radius, ellipses: ellipseStyle, disconnected,
+    mds: { method: mdsMethod, init: mdsMethod === 'smacof' ? mdsInit : null, spectrum: mdsSpectra }, comparison, timings,
   };
   writeJsonAtomic(join(outputs, 'comparison.json'), summary);
   const files = writeFisherReport(outputs, {
     points: dataset.texts, labels: dataset.labels, classNames: dataset.classNames, fisherMds: mds.value.fisher, euclideanMds: mds.value.euclidean, tsne: tsneEmb,
     fisherGraph: graphs.value.fisher, euclideanGraph: graphs.value.euclidean, ellipses, fisherGeodesic: geo.value.fisher, euclideanGeodesic: euclidDist,
-    comparison, summary: summary as unknown as Record<string, unknown>, png: o.png ?? true,
+    comparison, summary: summary as unknown as Record<string, unknown>, png: o.png ?? true, mdsSpectra,
   });
+  // The original pipeline's file layout (upstream.ts), outside the step cache.
+  const upstreamFiles = writeUpstreamOutputs(o.out, {
+    points, store, labels: dataset.labels, classNames: dataset.classNames, fisherGraph: graphs.value.fisher, euclideanGraph: graphs.value.euclidean,
+    fisherGeodesic: geo.value.fisher, euclideanGeodesic: euclidDist, in2d,
+  });
+  files.push(...upstreamFiles);
   writeFileAtomic(join(outputs, 'README.txt'), 'comparison.json: numbers; report.html: interactive report; *.svg/png: figures; ellipses.json: 2-D pulled-back metrics.\n');
   note('report', { seconds: (performance.now() - t0) / 1000, cached: false });
   return {

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../data/atomic.ts';
 import type { CsrGraph } from '../geometry/graph.ts';
 import type { Matrix } from '../geometry/matrix.ts';
-import { escapeHtml, htmlPage, savePlot, scatterHtmlFragment, scatterSvg, type Ellipse, type ScatterPoint } from '../plot/index.ts';
-import { Rng } from '../geometry/rng.ts';
+import { escapeHtml, htmlPage, lineSvg, savePlot, scatterHtmlFragment, scatterSvg, type Ellipse, type ScatterPoint } from '../plot/index.ts';
+import { shepardData } from '../geometry/quality.ts';
+import type { MdsSpectrum } from './upstream.ts';
 import type { MetricEllipse } from './ellipses.ts';
 import type { ComparisonReport } from './compare.ts';
 
@@ -27,6 +28,8 @@ export interface ReportInput {
   comparison: ComparisonReport;
   summary: Record<string, unknown>;
   png: boolean;
+  /** Top classical-MDS eigenvalues of both geodesic matrices (upstream.ts mdsSpectrum), for the scree chart. */
+  mdsSpectra?: Record<'fisher' | 'euclidean', MdsSpectrum>;
 }
 
 function edgesOf(g: CsrGraph): [number, number][] {
@@ -66,23 +69,27 @@ export function writeFisherReport(dir: string, r: ReportInput): string[] {
     edges: edgesOf(r.euclideanGraph), equalAspect: true,
   }));
   const tsneSvg = r.tsne ? save('tsne', scatterSvg({ x: col(r.tsne, 0), y: col(r.tsne, 1), labels, classNames, title: 't-SNE of the points', equalAspect: true })) : '';
-  // Geodesic distance scatter on at most 4,000 random pairs (the correlation uses all pairs).
-  const n = r.fisherGeodesic.rows;
-  const rng = new Rng(0);
-  const gx: number[] = [];
-  const gy: number[] = [];
-  const pairs = (n * (n - 1)) / 2;
-  for (let t = 0; t < Math.min(4000, pairs); t++) {
-    let i = rng.int(n), j = rng.int(n);
-    if (pairs <= 4000) { i = Math.floor(t / n); j = t % n; }
-    if (i === j) continue;
-    gx.push(r.euclideanGeodesic.data[i * n + j]);
-    gy.push(r.fisherGeodesic.data[i * n + j]);
-  }
+  // Geodesic distance scatter: every pair i < j when there are at most 4,000, else 4,000 distinct pairs drawn
+  // uniformly (seeded); the correlations use all pairs.
+  const sh = shepardData(r.euclideanGeodesic, r.fisherGeodesic, { maxPairs: 4000, seed: 0 });
+  const gx = Array.from(sh.original), gy = Array.from(sh.embedded);
   const scatter = save('geodesic-scatter', scatterSvg({
     x: gx, y: gy, title: `Geodesic distances (Spearman ${r.comparison.spearman.toFixed(3)}, Pearson ${r.comparison.pearson.toFixed(3)})`,
     xLabel: 'Euclidean graph geodesic', yLabel: 'Fisher graph geodesic', pointRadius: 1.6,
   }));
+  // The original's version: each axis divided by its mean, with the line y = x (equal relative distances).
+  const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+  const mx = mean(gx), my = mean(gy);
+  const scatterNorm = save('geodesic-scatter-normalised', scatterSvg({
+    x: gx.map((v) => v / mx), y: gy.map((v) => v / my), title: 'Geodesic distances / their mean', identityLine: true,
+    xLabel: 'Euclidean geodesic / mean', yLabel: 'Fisher geodesic / mean', pointRadius: 1.6, equalAspect: true,
+  }));
+  const spectra = r.mdsSpectra;
+  const scree = spectra ? save('mds-eigenvalues', lineSvg({
+    title: 'Classical MDS eigenvalues of the geodesic distances', xLabel: 'component', yLabel: 'eigenvalue / trace',
+    xTickNames: spectra.fisher.eigenvalues.map((_, i) => String(i + 1)),
+    series: (['fisher', 'euclidean'] as const).map((w) => ({ name: w === 'fisher' ? 'Fisher' : 'Euclidean', x: spectra[w].explainedRatio.map((_, i) => i), y: spectra[w].explainedRatio })),
+  })) : '';
 
   const toggles = '<p><label><input type="checkbox" checked onchange="document.getElementById(\'fisher-fig\').classList.toggle(\'hide-edges\',!this.checked)"> edges</label> ' +
     '<label><input type="checkbox" checked onchange="document.getElementById(\'fisher-fig\').classList.toggle(\'hide-ellipses\',!this.checked)"> metric ellipses</label></p>' +
@@ -110,7 +117,8 @@ export function writeFisherReport(dir: string, r: ReportInput): string[] {
       { heading: 'Per-label geodesic distances', content: perLabel },
       { heading: 'Euclidean MDS', content: euclidSvg },
       ...(tsneSvg ? [{ heading: 't-SNE', content: tsneSvg }] : []),
-      { heading: 'Geodesic distances', content: scatter },
+      { heading: 'Geodesic distances', content: scatter + scatterNorm },
+      ...(scree ? [{ heading: 'MDS eigenvalues', content: scree, caption: 'Top eigenvalues of −½ J D² J for each geodesic matrix, as a share of its trace (the original pipeline\'s chart).' }] : []),
       { heading: 'Interactive: Fisher MDS (hover for the text)', content: scatterHtmlFragment({ points: pointsOf(r.fisherMds), classNames: cls }) },
       { heading: 'Interactive: Euclidean MDS', content: scatterHtmlFragment({ points: pointsOf(r.euclideanMds), classNames: cls }) },
       ...(r.tsne ? [{ heading: 'Interactive: t-SNE', content: scatterHtmlFragment({ points: pointsOf(r.tsne), classNames: cls }) }] : []),

@@ -46,6 +46,8 @@ export interface ScatterOptions {
   equalAspect?: boolean;
   /** Colours per class (default: categoricalColors). */
   colors?: readonly string[];
+  /** Draw the line y = x across the plot (distance-vs-distance scatters), dashed, under the points. */
+  identityLine?: boolean;
 }
 
 const ELLIPSE_SEGMENTS = 72;
@@ -122,6 +124,10 @@ export function scatterSvg(o: ScatterOptions): string {
   const { x: sx, y: sy } = frame;
 
   const layers: string[] = [];
+  if (o.identityLine) {
+    const lo = Math.max(frame.x.domain[0], frame.y.domain[0]), hi = Math.min(frame.x.domain[1], frame.y.domain[1]);
+    if (hi > lo) layers.push(el('line', { x1: px(sx(lo)), y1: px(sy(lo)), x2: px(sx(hi)), y2: px(sy(hi)), stroke: '#555555', 'stroke-width': 1, 'stroke-dasharray': '5 4' }));
+  }
   if (o.edges && o.edges.length) {
     const d = o.edges.map(([a, b]) => `M${px(sx(o.x[a]!))} ${px(sy(o.y[a]!))}L${px(sx(o.x[b]!))} ${px(sy(o.y[b]!))}`).join('');
     layers.push(el('path', { d, stroke: '#9a9a9a', 'stroke-width': 0.6, 'stroke-opacity': 0.6, fill: 'none' }));

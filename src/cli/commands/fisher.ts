@@ -22,6 +22,10 @@ const FLAGS = {
   candidates: { type: 'string', default: 'euclidean' },
   disconnected: { type: 'string', default: 'error' },
   mds: { type: 'string', default: 'classical' },
+  'mds-init': { type: 'string', default: 'classical' },
+  'tsne-metric': { type: 'string', default: 'euclidean' },
+  'tsne-init': { type: 'string', default: 'pca' },
+  ellipses: { type: 'string', default: 'pullback' },
   perplexity: { type: 'string' },
   'batch-size': { type: 'string', default: '8' },
   'max-length': { type: 'string' },
@@ -45,7 +49,10 @@ export const fisherCommand: Command = {
 Each text's point is its last real token's hidden state at --layer; its metric is the Fisher information of
 the model's next-token distribution, G = Jᵀ(diag p − ppᵀ)J + λI. Steps (cached under OUT/cache, so changing
 --k or --rule reruns only the graph step onward): metrics → graphs → geodesics → MDS → t-SNE → report.
-Outputs in OUT/fisher: comparison.json, report.html, fisher-mds/euclidean-mds/tsne/geodesic-scatter .svg/.png.
+Outputs in OUT/fisher: comparison.json, report.html, fisher-mds/euclidean-mds/tsne/geodesic-scatter(-normalised)/
+mds-eigenvalues .svg/.png; and under the original pipeline's names: OUT/embeddings/eta.npy, OUT/metrics/G_theta.npy
+(+ G_theta.json, G_theta_diag.csv), OUT/metrics_2d/{eta_2d,P,G_theta_2d}.npy, OUT/geodesics/{fisher,euclidean}.npy,
+OUT/graphs/{fisher,euclidean}.graphml (+ CSR arrays); see docs/from-latent-graph.md.
 
   --model MODEL, --data SOURCE, --text-column, --label-column, --num-samples N, --seed S  as in 'extract'
   --layer L            hidden layer 0..n_layer, negative counts from the end (default -1 = last)
@@ -58,7 +65,13 @@ Outputs in OUT/fisher: comparison.json, report.html, fisher-mds/euclidean-mds/ts
   --rule R             Fisher edge length: ${EDGE_RULES.join(' | ')} (default mean = sqrt(Δᵀ(G_i+G_j)/2 Δ))
   --candidates C       euclidean (default) | fisher (re-rank 3k Euclidean candidates by Fisher length)
   --disconnected D     error (default) | connect (join components by their closest pair, as Isomap)
+                       | fill (the original pipeline: 1.1 × the largest finite distance between components)
   --mds M              classical (default) | smacof
+  --mds-init I         smacof start: classical (default: one run from classical MDS) | random (the original:
+                       scikit-learn's n_init 4 random starts, max_iter 300, seeded by --seed)
+  --tsne-metric M      euclidean (default) | cosine (the original)   --tsne-init pca (default) | random (the original)
+  --ellipses E         pullback (default: level set of the pulled-back metric) | covariance (the original: axes ∝
+                       √eig(PᵀGP), P = PCA-2D of the points, scaled to 2.5 % of the MDS range)
   --perplexity P       t-SNE perplexity (default min(30, (n−1)/3)); 0 skips t-SNE
   --batch-size N (default 8)   --max-length N   --threads N   --out DIR (default fisher-out)
   --no-png             SVG only      --force   recompute every step`,
@@ -86,8 +99,12 @@ Outputs in OUT/fisher: comparison.json, report.html, fisher-mds/euclidean-mds/ts
         k: intFlag(values['knn-k'] ?? values.k, 'k', 10, 1),
         rule: oneOf(values.rule, 'rule', EDGE_RULES) as EdgeRule,
         candidates: oneOf(values.candidates, 'candidates', ['euclidean', 'fisher'] as const),
-        disconnected: oneOf(values.disconnected, 'disconnected', ['error', 'connect'] as const),
+        disconnected: oneOf(values.disconnected, 'disconnected', ['error', 'connect', 'fill'] as const),
         mds: oneOf(values.mds, 'mds', ['classical', 'smacof'] as const),
+        mdsInit: oneOf(values['mds-init'], 'mds-init', ['classical', 'random'] as const),
+        tsneMetric: oneOf(values['tsne-metric'], 'tsne-metric', ['euclidean', 'cosine'] as const),
+        tsneInit: oneOf(values['tsne-init'], 'tsne-init', ['pca', 'random'] as const),
+        ellipses: oneOf(values.ellipses, 'ellipses', ['pullback', 'covariance'] as const),
         perplexity: values.perplexity === undefined ? undefined : numberFlag(values.perplexity, 'perplexity', 30),
         seed: intFlag(values.seed, 'seed', 0),
         batchSize: intFlag(values['batch-size'], 'batch-size', 8, 1),
