@@ -13,8 +13,11 @@ import { demoCommand } from './commands/demo.ts';
 import { fisherCommand } from './commands/fisher.ts';
 import { serveCommand } from './commands/serve.ts';
 import { reportCommand } from './commands/report.ts';
+import { planCommand } from './commands/plan.ts';
+import { workCommand } from './commands/work.ts';
+import { mergeCommand } from './commands/merge.ts';
 
-const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand];
+const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand, planCommand, workCommand, mergeCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
