@@ -7,6 +7,7 @@ import { idProfile, type IdProfileRow } from '../../geometry/id-profile.ts';
 import { writeProfileOutputs } from '../../geometry/profile-output.ts';
 import type { Matrix } from '../../geometry/matrix.ts';
 import { progress } from '../../util/progress.ts';
+import { knnHnsw } from '../../geometry/knn-hnsw.ts';
 
 const PROFILE_FLAGS = {
   ...MODEL_DATA_FLAGS,
@@ -14,6 +15,8 @@ const PROFILE_FLAGS = {
   'range-max': { type: 'string', default: '64' },
   metric: { type: 'string', default: 'euclidean' },
   out: { type: 'string', default: 'atlas-out' },
+  neighbours: { type: 'string', default: 'exact' },
+  'recall-sample': { type: 'string', default: '200' },
 } as const;
 
 /** Streams an extraction's layers one at a time (only one layer's matrix in memory). */
@@ -40,6 +43,9 @@ Profile options:
   --range-max N          largest Gride rank n2 (default 64)
   --metric euclidean|cosine   (default euclidean)
   --out DIR              output folder (default atlas-out)
+  --neighbours exact|hnsw  exact k-NN (default) or approximate HNSW (optional package usearch) for large N;
+                         with hnsw, recall@k against exact k-NN is measured on --recall-sample rows (default
+                         200) per layer, printed and stored in profile.json with the method
 
 ${MODEL_DATA_HELP}`,
   async run(argv) {
@@ -47,24 +53,30 @@ ${MODEL_DATA_HELP}`,
     const metric = stringFlag(values.metric);
     if (metric !== 'euclidean' && metric !== 'cosine') throw new AtlasError(`--metric must be euclidean or cosine, got '${metric}'`);
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
+    const method = stringFlag(values.neighbours);
+    if (method !== 'exact' && method !== 'hnsw') throw new AtlasError(`--neighbours must be exact or hnsw, got '${method}'`);
+    const neighbours = method === 'hnsw'
+      ? { method: 'hnsw' as const, search: (X: Matrix, k: number) => knnHnsw(X, { k, metric }), recallSample: intFlag(values['recall-sample'], 'recall-sample', 200, 1) }
+      : undefined;
     await withExtraction(values, async (model, dataset, extraction) => {
       const rows = extractionRows(extraction);
       const labelled = rows.labels.some((l) => l >= 0);
       const bar = progress({ total: extraction.layers.length, label: 'profile', unit: 'layers' });
       const profile: IdProfileRow[] = await idProfile(layersOf(extraction), labelled ? rows.labels : undefined, {
         k: intFlag(values.k, 'k', 30, 1), rangeMax: intFlag(values['range-max'], 'range-max', 64, 2), metric,
-        onLayer: () => bar.tick(1),
+        onLayer: () => bar.tick(1), neighbours,
       });
       bar.done();
       // idProfile numbers layers 0..; map them back to the extracted layer indices.
       profile.forEach((r, i) => { r.layer = extraction.layers[i]; });
       const files = writeProfileOutputs(out, profile, {
         title: `Intrinsic dimension by layer · ${model.id}`, model: model.id, dataset: dataset.name, activations: extraction.dir,
-        k: intFlag(values.k, 'k', 30, 1), metric,
+        k: intFlag(values.k, 'k', 30, 1), metric, neighbours: method,
       });
       for (const r of profile) {
         console.log(`layer ${String(r.layer).padStart(2)}  TwoNN ${r.twoNN.toFixed(2).padStart(6)}  Gride(n2=${r.gride[0]?.n2}) ${r.gride[0]?.id.toFixed(2).padStart(6)}` +
-          (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : ''));
+          (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : '') +
+          (r.recall ? `  [hnsw recall@${r.recall.k} ${r.recall.recall.toFixed(3)} on ${r.recall.sample} rows]` : ''));
       }
       console.log(files.html);
     });
