@@ -11,6 +11,7 @@ import { benchFisher } from './fisher.ts';
 import { benchCompare } from './compare.ts';
 import { benchMri } from './mri.ts';
 import { benchExtract } from './extract.ts';
+import { benchScale } from './scale.ts';
 
 const benches: [name: string, run: () => Promise<void>][] = [
   ['runtime', benchRuntime],
@@ -22,6 +23,7 @@ const benches: [name: string, run: () => Promise<void>][] = [
   ['fisher', benchFisher],
   ['compare', benchCompare],
   ['mri', benchMri],
+  ['scale', benchScale],
 ];
 
 const filter = process.argv[2];

@@ -15,8 +15,12 @@ import { serveCommand } from './commands/serve.ts';
 import { reportCommand } from './commands/report.ts';
 import { compareCommand } from './commands/compare.ts';
 import { filterCommand } from './commands/filter.ts';
+import { planCommand } from './commands/plan.ts';
+import { workCommand } from './commands/work.ts';
+import { mergeCommand } from './commands/merge.ts';
+import { queueCommand } from './commands/queue.ts';
 
-const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand, compareCommand, filterCommand];
+const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, compareCommand, filterCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand, planCommand, workCommand, mergeCommand, queueCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -2,7 +2,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { AtlasError } from '../errors.ts';
 import { loadDataset, type Dataset } from '../data/dataset.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
-import { extractActivations, parseLayers, type Extraction, type ActivationSource } from '../data/extract.ts';
+import { extractActivations, parseLayers, type Extraction, type ExtractOptions, type ActivationSource } from '../data/extract.ts';
 import { parseAggregation } from '../data/aggregate.ts';
 import { intFlag, requireFlag, stringFlag, type FlagValues } from './command.ts';
 
@@ -77,14 +77,15 @@ export async function modelFromFlags(values: FlagValues): Promise<LoadedModel> {
   });
 }
 
-export async function extractFromFlags(model: LoadedModel, dataset: Dataset, values: FlagValues): Promise<Extraction> {
+/** The extraction options the flags ask for (shared by extract and the sharded plan). */
+export function extractOptionsFromFlags(model: LoadedModel, values: FlagValues): ExtractOptions {
   const source = stringFlag(values.source) ?? 'hidden';
   if (source !== 'hidden' && source !== 'mlp') throw new AtlasError(`--source must be hidden or mlp, got '${source}'`);
   const c = model.checkpoint.config;
   const count = source === 'hidden' ? c.nLayer + 1 : c.nLayer;
   const dtype = stringFlag(values.dtype) ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float16') throw new AtlasError(`--dtype must be float32 or float16, got '${dtype}'`);
-  return extractActivations(model, dataset, {
+  return {
     source: source as ActivationSource,
     layers: parseLayers(stringFlag(values.layers) ?? 'all', count),
     aggregate: parseAggregation(stringFlag(values.aggregate) ?? 'final'),
@@ -94,7 +95,11 @@ export async function extractFromFlags(model: LoadedModel, dataset: Dataset, val
     dtype,
     cacheRoot: stringFlag(values.cache),
     force: values.force === true,
-  });
+  };
+}
+
+export async function extractFromFlags(model: LoadedModel, dataset: Dataset, values: FlagValues): Promise<Extraction> {
+  return extractActivations(model, dataset, extractOptionsFromFlags(model, values));
 }
 
 /**

@@ -412,3 +412,22 @@ export function openActivationCache(o: ActivationCacheOptions): ActivationCache 
   };
   return cache;
 }
+
+/**
+ * Copies the finished batches of `from` into `to` (both opened with the same key and plan, e.g. one shard of a
+ * distributed extraction and the ordinary cache entry it is merged into). Each copy is written atomically and
+ * checked first: a damaged or foreign batch file is an error, not a silent hole. Returns the batch numbers.
+ */
+export function copyFinishedBatches(from: ActivationCache, to: ActivationCache): number[] {
+  const src = join(from.dir, 'parts');
+  const copied: number[] = [];
+  for (const name of existsSync(src) ? readdirSync(src).sort() : []) {
+    const m = /^batch-(\d+)\.bin$/.exec(name);
+    if (!m) continue;
+    const b = readBatchHeader(join(src, name));
+    if (!b || b.header.index !== Number(m[1])) throw new AtlasError('is not a complete batch file', { file: join(src, name), hint: 'recompute this shard' });
+    writeFileAtomic(join(to.dir, 'parts', name), readFileSync(b.path));
+    copied.push(b.header.index);
+  }
+  return copied.sort((a, b) => a - b);
+}

@@ -4,7 +4,7 @@ import { AtlasError } from '../errors.ts';
 import type { LoadedModel } from '../model/load.ts';
 import type { AtlasTokenizer } from '../model/tokenizer.ts';
 import { aggregate, type Aggregation } from './aggregate.ts';
-import { openActivationCache, type CacheDType, type CacheMeta, type CachedLayer } from './activation-cache.ts';
+import { openActivationCache, type ActivationCache, type ActivationCacheOptions, type CacheDType, type CacheMeta, type CachedLayer } from './activation-cache.ts';
 import type { Dataset } from './dataset.ts';
 import { progress } from '../util/progress.ts';
 import { readNpy } from './npy.ts';
@@ -103,12 +103,30 @@ function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer): number[] {
 }
 
 /**
- * Runs the model over a dataset and stores the aggregated activations of the chosen layers in the cache
- * (one .npy per layer + meta.json). Texts are batched in order of length (less padding); each finished batch
- * is written atomically, so an interrupted run resumes where it stopped and the final files equal a clean
- * run's byte for byte. A cached complete result is returned without running the model.
+ * Everything that decides an extraction's numbers and its cache entry, computed once from the model, the dataset
+ * and the options: the layer list, the batch plan (texts sorted by length, cut into batches of batchSize) and the
+ * cache key. The single-process extraction and the sharded one (src/scale/) both run from it, so a sharded run
+ * computes exactly the same batches and its merged files equal a single-process run's byte for byte.
  */
-export async function extractActivations(model: LoadedModel, dataset: Dataset, opts: ExtractOptions = {}): Promise<Extraction> {
+export interface ExtractionPlan {
+  source: ActivationSource;
+  aggregate: Aggregation;
+  l2Normalize: boolean;
+  layers: number[];
+  maxLength: number;
+  /** Texts per batch, in batch order; batch numbers are indices into this list. */
+  batches: number[][];
+  /** Tokens per text after truncation, by text index. */
+  lengths: number[];
+  /** Matched token position per text (aggregation 'match'). */
+  positions?: number[];
+  /** The activation cache key (without root and force). */
+  cache: Omit<ActivationCacheOptions, 'root' | 'force'>;
+  /** What finalize stores beside the arrays (labels, texts, model config…). */
+  extraMeta: Record<string, unknown>;
+}
+
+export function planExtraction(model: LoadedModel, dataset: Dataset, opts: ExtractOptions = {}): ExtractionPlan {
   const config = model.checkpoint.config;
   const source = opts.source ?? 'hidden';
   const count = source === 'hidden' ? config.nLayer + 1 : config.nLayer;
@@ -135,72 +153,91 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
   const order = dataset.texts.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+  return {
+    source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, layers, maxLength, batches, lengths, positions,
+    cache: {
+      modelKey: model.key,
+      datasetHash: dataset.hash,
+      options: { source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, maxLength },
+      layers,
+      numTexts: dataset.texts.length,
+      dtype: opts.dtype,
+      plan: { batchSize, order: 'length' },
+    },
+    extraMeta: {
+      model: model.id,
+      modelDir: model.dir,
+      modelConfig: config.raw,
+      dataset: { name: dataset.name, source: dataset.source, hash: dataset.hash },
+      labels: dataset.labels,
+      classNames: dataset.classNames,
+      texts: dataset.texts,
+      totalTokens: lengths.reduce((a, b) => a + b, 0),
+    },
+  };
+}
 
-  const cache = openActivationCache({
-    root: opts.cacheRoot ?? defaultCacheRoot(),
-    modelKey: model.key,
-    datasetHash: dataset.hash,
-    options: { source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, maxLength },
-    layers,
-    numTexts: dataset.texts.length,
-    dtype: opts.dtype,
-    plan: { batchSize, order: 'length' },
-    force: opts.force,
+/** Runs the forward pass of batch `bi` of a plan and stores its aggregated rows in the cache (atomically). */
+export async function computeBatch(model: LoadedModel, dataset: Dataset, plan: ExtractionPlan, bi: number, cache: ActivationCache): Promise<void> {
+  const { source, aggregate: how, lengths, positions, maxLength } = plan;
+  const tokenizer = model.tokenizer;
+  const ids = plan.batches[bi];
+  const enc = tokenizer.encodeBatch(ids.map((i) => dataset.texts[i]), { maxLength });
+  const out = await model.runtime.forward(
+    { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen },
+    { mlp: source === 'mlp' },
+  );
+  const tensors = source === 'hidden' ? out.hiddenStates : out.mlp!;
+  // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
+  const matchAt = positions
+    ? ids.map((i, k) => positions[i] + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k] : 0))
+    : undefined;
+  let rowText: number[] | undefined;
+  let rowToken: number[] | undefined;
+  const perLayer = plan.layers.map((l) => {
+    const t = tensors[l];
+    const d = t.shape[2];
+    const agg = aggregate({ states: t.data, batch: ids.length, seqLen: enc.seqLen, d, attentionMask: enc.attentionMask, matchPositions: matchAt }, how, { l2Normalize: plan.l2Normalize });
+    if (how === 'all' || how === 'match') {
+      rowText = Array.from(agg.textIndex, (k) => ids[k]);
+      // Positions are stored in unpadded coordinates, so they index the text's own token list.
+      rowToken = Array.from(agg.position, (p, r) => p - (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[agg.textIndex[r]] : 0));
+    }
+    return agg.data;
   });
+  cache.writeBatch(bi, perLayer, { textIds: ids, tokenCounts: ids.map((i) => lengths[i]), rowText: how === 'all' ? rowText : undefined, rowToken });
+}
+
+/**
+ * Runs the model over a dataset and stores the aggregated activations of the chosen layers in the cache
+ * (one .npy per layer + meta.json). Texts are batched in order of length (less padding); each finished batch
+ * is written atomically, so an interrupted run resumes where it stopped and the final files equal a clean
+ * run's byte for byte. A cached complete result is returned without running the model.
+ */
+export async function extractActivations(model: LoadedModel, dataset: Dataset, opts: ExtractOptions = {}): Promise<Extraction> {
+  const plan = planExtraction(model, dataset, opts);
+  const { layers, batches, lengths } = plan;
+  const cache = openActivationCache({ ...plan.cache, root: opts.cacheRoot ?? defaultCacheRoot(), force: opts.force });
   const result = (cached: boolean): Extraction => ({
     dir: cache.dir, meta: cache.meta()!, layers, cached, readLayer: (l) => cache.readLayer(l),
   });
   if (cache.isComplete()) return result(true);
 
   const done = cache.finishedBatches();
-  const totalTokens = lengths.reduce((a, b) => a + b, 0);
-  const bar = progress({ total: dataset.texts.length, label: `extract ${source} ${how}`, unit: 'texts', enabled: opts.progress ?? true });
+  const bar = progress({ total: dataset.texts.length, label: `extract ${plan.source} ${plan.aggregate}`, unit: 'texts', enabled: opts.progress ?? true });
   const started = performance.now();
   let tokensDone = 0;
   for (let bi = 0; bi < batches.length; bi++) {
     const ids = batches[bi];
-    const batchTokens = ids.reduce((a, i) => a + lengths[i], 0);
     if (done.has(bi)) { bar.tick(ids.length); continue; }
     if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }
-    const enc = tokenizer.encodeBatch(ids.map((i) => dataset.texts[i]), { maxLength });
-    const out = await model.runtime.forward(
-      { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen },
-      { mlp: source === 'mlp' },
-    );
-    const tensors = source === 'hidden' ? out.hiddenStates : out.mlp!;
-    // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
-    const matchAt = positions
-      ? ids.map((i, k) => positions[i] + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k] : 0))
-      : undefined;
-    let rowText: number[] | undefined;
-    let rowToken: number[] | undefined;
-    const perLayer = layers.map((l) => {
-      const t = tensors[l];
-      const d = t.shape[2];
-      const agg = aggregate({ states: t.data, batch: ids.length, seqLen: enc.seqLen, d, attentionMask: enc.attentionMask, matchPositions: matchAt }, how, { l2Normalize: opts.l2Normalize });
-      if (how === 'all' || how === 'match') {
-        rowText = Array.from(agg.textIndex, (k) => ids[k]);
-        // Positions are stored in unpadded coordinates, so they index the text's own token list.
-        rowToken = Array.from(agg.position, (p, r) => p - (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[agg.textIndex[r]] : 0));
-      }
-      return agg.data;
-    });
-    cache.writeBatch(bi, perLayer, { textIds: ids, tokenCounts: ids.map((i) => lengths[i]), rowText: how === 'all' ? rowText : undefined, rowToken });
-    tokensDone += batchTokens;
+    await computeBatch(model, dataset, plan, bi, cache);
+    tokensDone += ids.reduce((a, i) => a + lengths[i], 0);
     const secs = (performance.now() - started) / 1000;
     bar.tick(ids.length, { 'tok/s': Math.round(tokensDone / Math.max(secs, 1e-9)) });
   }
   bar.done();
-  cache.finalize({
-    model: model.id,
-    modelDir: model.dir,
-    modelConfig: config.raw,
-    dataset: { name: dataset.name, source: dataset.source, hash: dataset.hash },
-    labels: dataset.labels,
-    classNames: dataset.classNames,
-    texts: dataset.texts,
-    totalTokens,
-  });
+  cache.finalize(plan.extraMeta);
   return result(false);
 }
 

@@ -7,6 +7,7 @@ import { grideRanks, idScalingGride } from './gride.ts';
 import { labelOverlapFromKnn, dataOverlapFromKnn, type Label } from './overlap.ts';
 import type { LayerDiagnostics } from './layer-diagnostics.ts';
 import type { LayerProbeResult } from '../mri/layer-probe.ts';
+import { neighbourRecall, type NeighbourMethod } from './knn-hnsw.ts';
 
 /**
  * Per-layer geometry profile: for every layer's N×d representation of the same N inputs, TwoNN and Gride
@@ -29,6 +30,11 @@ export interface IdProfileOptions {
   threads?: number;
   /** Called after each layer (progress reporting). */
   onLayer?: (row: IdProfileRow) => void;
+  /**
+   * How neighbour tables are found. Default: exact k-NN (knn.ts). An approximate method (e.g. HNSW,
+   * knn-hnsw.ts) gets its recall@k against exact k-NN measured on `recallSample` rows of every layer.
+   */
+  neighbours?: { method: NeighbourMethod; search(X: Matrix, k: number): Promise<KnnResult>; recallSample?: number };
 }
 
 export interface IdProfileRow {
@@ -48,6 +54,10 @@ export interface IdProfileRow {
   diagnostics?: LayerDiagnostics;
   /** Linear probe accuracy with its CI and the shuffled-label control (mri/layer-probe.ts), when computed. */
   probe?: LayerProbeResult;
+  /** Which neighbour search the estimates rest on. */
+  neighbours: NeighbourMethod;
+  /** recall@k of the approximate neighbours against exact k-NN on a sample (absent for exact). */
+  recall?: { recall: number; sample: number; k: number };
 }
 
 function tableOf(r: KnnResult, k: number): KnnResult {
@@ -66,25 +76,28 @@ export async function idProfile(layers: Iterable<Matrix> | AsyncIterable<Matrix>
   const rows: IdProfileRow[] = [];
   let previous: KnnResult | undefined;
   let layer = 0;
+  const method = opts.neighbours?.method ?? 'exact';
+  const search = opts.neighbours?.search ?? ((X: Matrix, k: number) => knn(X, { k, metric: opts.metric, threads: opts.threads }));
   for await (const X of layers) {
     if (previous && previous.n !== X.rows) {
       throw new AtlasError(`layer ${layer} has ${X.rows} rows but layer ${layer - 1} has ${previous.n}; a profile needs the same inputs in every layer`, { field: `layers[${layer}]` });
     }
     const kNeeded = Math.min(X.rows - 1, Math.max(kOverlap, grideRanks(X.rows, rangeMax).at(-1)!));
-    const nn = await knn(X, { k: kNeeded, metric: opts.metric, threads: opts.threads });
+    const nn = await search(X, kNeeded);
     let idTable = nn;
     let removed = 0;
     if (countZeroDistances(nn) > 0) {
       const unique = removeIdenticalPoints(X);
       removed = unique.removed;
-      idTable = await knn(unique.X, { k: Math.min(unique.X.rows - 1, kNeeded), metric: opts.metric, threads: opts.threads });
+      idTable = await search(unique.X, Math.min(unique.X.rows - 1, kNeeded));
     }
     const two = twoNNFromKnn(idTable, { muFraction: opts.muFraction });
     const gr = await idScalingGride(idTable, { rangeMax });
     const row: IdProfileRow = {
-      layer, n: X.rows, duplicatesRemoved: removed, twoNN: two.id, twoNNScale: two.scale,
+      layer, n: X.rows, duplicatesRemoved: removed, twoNN: two.id, twoNNScale: two.scale, neighbours: method,
       gride: Array.from(gr.ranks, (n2, i) => ({ n2, id: gr.ids[i], error: gr.errors[i], scale: gr.scales[i] })),
     };
+    if (method !== 'exact') row.recall = neighbourRecall(X, nn, { sample: opts.neighbours?.recallSample });
     const overlapTable = tableOf(nn, Math.min(kOverlap, nn.k));
     if (labels) row.labelOverlap = labelOverlapFromKnn(overlapTable, labels, { k: overlapTable.k }).overlap;
     if (previous) rows[rows.length - 1].overlapNext = dataOverlapFromKnn(previous, overlapTable, overlapTable.k).overlap;

@@ -9,6 +9,7 @@ import { layerDiagnostics, type LayerDiagnostics } from '../../geometry/layer-di
 import { layerProbe, LAYER_PROBE_DEFAULTS, type LayerProbeResult } from '../../mri/layer-probe.ts';
 import type { Matrix } from '../../geometry/matrix.ts';
 import { progress } from '../../util/progress.ts';
+import { knnHnsw } from '../../geometry/knn-hnsw.ts';
 
 const PROFILE_FLAGS = {
   ...MODEL_DATA_FLAGS,
@@ -21,6 +22,8 @@ const PROFILE_FLAGS = {
   'probe-splits': { type: 'string', default: String(LAYER_PROBE_DEFAULTS.nSplits) },
   'no-diagnostics': { type: 'boolean', default: false },
   out: { type: 'string', default: 'atlas-out' },
+  neighbours: { type: 'string', default: 'exact' },
+  'recall-sample': { type: 'string', default: '200' },
 } as const;
 
 /** Per-layer extras computed while a layer is in memory (each layer is read once). */
@@ -43,6 +46,11 @@ async function profileSet(set: ActivationSet, values: FlagValues, info: { model:
   const metric = stringFlag(values.metric);
   if (metric !== 'euclidean' && metric !== 'cosine') throw new AtlasError(`--metric must be euclidean or cosine, got '${metric}'`);
   const out = resolve(stringFlag(values.out) ?? 'atlas-out');
+  const method = stringFlag(values.neighbours);
+  if (method !== 'exact' && method !== 'hnsw') throw new AtlasError(`--neighbours must be exact or hnsw, got '${method}'`);
+  const neighbours = method === 'hnsw'
+    ? { method: 'hnsw' as const, search: (X: Matrix, k: number) => knnHnsw(X, { k, metric }), recallSample: intFlag(values['recall-sample'], 'recall-sample', 200, 1) }
+    : undefined;
   const labelled = set.labels.some((l) => l >= 0);
   const probe = values['no-probe'] !== true && labelled && new Set(set.labels).size >= 2;
   const k = intFlag(values.k, 'k', 30, 1);
@@ -51,7 +59,7 @@ async function profileSet(set: ActivationSet, values: FlagValues, info: { model:
   const profile: IdProfileRow[] = await idProfile(
     layersOf(set, extras, { diagnostics: values['no-diagnostics'] !== true, probe, splits: intFlag(values['probe-splits'], 'probe-splits', LAYER_PROBE_DEFAULTS.nSplits, 2) }),
     labelled ? set.labels : undefined,
-    { k, rangeMax: intFlag(values['range-max'], 'range-max', 64, 2), metric, onLayer: () => bar.tick(1) },
+    { k, rangeMax: intFlag(values['range-max'], 'range-max', 64, 2), metric, onLayer: () => bar.tick(1), neighbours },
   );
   bar.done();
   // idProfile numbers layers 0..; map them back to the layer indices of the set.
@@ -60,11 +68,12 @@ async function profileSet(set: ActivationSet, values: FlagValues, info: { model:
     Object.assign(r, extras[i]);
   });
   const files = writeProfileOutputs(out, profile, {
-    title: `Intrinsic dimension by layer · ${info.model}`, model: info.model, dataset: info.dataset, activations: set.source, k, metric,
+    title: `Intrinsic dimension by layer · ${info.model}`, model: info.model, dataset: info.dataset, activations: set.source, k, metric, neighbours: method,
   });
   for (const r of profile) {
     console.log(`layer ${String(r.layer).padStart(2)}  TwoNN ${r.twoNN.toFixed(2).padStart(6)}  Gride(n2=${r.gride[0]?.n2}) ${r.gride[0]?.id.toFixed(2).padStart(6)}` +
       (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : '') +
+      (r.recall ? `  [hnsw recall@${r.recall.k} ${r.recall.recall.toFixed(3)} on ${r.recall.sample} rows]` : '') +
       (r.probe ? `  probe ${r.probe.accuracy.toFixed(3)} (control ${r.probe.control?.accuracy.toFixed(3) ?? '-'})` : '') +
       (r.diagnostics ? `  erank ${r.diagnostics.effectiveRank.toFixed(1)}  aniso ${r.diagnostics.anisotropy.toFixed(3)}` : ''));
   }
@@ -99,6 +108,9 @@ Profile options:
   --probe-splits N       stratified shuffle splits for the probe CI (default ${LAYER_PROBE_DEFAULTS.nSplits}, test size ${LAYER_PROBE_DEFAULTS.testSize})
   --no-diagnostics       skip norms, anisotropy, outlier dimensions and effective rank
   --out DIR              output folder (default atlas-out)
+  --neighbours exact|hnsw  exact k-NN (default) or approximate HNSW (optional package usearch) for large N;
+                         with hnsw, recall@k against exact k-NN is measured on --recall-sample rows (default
+                         200) per layer, printed and stored in profile.json with the method
 
 ${MODEL_DATA_HELP}`,
   async run(argv) {
