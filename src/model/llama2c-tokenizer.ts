@@ -116,11 +116,11 @@ export class Llama2cTokenizer {
    * run.c's decode per token: a leading space is dropped after BOS (and, so that decode inverts encode, at the
    * start of the ids: the dummy prefix), `<0xNN>` pieces are raw bytes.
    */
-  private pieceBytes(prev: number, id: number): Uint8Array {
+  private pieceBytes(id: number, stripSpace: boolean): Uint8Array {
     let piece = this.vocab.pieces[id]!;
     if (id === LLAMA2C_BOS) return utf8Encoder.encode('<s>');
     if (id === LLAMA2C_EOS) return utf8Encoder.encode('</s>');
-    if ((prev === LLAMA2C_BOS || prev === -1) && piece.startsWith(' ')) piece = piece.slice(1);
+    if (stripSpace && piece.startsWith(' ')) piece = piece.slice(1);
     const m = BYTE_PIECE.exec(piece);
     return m ? Uint8Array.of(parseInt(m[1]!, 16)) : utf8Encoder.encode(piece);
   }
@@ -128,7 +128,7 @@ export class Llama2cTokenizer {
   /** Text of ids (BOS/EOS shown as `<s>` / `</s>` rather than run.c's "\n<s>\n"). */
   decode(ids: number[]): string {
     const parts: number[] = [];
-    ids.forEach((id, i) => parts.push(...this.pieceBytes(i === 0 ? -1 : ids[i - 1]!, id)));
+    ids.forEach((id, i) => parts.push(...this.pieceBytes(id, i === 0 || ids[i - 1] === LLAMA2C_BOS)));
     return utf8Decoder.decode(Uint8Array.from(parts));
   }
 
@@ -138,6 +138,6 @@ export class Llama2cTokenizer {
       const b = parseInt(m[1]!, 16);
       return b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${m[1]!.toUpperCase()}`;
     }
-    return new TextDecoder().decode(this.pieceBytes(-1, id));
+    return utf8Decoder.decode(this.pieceBytes(id, false));
   }
 }

@@ -228,11 +228,13 @@ export class SentencePieceTokenizer {
     if (normalized === '') return [];
     const pieces = this.model.modelType === 'bpe' ? this.bpe(normalized) : this.unigram(normalized);
     const ids: number[] = [];
+    let prevUnknown = false;
     for (const p of pieces) {
       const id = this.pieceIds.get(p);
       if (id !== undefined) ids.push(id);
       else if (this.model.byteFallback) for (const b of utf8Encoder.encode(p)) ids.push(this.byteIds[b]!);
-      else ids.push(this.model.unkId);
+      else if (!prevUnknown) ids.push(this.model.unkId); // a run of unknown pieces is one <unk>, as SentencePiece does
+      prevUnknown = id === undefined;
     }
     return ids;
   }
@@ -323,13 +325,14 @@ export class SentencePieceTokenizer {
   }
 
   /**
-   * Text of ids: pieces joined with '▁' as ' ', runs of byte pieces decoded as UTF-8, control pieces kept as
-   * their text (e.g. `<s>`), unknown as unk_surface; the dummy-prefix space of the first text piece is dropped.
+   * Text of ids as SentencePiece's DecodeIds, except that control pieces are kept as their text (e.g. `<s>`):
+   * '▁' as ' ', runs of byte pieces decoded as UTF-8, unknown as unk_surface. The dummy-prefix '▁' of the first
+   * text piece is dropped; with remove_extra_whitespaces, so is that of every piece while no text has appeared.
    */
   decode(ids: number[]): string {
     let out = '';
     let bytes: number[] = [];
-    let atStart = true;
+    let stripping = this.model.normalizer.addDummyPrefix;
     const flush = (): void => {
       if (bytes.length) out += utf8Decoder.decode(Uint8Array.from(bytes));
       bytes = [];
@@ -338,7 +341,7 @@ export class SentencePieceTokenizer {
       const p = this.model.pieces[id]!;
       if (p.type === PieceType.BYTE) {
         bytes.push(parseInt(p.piece.slice(3, 5), 16));
-        atStart = false;
+        stripping = false;
         continue;
       }
       flush();
@@ -347,8 +350,8 @@ export class SentencePieceTokenizer {
         continue;
       }
       let text = p.type === PieceType.UNKNOWN ? this.model.unkSurface : p.piece.replaceAll(SPACE, ' ');
-      if (atStart && this.model.normalizer.addDummyPrefix && text.startsWith(' ')) text = text.slice(1);
-      atStart = false;
+      if (stripping && p.type !== PieceType.UNKNOWN && text.startsWith(' ')) text = text.slice(1);
+      if (!this.model.normalizer.removeExtraWhitespaces || text !== '') stripping = false;
       out += text;
     }
     flush();
