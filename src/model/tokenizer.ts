@@ -9,7 +9,7 @@
  * (llama2c-tokenizer.ts), also under llama2.c's names `tok*.model` / `tok*.bin`. `tokenizer_config.json`,
  * `special_tokens_map.json` and `config.json` supply special tokens, padding side and BOS behaviour.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AtlasError } from '../errors.ts';
@@ -245,7 +245,9 @@ function sameIds(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-export async function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Promise<AtlasTokenizer> {
+/** Loads the tokenizer of a model folder (or of the folder holding a llama2.c .bin, when given the file). */
+export async function loadTokenizer(modelPath: string, opts: LoadTokenizerOptions = {}): Promise<AtlasTokenizer> {
+  const dir = existsSync(modelPath) && statSync(modelPath).isFile() ? dirname(modelPath) : modelPath;
   const tokenizerConfigFile = join(dir, 'tokenizer_config.json');
   const tokenizerConfig = readJsonIfExists(tokenizerConfigFile) ?? {};
   const specialTokensMap = readJsonIfExists(join(dir, 'special_tokens_map.json')) ?? {};
