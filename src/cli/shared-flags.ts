@@ -11,6 +11,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** Flags of every command that runs a model on a dataset: which model, which texts. */
 export const MODEL_FLAGS_ONLY = {
   model: { type: 'string' },
+  tokenizer: { type: 'string' },
   revision: { type: 'string', default: 'main' },
   data: { type: 'string' },
   'text-column': { type: 'string', default: 'text' },
@@ -36,7 +37,9 @@ export const MODEL_DATA_FLAGS = {
 } satisfies Options;
 
 export const MODEL_DATA_HELP = `Model and data:
-  --model MODEL          checkpoint folder or hub id (gpt2, org/name); resolved through $HF_HOME/hub
+  --model MODEL          checkpoint folder, llama2.c .bin, or hub id (gpt2, org/name; via $HF_HOME/hub)
+  --tokenizer FILE       tokenizer file to use (tokenizer.json, SentencePiece .model, llama2.c .bin)
+                         instead of the one beside the weights
   --revision REV         hub revision (default main)
   --data SOURCE          csv/tsv/jsonl/json/txt file, Hugging Face save_to_disk folder, or builtin:NAME
                          (builtin:topics, builtin:days, builtin:months)
@@ -73,6 +76,7 @@ export async function modelFromFlags(values: FlagValues): Promise<LoadedModel> {
   const model = requireFlag(values.model, 'model', 'a checkpoint folder or a hub id such as gpt2');
   return loadModel(model, {
     revision: stringFlag(values.revision),
+    tokenizer: stringFlag(values.tokenizer),
     threads: values.threads === undefined ? undefined : intFlag(values.threads, 'threads', 1, 1),
   });
 }
