@@ -10,7 +10,7 @@ import { benchParams } from './params.ts';
 import { benchFisher } from './fisher.ts';
 import { benchCompare } from './compare.ts';
 import { benchMri } from './mri.ts';
-import { benchExtract } from './extract.ts';
+import { benchExtract, benchExtractStories260K } from './extract.ts';
 import { benchScale } from './scale.ts';
 
 const benches: [name: string, run: () => Promise<void>][] = [
@@ -18,6 +18,7 @@ const benches: [name: string, run: () => Promise<void>][] = [
   ['geometry-id', benchGeometryId],
   ['data-io', benchDataIo],
   ['extract', benchExtract],
+  ['extract-stories260k', benchExtractStories260K],
   ['geometry-core', benchGeometryCore],
   ['params', benchParams],
   ['fisher', benchFisher],

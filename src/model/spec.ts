@@ -38,7 +38,12 @@ export type RopeScaling =
   /** NTK-aware dynamic scaling (HF 'dynamic'): base grows with the sequence length once it exceeds `originalMaxPositions`. */
   | { type: 'dynamic'; factor: number; originalMaxPositions: number }
   /** Llama-3.1 frequency-dependent scaling (HF 'llama3'). */
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
+  /**
+   * Phi-3 LongRoPE (HF 'longrope' / 'su'): inv_freq[e] / shortFactor[e], or / longFactor[e] once the batch's
+   * max position + 1 exceeds `originalMaxPositions`; cos and sin are multiplied by `attentionFactor`.
+   */
+  | { type: 'longrope'; shortFactor: number[]; longFactor: number[]; originalMaxPositions: number; attentionFactor: number };
 
 export interface RotarySpec {
   /** Number of leading dimensions of each head that rotate (= headDim, or rotary_pct · headDim for GPT-NeoX / Phi, rotary_dim for GPT-J). */
@@ -292,6 +297,13 @@ export interface ArchitectureModule {
   weightRecipes(spec: ModelSpec, stored: StoredTensors): Map<string, WeightRecipe>;
   /** Stored tensors that are buffers, not parameters (causal-mask buffers, rotary inv_freq, position_ids). */
   isBuffer(storedName: string): boolean;
+  /**
+   * Stored parameters the family knowingly does not read: heads the runtime does not model (BERT's pooler and
+   * masked-LM head, classifier heads) and a tied checkpoint's stored copy of the embedding (`lm_head.weight`).
+   * Any other stored tensor that no recipe reads is an error (e.g. a config.json with fewer layers than the
+   * checkpoint), so nothing runs silently on half a model.
+   */
+  isIgnored?(storedName: string, spec: ModelSpec): boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------
