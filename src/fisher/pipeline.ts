@@ -25,11 +25,23 @@ import { defaultRadius, metricEllipses, type MetricEllipse } from './ellipses.ts
 import { compareGeometries, type ComparisonReport } from './compare.ts';
 import { cachedStep, readJson } from './step-cache.ts';
 import { writeFisherReport } from './report.ts';
+import { attentionCovarianceMetrics } from './attention-covariance.ts';
+import type { UpstreamDirs } from './upstream-config.ts';
+import type { LoadedModel } from '../model/load.ts';
 import { covarianceEllipses, fillDisconnected, mdsSpectrum, metricsIn2d, writeUpstreamOutputs } from './upstream.ts';
 
 export interface FisherPipelineOptions {
   /** Where outputs and the step cache go. */
   out: string;
+  /**
+   * 'output-fisher' (default, ours): the Fisher information of the next-token distribution at the layer's point;
+   * 'attention-covariance' (the seed-000 pipeline's definition, attention-covariance.ts): needs `model`.
+   */
+  metric?: 'output-fisher' | 'attention-covariance';
+  /** Folders of the original pipeline's files (its config's *_dir keys), relative to `out`. */
+  upstreamDirs?: UpstreamDirs;
+  /** The loaded model (runtime + canonical weights), for metric 'attention-covariance'. */
+  model?: Pick<LoadedModel, 'runtime' | 'checkpoint' | 'tokenizer'>;
   layer?: number;
   point?: FisherPoint;
   lambda?: number;
@@ -123,13 +135,18 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const n = dataset.texts.length;
   const k = o.k ?? 10;
   if (!Number.isInteger(k) || k < 1 || k >= n) throw new AtlasError(`k must be an integer in [1, ${n - 1}] for ${n} texts, got ${k}`, { field: 'k' });
+  const metricKind = o.metric ?? 'output-fisher';
+  if (metricKind === 'attention-covariance' && !o.model) throw new AtlasError("metric 'attention-covariance' needs the loaded model (option model)", { field: 'metric' });
   const metricInputs = {
+    metric: metricKind,
     model: modelKey, dataset: dataset.hash, layer: o.layer ?? params.config.nLayer, point: o.point ?? 'pre-norm', method: o.method ?? 'exact',
     samples: o.method === 'monte-carlo' ? (o.samples ?? 64) : null, storage: o.storage ?? 'auto', rank: o.rank ?? 64, maxLength: o.maxLength ?? null,
     seed: o.seed ?? 0,
   };
   const metrics = await cachedStep(cacheRoot, 'metrics', metricInputs, async (dir) => {
-    const m = await computeFisherMetrics(params, tokenizer, dataset.texts, {
+    const m = metricKind === 'attention-covariance'
+      ? await attentionCovarianceMetrics(o.model!, dataset.texts, { lambda, maxLength: o.maxLength, batchSize: o.batchSize, storage: metricInputs.storage, onProgress: (dn) => o.onProgress?.(dn, n) })
+      : await computeFisherMetrics(params, tokenizer, dataset.texts, {
       layer: metricInputs.layer, point: metricInputs.point, lambda, method: metricInputs.method, samples: o.samples, storage: metricInputs.storage,
       rank: metricInputs.rank, seed: o.seed, batchSize: o.batchSize, maxLength: o.maxLength, onProgress: (dn) => o.onProgress?.(dn, n),
     });
@@ -235,7 +252,7 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   if (tsneEmb) writeNpy(join(outputs, 'tsne.npy'), tsneEmb.data, [n, 2]);
   const meanCaptured = store.captured.reduce((a, b) => a + b, 0) / n;
   const summary = {
-    n, d: store.d, layer: metricInputs.layer, point: metricInputs.point, method: metricInputs.method, lambda, k, rule: graphInputs.rule,
+    n, d: store.d, metric: metricKind, layer: metricKind === 'attention-covariance' ? params.config.nLayer - 1 : metricInputs.layer, point: metricKind === 'attention-covariance' ? 'attention-weighted values of the last block' : metricInputs.point, method: metricInputs.method, lambda, k, rule: graphInputs.rule,
     candidates: graphInputs.candidates, storage: { kind: store.kind, rank: store.rank, meanCapturedTrace: meanCaptured, minCapturedTrace: Math.min(...store.captured) },
     meanEntropy: metrics.value.entropy.reduce((a, b) => a + b, 0) / n, ellipseRadius: radius, ellipses: ellipseStyle, disconnected,
     mds: { method: mdsMethod, init: mdsMethod === 'smacof' ? mdsInit : null, spectrum: mdsSpectra }, comparison, timings,
@@ -250,7 +267,7 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const upstreamFiles = writeUpstreamOutputs(o.out, {
     points, store, labels: dataset.labels, classNames: dataset.classNames, fisherGraph: graphs.value.fisher, euclideanGraph: graphs.value.euclidean,
     fisherGeodesic: geo.value.fisher, euclideanGeodesic: euclidDist, in2d,
-  });
+  }, o.upstreamDirs);
   files.push(...upstreamFiles);
   writeFileAtomic(join(outputs, 'README.txt'), 'comparison.json: numbers; report.html: interactive report; *.svg/png: figures; ellipses.json: 2-D pulled-back metrics.\n');
   note('report', { seconds: (performance.now() - t0) / 1000, cached: false });

@@ -31,20 +31,33 @@ import { pca } from '../geometry/pca.ts';
 import { classicalMds } from '../geometry/mds.ts';
 import { denseMetric, metric2, type MetricStore } from './store.ts';
 import type { MetricEllipse } from './ellipses.ts';
+import type { UpstreamDirs } from './upstream-config.ts';
 
-export const UPSTREAM_FILES = {
-  eta: 'embeddings/eta.npy',
-  metric: 'metrics/G_theta.npy',
-  metricFactor: 'metrics/G_theta_factor.npy',
-  metricInfo: 'metrics/G_theta.json',
-  metricDiag: 'metrics/G_theta_diag.csv',
-  eta2d: 'metrics_2d/eta_2d.npy',
-  projection: 'metrics_2d/P.npy',
-  metric2d: 'metrics_2d/G_theta_2d.npy',
-  geodesic: (g: 'fisher' | 'euclidean') => `geodesics/${g}.npy`,
-  graphml: (g: 'fisher' | 'euclidean') => `graphs/${g}.graphml`,
-  csr: (g: 'fisher' | 'euclidean', part: 'indptr' | 'indices' | 'weights') => `graphs/${g}-${part}.npy`,
-} as const;
+/**
+ * The file names, under folders that the original config's *_dir keys may rename (embeddings_dir, metrics_dir,
+ * geodesic_dir, graphs_dir; metrics_2d sits beside metrics_dir).
+ */
+export function upstreamFiles(dirs: UpstreamDirs = {}) {
+  const emb = dirs.embeddings_dir ?? 'embeddings', met = dirs.metrics_dir ?? 'metrics';
+  const geo = dirs.geodesic_dir ?? 'geodesics', gr = dirs.graphs_dir ?? 'graphs';
+  const m2 = join(met, '..', 'metrics_2d');
+  return {
+    eta: join(emb, 'eta.npy'),
+    metric: join(met, 'G_theta.npy'),
+    metricFactor: join(met, 'G_theta_factor.npy'),
+    metricInfo: join(met, 'G_theta.json'),
+    metricDiag: join(met, 'G_theta_diag.csv'),
+    eta2d: join(m2, 'eta_2d.npy'),
+    projection: join(m2, 'P.npy'),
+    metric2d: join(m2, 'G_theta_2d.npy'),
+    geodesic: (g: 'fisher' | 'euclidean') => join(geo, `${g}.npy`),
+    graphml: (g: 'fisher' | 'euclidean') => join(gr, `${g}.graphml`),
+    csr: (g: 'fisher' | 'euclidean', part: 'indptr' | 'indices' | 'weights') => join(gr, `${g}-${part}.npy`),
+  };
+}
+
+/** The default layout (no *_dir overrides). */
+export const UPSTREAM_FILES = upstreamFiles();
 
 /** Full N × d × d metrics are written when they take at most this many bytes (float32). */
 export const MAX_FULL_METRIC_BYTES = 2 ** 31;
@@ -162,7 +175,8 @@ export interface UpstreamOutputInput {
 }
 
 /** Writes the original pipeline's files (UPSTREAM_FILES) under `out`; returns the paths written. */
-export function writeUpstreamOutputs(out: string, u: UpstreamOutputInput): string[] {
+export function writeUpstreamOutputs(out: string, u: UpstreamOutputInput, dirs: UpstreamDirs = {}): string[] {
+  const UPSTREAM_FILES = upstreamFiles(dirs);
   const { store, points } = u;
   const n = points.rows, d = points.cols;
   const written: string[] = [];

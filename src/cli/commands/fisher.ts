@@ -1,14 +1,28 @@
 import { resolve } from 'node:path';
 import { AtlasError } from '../../errors.ts';
-import { intFlag, numberFlag, parseFlagsWithConfig, stringFlag, type Command } from '../command.ts';
+import { intFlag, numberFlag, parseFlagsWithConfig, requireFlag, stringFlag, type Command } from '../command.ts';
 import { MODEL_FLAGS_ONLY, datasetFromFlags, modelFromFlags } from '../shared-flags.ts';
 import { ParamStore } from '../../params/param-store.ts';
 import { runFisherPipeline } from '../../fisher/pipeline.ts';
 import { EDGE_RULES, type EdgeRule } from '../../fisher/graph.ts';
 import { progress } from '../../util/progress.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { isUpstreamConfig, translateUpstreamConfig, type TranslatedConfig } from '../../fisher/upstream-config.ts';
+import { assembleDataset, loadDataset, type Dataset } from '../../data/dataset.ts';
+
+/** The first `n` texts of a dataset (the original's num_samples cap), labels and spans kept. */
+function firstTexts(d: Dataset, n: number): Dataset {
+  return assembleDataset({
+    name: d.name, source: d.source, texts: d.texts.slice(0, n), labelNames: d.labels ? d.labels.slice(0, n).map((k) => d.classNames[k]!) : null,
+    matches: d.matches?.slice(0, n), warnings: d.warnings,
+  });
+}
 
 const FLAGS = {
   ...MODEL_FLAGS_ONLY,
+  metric: { type: 'string', default: 'output-fisher' },
+  split: { type: 'string' },
   layer: { type: 'string', default: '-1' },
   point: { type: 'string', default: 'pre-norm' },
   lambda: { type: 'string', default: '1e-4' },
@@ -47,7 +61,12 @@ export const fisherCommand: Command = {
   help: `Usage: latent-atlas fisher --model MODEL --data SOURCE [options]    (or --config run.yaml)
 
 Each text's point is its last real token's hidden state at --layer; its metric is the Fisher information of
-the model's next-token distribution, G = Jᵀ(diag p − ppᵀ)J + λI. Steps (cached under OUT/cache, so changing
+the model's next-token distribution, G = Jᵀ(diag p − ppᵀ)J + λI (--metric output-fisher, the default).
+--metric attention-covariance is the seed-000 pipeline's definition: η = Σ_t w_t v_t and
+G = α Σ_t w_t (v_t − η)(v_t − η)ᵀ + λI, α = 1/max(1e-8, 1 − Σ w_t²), with v_t = the last block's value
+projection of hidden_states[-2] (no input norm) and w = the head-mean attention row of the last real token.
+--config accepts that pipeline's config.yaml as it is (model_name, lambda_reg, knn_k, artifacts_dir, dataset, …;
+see docs/from-latent-graph.md); it then defaults to --metric attention-covariance. Steps (cached under OUT/cache, so changing
 --k or --rule reruns only the graph step onward): metrics → graphs → geodesics → MDS → t-SNE → report.
 Outputs in OUT/fisher: comparison.json, report.html, fisher-mds/euclidean-mds/tsne/geodesic-scatter(-normalised)/
 mds-eigenvalues .svg/.png; and under the original pipeline's names: OUT/embeddings/eta.npy, OUT/metrics/G_theta.npy
@@ -55,6 +74,8 @@ mds-eigenvalues .svg/.png; and under the original pipeline's names: OUT/embeddin
 OUT/graphs/{fisher,euclidean}.graphml (+ CSR arrays); see docs/from-latent-graph.md.
 
   --model MODEL, --data SOURCE, --text-column, --label-column, --num-samples N, --seed S  as in 'extract'
+  --metric M           output-fisher (default) | attention-covariance (the original pipeline's point and metric)
+  --split S            split of a Hugging Face save_to_disk DatasetDict folder (default train)
   --layer L            hidden layer 0..n_layer, negative counts from the end (default -1 = last)
   --point P            pre-norm (default: the last block's output, metric through the final norm) | post-norm
                        (HF's last hidden state; last layer only)
@@ -76,8 +97,25 @@ OUT/graphs/{fisher,euclidean}.graphml (+ CSR arrays); see docs/from-latent-graph
   --batch-size N (default 8)   --max-length N   --threads N   --out DIR (default fisher-out)
   --no-png             SVG only      --force   recompute every step`,
   async run(argv) {
+    // The original pipeline's config.yaml: translated into flags (flags given on the command line win).
+    let upstream: TranslatedConfig | undefined;
+    const ci = argv.indexOf('--config');
+    const configPath = ci >= 0 ? argv[ci + 1] : argv.find((a) => a.startsWith('--config='))?.slice('--config='.length);
+    if (configPath && existsSync(configPath)) {
+      const doc = parseYaml(readFileSync(configPath, 'utf8')) as unknown;
+      if (isUpstreamConfig(doc)) {
+        upstream = translateUpstreamConfig(doc, configPath);
+        for (const note of upstream.notes) console.error(`latent-atlas fisher: note: ${note}`);
+        const rest = argv.filter((a, i) => !(a === '--config' || i === ci + 1 || a.startsWith('--config=')));
+        argv = [...Object.entries(upstream.flags).flatMap(([k, v]) => [`--${k}`, v]), ...rest];
+      }
+    }
     const { values } = parseFlagsWithConfig('fisher', argv, { ...FLAGS, 'no-png': { type: 'boolean', default: false } });
-    const dataset = await datasetFromFlags(values);
+    let dataset = values.split ? await loadDataset(requireFlag(values.data, 'data', 'a dataset'), {
+      split: stringFlag(values.split), textColumn: stringFlag(values['text-column']), labelColumn: stringFlag(values['label-column']),
+      numSamples: values['num-samples'] === undefined ? undefined : intFlag(values['num-samples'], 'num-samples', 1, 1), seed: intFlag(values.seed, 'seed', 0),
+    }) : await datasetFromFlags(values);
+    if (upstream?.totalSamples !== undefined && dataset.texts.length > upstream.totalSamples) dataset = firstTexts(dataset, upstream.totalSamples);
     const model = await modelFromFlags(values);
     try {
       const cfg = model.checkpoint.config;
@@ -89,6 +127,9 @@ OUT/graphs/{fisher,euclidean}.graphml (+ CSR arrays); see docs/from-latent-graph
       let last = 0;
       const r = await runFisherPipeline(params, model.tokenizer, model.key, dataset, {
         out: resolve(String(values.out)),
+        metric: oneOf(values.metric, 'metric', ['output-fisher', 'attention-covariance'] as const),
+        model,
+        upstreamDirs: upstream?.dirs,
         layer,
         point: oneOf(values.point, 'point', ['pre-norm', 'post-norm'] as const),
         lambda: numberFlag(values.lambda, 'lambda', 1e-4),
