@@ -8,13 +8,14 @@ import { openActivationCache, type CacheDType, type CacheMeta, type CachedLayer 
 import type { Dataset } from './dataset.ts';
 import { progress } from '../util/progress.ts';
 import { readNpy } from './npy.ts';
+import { EXTRACT_OPTIONS } from './defaults.ts';
 
 /** Which activations to read: the residual stream (HF hidden_states) or the MLP neurons of each block. */
 export type ActivationSource = 'hidden' | 'mlp';
 
 export interface ExtractOptions {
-  /** Layer indices: hidden states 0..nLayer (0 = embeddings), MLP 0..nLayer-1. Default: all. */
-  layers?: number[] | 'all';
+  /** Layer indices: hidden states 0..nLayer (0 = embeddings), MLP 0..nLayer-1, or a spec ('all', '0,4,8', '2-6', '-1'). Default: all. */
+  layers?: number[] | 'all' | string;
   /** Default 'hidden'. */
   source?: ActivationSource;
   /** Default 'final' (last non-pad token). */
@@ -56,7 +57,12 @@ export function parseLayers(spec: string, count: number): number[] {
   const out = new Set<number>();
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const range = /^(\d+)-(\d+)$/.exec(part);
-    const norm = (n: number) => (n < 0 ? count + n : n);
+    const norm = (n: number) => {
+      const l = n < 0 ? count + n : n;
+      // reported as the user wrote it: '-9' on a 5-layer model, not the wrapped index
+      if (l < 0 || l >= count) throw new AtlasError(`layer ${part} does not exist: the model has layers 0..${count - 1} (negative counts from the end: -1..-${count})`, { field: 'layers' });
+      return l;
+    };
     if (range) {
       const a = Number(range[1]);
       const b = Number(range[2]);
@@ -110,12 +116,13 @@ function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer): number[] {
  */
 export async function extractActivations(model: LoadedModel, dataset: Dataset, opts: ExtractOptions = {}): Promise<Extraction> {
   const config = model.checkpoint.config;
-  const source = opts.source ?? 'hidden';
+  const source = opts.source ?? EXTRACT_OPTIONS.source.default;
   const count = source === 'hidden' ? config.nLayer + 1 : config.nLayer;
-  const layers = opts.layers === undefined || opts.layers === 'all' ? parseLayers('all', count) : opts.layers;
+  const spec = opts.layers ?? EXTRACT_OPTIONS.layers.default;
+  const layers = typeof spec === 'string' ? parseLayers(spec, count) : spec;
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= count) throw new AtlasError(`layer ${l} does not exist: ${source} layers are 0..${count - 1}`, { field: 'layers' });
-  const how = opts.aggregate ?? 'final';
-  const batchSize = opts.batchSize ?? 8;
+  const how = opts.aggregate ?? EXTRACT_OPTIONS.aggregate.default;
+  const batchSize = opts.batchSize ?? EXTRACT_OPTIONS.batchSize.default;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtlasError(`batch size must be a positive integer, got ${batchSize}`, { field: 'batch-size' });
   const maxLength = Math.min(opts.maxLength ?? config.maxPositions, config.maxPositions);
   if (dataset.texts.length === 0) throw new AtlasError(`dataset ${dataset.name} has no texts`, { file: dataset.source });
@@ -140,7 +147,7 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
     root: opts.cacheRoot ?? defaultCacheRoot(),
     modelKey: model.key,
     datasetHash: dataset.hash,
-    options: { source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, maxLength },
+    options: { source, aggregate: how, l2Normalize: opts.l2Normalize ?? EXTRACT_OPTIONS.l2Normalize.default, maxLength },
     layers,
     numTexts: dataset.texts.length,
     dtype: opts.dtype,

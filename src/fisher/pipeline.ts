@@ -25,10 +25,14 @@ import { defaultRadius, metricEllipses, type MetricEllipse } from './ellipses.ts
 import { compareGeometries, type ComparisonReport } from './compare.ts';
 import { cachedStep, readJson } from './step-cache.ts';
 import { writeFisherReport } from './report.ts';
+import { FISHER_OPTIONS } from './defaults.ts';
+import { withDefaults } from '../util/option-table.ts';
 
+/** Defaults and meaning of each option: FISHER_OPTIONS (src/fisher/defaults.ts). */
 export interface FisherPipelineOptions {
   /** Where outputs and the step cache go. */
   out: string;
+  /** Hidden layer 0..n_layer; negative counts from the end. Default -1 (the last). */
   layer?: number;
   point?: FisherPoint;
   lambda?: number;
@@ -100,7 +104,13 @@ const mat = (path: string): Matrix<Float64Array> => {
 };
 
 /** Runs (or resumes) the whole pipeline for a model's parameters and a dataset. */
-export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasTokenizer, modelKey: string, dataset: Dataset, o: FisherPipelineOptions): Promise<FisherPipelineResult> {
+export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasTokenizer, modelKey: string, dataset: Dataset, options: FisherPipelineOptions): Promise<FisherPipelineResult> {
+  const o = withDefaults(FISHER_OPTIONS, options);
+  const nHidden = params.config.nLayer + 1;
+  if (!Number.isInteger(o.layer) || o.layer < -nHidden || o.layer >= nHidden) {
+    throw new AtlasError(`layer ${o.layer} does not exist: the model has hidden layers 0..${nHidden - 1} (negative counts from the end: -1..-${nHidden})`, { field: 'layer' });
+  }
+  const layer = o.layer < 0 ? o.layer + nHidden : o.layer;
   const log = o.log ?? (() => {});
   const cacheRoot = join(o.out, 'cache');
   mkdirSync(cacheRoot, { recursive: true });
@@ -109,14 +119,14 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
     timings.push({ step, seconds: r.seconds, cached: r.cached });
     log(`${step}: ${r.cached ? 'cached' : `${r.seconds.toFixed(2)} s`}`);
   };
-  const lambda = o.lambda ?? 1e-4;
+  const lambda = o.lambda;
   const n = dataset.texts.length;
-  const k = o.k ?? 10;
+  const k = o.k;
   if (!Number.isInteger(k) || k < 1 || k >= n) throw new AtlasError(`k must be an integer in [1, ${n - 1}] for ${n} texts, got ${k}`, { field: 'k' });
   const metricInputs = {
-    model: modelKey, dataset: dataset.hash, layer: o.layer ?? params.config.nLayer, point: o.point ?? 'pre-norm', method: o.method ?? 'exact',
-    samples: o.method === 'monte-carlo' ? (o.samples ?? 64) : null, storage: o.storage ?? 'auto', rank: o.rank ?? 64, maxLength: o.maxLength ?? null,
-    seed: o.seed ?? 0,
+    model: modelKey, dataset: dataset.hash, layer, point: o.point, method: o.method,
+    samples: o.method === 'monte-carlo' ? o.samples : null, storage: o.storage, rank: o.rank, maxLength: o.maxLength ?? null,
+    seed: o.seed,
   };
   const metrics = await cachedStep(cacheRoot, 'metrics', metricInputs, async (dir) => {
     const m = await computeFisherMetrics(params, tokenizer, dataset.texts, {
@@ -143,7 +153,7 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const store: MetricStore = { ...metrics.value.store, lambda };
   assertPositiveDefinite(store);
 
-  const graphInputs = { metrics: metrics.key, lambda, k, rule: o.rule ?? 'mean', candidates: o.candidates ?? 'euclidean' };
+  const graphInputs = { metrics: metrics.key, lambda, k, rule: o.rule, candidates: o.candidates };
   const graphs = await cachedStep(cacheRoot, 'graphs', graphInputs, async (dir) => {
     const g = await fisherGraphs(points, store, { k, rule: graphInputs.rule, candidates: graphInputs.candidates });
     saveGraph(dir, 'fisher', g.fisher);
@@ -154,7 +164,7 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   }, (dir) => ({ fisher: loadGraph(dir, 'fisher', n), euclidean: loadGraph(dir, 'euclidean', n), euclideanKnn: loadKnn(dir, 'euclidean'), fisherKnn: loadKnn(dir, 'fisher') }), o.force);
   note('graphs', graphs);
 
-  const disconnected = o.disconnected ?? 'error';
+  const disconnected = o.disconnected;
   const geo = await cachedStep(cacheRoot, 'geodesics', { graphs: graphs.key, disconnected }, async (dir) => {
     const fisherLen = fisherEdgeLength(points, store, graphInputs.rule);
     const f = await geodesicDistances(graphs.value.fisher, { disconnected, points, edgeLength: fisherLen });
@@ -166,9 +176,9 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   }, (dir) => ({ fisher: mat(join(dir, 'fisher.npy')), euclidean: mat(join(dir, 'euclidean.npy')) }), o.force);
   note('geodesics', geo);
 
-  const mdsMethod = o.mds ?? 'classical';
-  const mds = await cachedStep(cacheRoot, 'mds', { geo: geo.key, mdsMethod, seed: o.seed ?? 0 }, async (dir) => {
-    const run = (dm: Matrix) => (mdsMethod === 'smacof' ? smacof(dm, { seed: o.seed ?? 0, init: classicalMds(dm).embedding, nInit: 1 }).embedding : classicalMds(dm).embedding);
+  const mdsMethod = o.mds;
+  const mds = await cachedStep(cacheRoot, 'mds', { geo: geo.key, mdsMethod, seed: o.seed }, async (dir) => {
+    const run = (dm: Matrix) => (mdsMethod === 'smacof' ? smacof(dm, { seed: o.seed, init: classicalMds(dm).embedding, nInit: 1 }).embedding : classicalMds(dm).embedding);
     const f = run(geo.value.fisher);
     const e = run(geo.value.euclidean);
     writeNpy(join(dir, 'fisher.npy'), f.data, [n, 2]);
@@ -180,8 +190,8 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const perplexity = o.perplexity ?? Math.min(30, Math.max(1, Math.floor((n - 1) / 3)));
   let tsneEmb: Matrix<Float64Array> | null = null;
   if (perplexity > 0) {
-    const ts = await cachedStep(cacheRoot, 'tsne', { metrics: metrics.key, perplexity, seed: o.seed ?? 0 }, async (dir) => {
-      const r = await tsne(points, { perplexity, seed: o.seed ?? 0 });
+    const ts = await cachedStep(cacheRoot, 'tsne', { metrics: metrics.key, perplexity, seed: o.seed }, async (dir) => {
+      const r = await tsne(points, { perplexity, seed: o.seed });
       writeNpy(join(dir, 'tsne.npy'), r.embedding.data, [n, 2]);
       return r.embedding;
     }, (dir) => mat(join(dir, 'tsne.npy')), o.force);
@@ -216,7 +226,7 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const files = writeFisherReport(outputs, {
     points: dataset.texts, labels: dataset.labels, classNames: dataset.classNames, fisherMds: mds.value.fisher, euclideanMds: mds.value.euclidean, tsne: tsneEmb,
     fisherGraph: graphs.value.fisher, euclideanGraph: graphs.value.euclidean, ellipses, fisherGeodesic: geo.value.fisher, euclideanGeodesic: euclidDist,
-    comparison, summary: summary as unknown as Record<string, unknown>, png: o.png ?? true,
+    comparison, summary: summary as unknown as Record<string, unknown>, png: o.png,
   });
   writeFileAtomic(join(outputs, 'README.txt'), 'comparison.json: numbers; report.html: interactive report; *.svg/png: figures; ellipses.json: 2-D pulled-back metrics.\n');
   note('report', { seconds: (performance.now() - t0) / 1000, cached: false });

@@ -5,6 +5,7 @@ import type { Matrix } from './matrix.ts';
 import { twoNNFromKnn } from './twonn.ts';
 import { grideRanks, idScalingGride } from './gride.ts';
 import { labelOverlapFromKnn, dataOverlapFromKnn, type Label } from './overlap.ts';
+import { PROFILE_OPTIONS } from './defaults.ts';
 
 /**
  * Per-layer geometry profile: for every layer's N×d representation of the same N inputs, TwoNN and Gride
@@ -55,8 +56,8 @@ function slice(a: Int32Array | Float64Array, r: KnnResult, k: number): Int32Arra
 }
 
 export async function idProfile(layers: Iterable<Matrix> | AsyncIterable<Matrix>, labels?: ArrayLike<Label>, opts: IdProfileOptions = {}): Promise<IdProfileRow[]> {
-  const kOverlap = opts.k ?? 30;
-  const rangeMax = opts.rangeMax ?? 64;
+  const kOverlap = opts.k ?? PROFILE_OPTIONS.k.default;
+  const rangeMax = opts.rangeMax ?? PROFILE_OPTIONS.rangeMax.default;
   const rows: IdProfileRow[] = [];
   let previous: KnnResult | undefined;
   let layer = 0;

@@ -1,7 +1,11 @@
 import { resolve } from 'node:path';
-import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
+import { parseFlagsWithConfig, stringFlag, type Command } from '../command.ts';
+import { fromFlags, tableFlags, tableHelp } from '../table-flags.ts';
+import { PROFILE_OPTIONS } from '../../geometry/defaults.ts';
+import { DATASET_OPTIONS, EXTRACT_OPTIONS } from '../../data/defaults.ts';
+import { MODEL_OPTIONS } from '../../model/defaults.ts';
+import { withDefaults } from '../../util/option-table.ts';
 import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, withExtraction } from '../shared-flags.ts';
-import { AtlasError } from '../../errors.ts';
 import { extractionRows, type Extraction } from '../../data/extract.ts';
 import { idProfile, type IdProfileRow } from '../../geometry/id-profile.ts';
 import { writeProfileOutputs } from '../../geometry/profile-output.ts';
@@ -10,10 +14,8 @@ import { progress } from '../../util/progress.ts';
 
 const PROFILE_FLAGS = {
   ...MODEL_DATA_FLAGS,
-  k: { type: 'string', default: '30' },
-  'range-max': { type: 'string', default: '64' },
-  metric: { type: 'string', default: 'euclidean' },
-  out: { type: 'string', default: 'atlas-out' },
+  ...tableFlags(PROFILE_OPTIONS),
+  out: { type: 'string' },
 } as const;
 
 /** Streams an extraction's layers one at a time (only one layer's matrix in memory). */
@@ -28,7 +30,8 @@ async function* layersOf(e: Extraction): AsyncGenerator<Matrix> {
 export const profileCommand: Command = {
   name: 'profile',
   summary: 'intrinsic dimension (TwoNN, Gride) and neighbourhood overlap across layers',
-  help: `Usage: latent-atlas profile --model MODEL --data SOURCE [--layers all] [--out atlas-out]
+  tables: { model: MODEL_OPTIONS, dataset: DATASET_OPTIONS, extract: EXTRACT_OPTIONS, profile: PROFILE_OPTIONS },
+  help: `Usage: latent-atlas profile [MODEL] --data SOURCE [--layers all] [--out atlas-out]
 
 For every layer: TwoNN and Gride (scaling n2 = 2, 4, ... up to --range-max) intrinsic dimension with error
 bars, the label overlap (fraction of each point's k neighbours that share its label, DADApy's
@@ -36,23 +39,21 @@ return_label_overlap) and the overlap of neighbourhoods between consecutive laye
 OUT/profile.{json,csv,html} and OUT/profile-id.{svg,png}, OUT/profile-overlap.{svg,png}.
 
 Profile options:
-  --k N                  neighbours for the overlaps (default 30, DADApy's default)
-  --range-max N          largest Gride rank n2 (default 64)
-  --metric euclidean|cosine   (default euclidean)
-  --out DIR              output folder (default atlas-out)
+${tableHelp(PROFILE_OPTIONS)}
+  --out DIR               output folder (default atlas-out)
 
 ${MODEL_DATA_HELP}`,
   async run(argv) {
-    const { values } = parseFlagsWithConfig('profile', argv, PROFILE_FLAGS);
-    const metric = stringFlag(values.metric);
-    if (metric !== 'euclidean' && metric !== 'cosine') throw new AtlasError(`--metric must be euclidean or cosine, got '${metric}'`);
+    const { values, positionals } = parseFlagsWithConfig('profile', argv, PROFILE_FLAGS);
+    const options = withDefaults(PROFILE_OPTIONS, fromFlags(PROFILE_OPTIONS, values));
+    const metric = options.metric;
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
     await withExtraction(values, async (model, dataset, extraction) => {
       const rows = extractionRows(extraction);
       const labelled = rows.labels.some((l) => l >= 0);
       const bar = progress({ total: extraction.layers.length, label: 'profile', unit: 'layers' });
       const profile: IdProfileRow[] = await idProfile(layersOf(extraction), labelled ? rows.labels : undefined, {
-        k: intFlag(values.k, 'k', 30, 1), rangeMax: intFlag(values['range-max'], 'range-max', 64, 2), metric,
+        k: options.k, rangeMax: options.rangeMax, metric,
         onLayer: () => bar.tick(1),
       });
       bar.done();
@@ -60,13 +61,13 @@ ${MODEL_DATA_HELP}`,
       profile.forEach((r, i) => { r.layer = extraction.layers[i]; });
       const files = writeProfileOutputs(out, profile, {
         title: `Intrinsic dimension by layer · ${model.id}`, model: model.id, dataset: dataset.name, activations: extraction.dir,
-        k: intFlag(values.k, 'k', 30, 1), metric,
+        k: options.k, metric,
       });
       for (const r of profile) {
         console.log(`layer ${String(r.layer).padStart(2)}  TwoNN ${r.twoNN.toFixed(2).padStart(6)}  Gride(n2=${r.gride[0]?.n2}) ${r.gride[0]?.id.toFixed(2).padStart(6)}` +
           (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : ''));
       }
       console.log(files.html);
-    });
+    }, { positionals });
   },
 };
