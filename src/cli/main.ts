@@ -15,7 +15,7 @@ import { fisherCommand } from './commands/fisher.ts';
 import { serveCommand } from './commands/serve.ts';
 import { reportCommand } from './commands/report.ts';
 
-const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand];
+export const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand];
 
 /** The package's version, from its package.json (two folders up from src/cli/ and from dist/cli/ alike). */
 export function packageVersion(): string {

@@ -11,7 +11,7 @@ export const PARAM_FISHER_OPTIONS = defineOptions({
   maxLength: { ...MAX_LENGTH, default: 128, defaultText: undefined, min: 2 } as typeof MAX_LENGTH,
   batchSize: BATCH_SIZE,
   mode: opt<FisherMode>({ kind: 'choice', default: 'empirical', choices: ['empirical', 'true'], help: "empirical: the text's own next tokens; true: targets sampled from the model" }),
-  seed: { ...SEED, help: "seed of 'true' mode's sampling" },
+  seed: { ...SEED, help: "seed of the --num-samples shuffle and of 'true' mode's sampling" },
 });
 
 /** fim reads at most this many texts unless --num-samples says otherwise (the gradients are costly). */

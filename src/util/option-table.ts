@@ -83,3 +83,10 @@ export function overrideDefaults<T extends OptionTable>(table: T, defaults: Opti
   for (const [k, v] of Object.entries(defaults)) out[k] = { ...table[k]!, default: v, defaultText: undefined };
   return defineOptions(out as T);
 }
+
+/** The options `keys` of a table (a command that uses part of an operation's options). */
+export function pickOptions<T extends OptionTable, K extends keyof T & string>(table: T, keys: readonly K[]): Readonly<Pick<T, K>> {
+  const out: Partial<T> = {};
+  for (const k of keys) out[k] = table[k];
+  return defineOptions(out as Pick<T, K>);
+}

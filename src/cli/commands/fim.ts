@@ -8,15 +8,14 @@ import { loadTokenizer } from '../../model/tokenizer.ts';
 import { loadDataset } from '../../data/dataset.ts';
 import { DATASET_OPTIONS } from '../../data/defaults.ts';
 import { progress } from '../../util/progress.ts';
-import { overrideDefaults } from '../../util/option-table.ts';
+import { overrideDefaults, pickOptions } from '../../util/option-table.ts';
 import { parameterFisher } from '../../params/parameter-fisher.ts';
 import { FIM_NUM_SAMPLES, PARAM_FISHER_OPTIONS } from '../../params/defaults.ts';
 import { writeFisherOutputs } from '../../params/fisher-report.ts';
 import { fisherPlot, tryPlot } from '../../params/plots.ts';
 
 /** fim's dataset options: no labels, --num-samples 100 by default. */
-const FIM_DATASET = overrideDefaults(DATASET_OPTIONS, { numSamples: FIM_NUM_SAMPLES });
-const DATA_KEYS = ['textColumn', 'numSamples', 'format'] as const;
+const FIM_DATASET = overrideDefaults(pickOptions(DATASET_OPTIONS, ['textColumn', 'numSamples', 'format']), { numSamples: FIM_NUM_SAMPLES });
 
 const FLAGS = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
@@ -37,7 +36,7 @@ the text's own next tokens. --data: a text file (one sample per line) or any dat
 Writes fisher_diagonal.safetensors, layer_importance.json, summary.json and fisher_layers.svg/png to --out.
 
 ${tableHelp(PARAM_FISHER_OPTIONS)}
-${tableHelp(FIM_DATASET, [...DATA_KEYS, 'seed'])}
+${tableHelp(FIM_DATASET)}
   --out DIR               output folder (default fim-out)
   --config FILE.yaml      options from a YAML file whose keys mirror the flags; flags win`,
   async run(argv) {
@@ -59,7 +58,7 @@ ${tableHelp(FIM_DATASET, [...DATA_KEYS, 'seed'])}
     try {
       const tokenizer = await loadTokenizer(modelDir);
       const data = await loadDataset(dataArg, {
-        labelColumn: null, textColumn: dataOptions.textColumn, format: dataOptions.format, seed: dataOptions.seed,
+        labelColumn: null, textColumn: dataOptions.textColumn, format: dataOptions.format, seed: options.seed,
         numSamples: dataOptions.numSamples ?? FIM_NUM_SAMPLES,
       });
       const bar = progress({ total: data.texts.length, label: 'fim', unit: 'text' });
