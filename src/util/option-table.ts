@@ -74,6 +74,7 @@ export function formatDefault(def: OptionDef): string | undefined {
   if (def.defaultText !== undefined) return def.defaultText;
   if (def.default === undefined || def.default === null) return undefined;
   if (Array.isArray(def.default)) return def.default.join(',');
+  if (typeof def.default === 'number' && def.default !== 0 && Math.abs(def.default) < 1e-3) return def.default.toExponential(); // 1e-4, not 0.0001
   return String(def.default);
 }
 
