@@ -7,7 +7,7 @@ import { REDUCTION_METHODS, type ReductionMethod } from './reduce.ts';
 export const MRI_OPTIONS = defineOptions({
   method: opt<ReductionMethod>({ kind: 'choice', default: 'pca', choices: REDUCTION_METHODS, flag: 'reduce', help: 'reduction of each layer' }),
   nComponents: opt<number>({ kind: 'int', default: 2, min: 1, flag: 'components', metavar: 'K', help: 'reduced dimensions per layer (2: grid NRAG; more: Spearman NRAG)' }),
-  gridsize: opt<number>({ kind: 'int', default: 10, min: 2, metavar: 'G', help: 'grid cells per axis (2 components only)' }),
+  gridsize: opt<number>({ kind: 'int', default: 10, min: 1, metavar: 'G', help: 'grid cells per axis (2 components only)' }),
   seed: { ...SEED, help: 'reduction seed' },
   pooling: opt<Aggregation>({ kind: 'choice', default: 'first', choices: AGGREGATIONS, aliases: ['aggregate'], help: "how a text's token states become one vector ([CLS] for BERT)" }),
   metric: opt<'cosine' | 'euclidean'>({ kind: 'choice', default: 'cosine', choices: ['cosine', 'euclidean'], help: 'UMAP metric' }),
