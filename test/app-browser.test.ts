@@ -21,6 +21,7 @@ import { startServer, type RunningServer } from '../src/app/server.ts';
 import { buildReport } from '../src/app/report.ts';
 import { writeFixture, type Fixture } from './app-fixture.ts';
 import { launchChromium, CHROMIUM } from '../scripts/chromium.ts';
+import { CLI_ARGS } from './cli-entry.ts';
 
 const hasChromium = existsSync(CHROMIUM);
 const skip = hasChromium ? false : `${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) to run the browser tests`;
@@ -42,10 +43,9 @@ before(async () => {
   mkdirSync(artifacts);
   demoRoot = join(dir, 'demo');
   synthRoot = join(dir, 'synth');
-  const bin = fileURLToPath(new URL('../bin/latent-atlas.js', import.meta.url));
   const env = { ...process.env, LATENT_ATLAS_HOME: join(dir, 'home'), LATENT_ATLAS_CACHE: join(dir, 'cache') };
   const [, b] = await Promise.all([
-    promisify(execFile)(process.execPath, [bin, 'demo', '--quick', '--out', demoRoot], { env, timeout: 120_000 }),
+    promisify(execFile)(process.execPath, [...CLI_ARGS, 'demo', '--quick', '--out', demoRoot], { env, timeout: 120_000 }),
     launchChromium(join(dir, 'profile')),
   ]);
   browser = b;

@@ -6,15 +6,15 @@ import { mkdtempSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readNpy } from '../src/data/npy.ts';
+import { CLI_ARGS } from './cli-entry.ts';
 
 const run = promisify(execFile);
-const bin = join(import.meta.dirname, '..', 'bin', 'latent-atlas.js');
 const home = mkdtempSync(join(tmpdir(), 'atlas-cli-'));
 const env = { ...process.env, LATENT_ATLAS_HOME: home, LATENT_ATLAS_CACHE: join(home, 'cache'), LATENT_ATLAS_QUIET: '1', HF_HUB_OFFLINE: '1' };
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env, cwd: home });
+    const { stdout, stderr } = await run(process.execPath, [...CLI_ARGS, ...args], { env, cwd: home });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -68,7 +68,7 @@ test('input errors are one clear line with exit status 2, never a stack trace', 
     [['map', '--model', join(home, 'tiny'), '--data', 'builtin:topics', '--reduce', 'lda'], /--reduce must be one of/],
     [['map', '--config', join(home, 'missing.yaml')], /missing\.yaml: config file not found/],
     [['frobnicate'], /unknown command 'frobnicate'/],
-    [['extract', '--bogus'], /Unknown option '--bogus'/],
+    [['extract', '--bogus'], /unknown option '--bogus'.*latent-atlas extract --help/],
   ];
   for (const [args, message] of cases) {
     const r = await cli(args);

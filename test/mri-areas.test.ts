@@ -175,8 +175,8 @@ test('CLI: latent-atlas mri on a tiny BERT with UMAP writes heatmaps, graph, Gra
   assert.ok(lines.some((l) => l.startsWith('accuracy')));
 
   // bad input: clear errors before any heavy work
-  await assert.rejects(mriCommand.run(['--model', model, '--data', data, '--gridsize', '0', '--out', out]), atlasError(/gridsize must be a positive integer/));
+  await assert.rejects(mriCommand.run(['--model', model, '--data', data, '--gridsize', '0', '--out', out]), atlasError(/--gridsize must be an integer ≥ 1, got '0'/));
   await assert.rejects(mriCommand.run(['--model', model, '--data', data, '--components', '17', '--out', out, '--cache', join(root, 'cache')]), atlasError(/n_components \(17\) exceeds what 16 features allow/));
   await assert.rejects(mriCommand.run(['--model', model, '--data', data, '--labels', 'meh', '--out', out, '--cache', join(root, 'cache')]), atlasError(/unknown category "meh"/));
-  await assert.rejects(mriCommand.run(['--model', model, '--data', data, '--reduce', 'tsne', '--out', out]), atlasError(/unknown reduction/));
+  await assert.rejects(mriCommand.run(['--model', model, '--data', data, '--reduce', 'tsne', '--out', out]), atlasError(/--reduce must be one of pca, svd, umap, got 'tsne'/));
 });

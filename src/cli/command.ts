@@ -2,6 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { AtlasError } from '../errors.ts';
+import type { OptionTable } from '../util/option-table.ts';
 
 /** One CLI subcommand. Each lives in its own file under src/cli/commands/ and is listed in main.ts. */
 export interface Command {
@@ -10,20 +11,78 @@ export interface Command {
   summary: string;
   /** Full help text: usage line, options with their defaults. */
   help: string;
+  /**
+   * The option tables (src/<area>/defaults.ts) whose flags the command derives; the defaults test checks that
+   * the command's help shows each table default and that the CLI passes no default of its own.
+   */
+  tables?: Record<string, OptionTable>;
   run(argv: string[]): Promise<void>;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** Edit distance, for "did you mean" (flags are short, so the plain O(ab) table is fine). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The closest known name to `name`, when it is close enough to be a typo. */
+export function didYouMean(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = k.startsWith(name) || name.startsWith(k) ? Math.abs(k.length - name.length) * 0.5 : editDistance(name, k);
+    if (d < bestD) { bestD = d; best = k; }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/**
+ * A value that starts with '-' followed by a digit (`--layers -1`, `--layer -2`) belongs to the string flag
+ * before it: parseArgs would take it for an option ("argument is ambiguous"), so it is joined as `--layers=-1`.
+ */
+function joinNegativeValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    const name = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined;
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 /**
  * Parses a subcommand's flags with node's util.parseArgs, turning its errors (unknown flag, missing value)
- * into AtlasErrors that point at `--help`.
+ * into one-line AtlasErrors that say what to do and point at `--help`.
  */
-export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
+export type ParsedFlags<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>>;
+
+export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false): ParsedFlags<O> {
+  const help = `see 'latent-atlas ${command} --help'`;
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals, strict: true });
   } catch (e) {
-    throw new AtlasError((e as Error).message, { hint: `see 'latent-atlas ${command} --help'` });
+    const message = (e as Error).message;
+    const unknown = /^Unknown option '(-{1,2})([^']*)'/.exec(message);
+    if (unknown) {
+      const guess = didYouMean(unknown[2]!, Object.keys(options));
+      throw new AtlasError(`unknown option '${unknown[1]}${unknown[2]}'`, { hint: `${guess ? `did you mean --${guess}? ` : ''}${help}` });
+    }
+    const missing = /^Option '(--[^ ']+)[^']*' argument missing/.exec(message);
+    if (missing) throw new AtlasError(`${missing[1]} needs a value`, { hint: help });
+    const positional = /^Unexpected argument '([^']*)'/.exec(message);
+    if (positional) throw new AtlasError(`unexpected argument '${positional[1]}': this command takes only options`, { hint: help });
+    throw new AtlasError(message.split('\n')[0]!, { hint: help });
   }
 }
 
@@ -52,7 +111,10 @@ export function parseFlagsWithConfig(command: string, argv: string[], options: O
     for (const [rawKey, v] of Object.entries((doc ?? {}) as Record<string, unknown>)) {
       const key = rawKey.replace(/_/g, '-');
       const opt = options[key];
-      if (!opt) throw new AtlasError(`unknown option '${rawKey}'`, { file: configPath, field: rawKey, hint: `valid options: ${Object.keys(options).join(', ')}` });
+      if (!opt) {
+        const guess = didYouMean(key, Object.keys(options));
+        throw new AtlasError(`unknown option '${rawKey}'`, { file: configPath, field: rawKey, hint: `${guess ? `did you mean ${guess}? ` : ''}see 'latent-atlas ${command} --help'` });
+      }
       if (merged[key] !== undefined) continue;
       if (opt.type === 'boolean') {
         if (typeof v !== 'boolean') throw new AtlasError('must be true or false', { file: configPath, field: rawKey });

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { isAtlasError } from '../errors.ts';
-import type { Command } from './command.ts';
+import { didYouMean, type Command } from './command.ts';
 import { infoCommand } from './commands/info.ts';
 import { makeTinyCommand } from './commands/make-tiny.ts';
 import { mriCommand } from './commands/mri.ts';
@@ -20,7 +21,12 @@ import { workCommand } from './commands/work.ts';
 import { mergeCommand } from './commands/merge.ts';
 import { queueCommand } from './commands/queue.ts';
 
-const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, compareCommand, filterCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand, planCommand, workCommand, mergeCommand, queueCommand];
+export const commands: Command[] = [demoCommand, extractCommand, mapCommand, profileCommand, compareCommand, filterCommand, infoCommand, makeTinyCommand, fimCommand, similarityCommand, taskVectorCommand, fisherCommand, mriCommand, serveCommand, reportCommand, planCommand, workCommand, mergeCommand, queueCommand];
+
+/** The package's version, from its package.json (two folders up from src/cli/ and from dist/cli/ alike). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -31,6 +37,9 @@ function usage(): string {
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Options: --help, --version',
+    'Exit status: 0 done, 2 bad input (one line on stderr naming the file, field or flag), 1 a bug (with its stack).',
   ].join('\n');
 }
 
@@ -44,14 +53,14 @@ export async function main(argv: string[]): Promise<void> {
     console.log(usage());
     return;
   }
-  if (name === '--version') {
-    const { default: pkg } = await import('../../package.json', { with: { type: 'json' } });
-    console.log(pkg.version);
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(packageVersion());
     return;
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    console.error(`latent-atlas: unknown command '${name}'\n\n${usage()}`);
+    const guess = didYouMean(name, commands.map((c) => c.name));
+    console.error(`latent-atlas: error: unknown command '${name}' (${guess ? `did you mean '${guess}'? ` : ''}see 'latent-atlas --help')`);
     process.exitCode = 2;
     return;
   }

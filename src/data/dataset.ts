@@ -91,7 +91,7 @@ function detectFormat(path: string): DatasetFormat {
     throw new AtlasError(`cannot tell the format from the extension '${extname(path)}'`, {
       file: path,
       field: 'format',
-      hint: 'use .csv, .tsv, .jsonl, .json, .txt or .arrow, or pass the format option (csv|tsv|jsonl|json|text|hf|arrow)',
+      hint: 'use .csv, .tsv, .jsonl, .json, .txt or .arrow, or pass --format csv|tsv|jsonl|json|text|hf|arrow (format in the API)',
     });
   }
   return format;
@@ -141,7 +141,7 @@ export async function loadDataset(source: string, opts: LoadDatasetOptions = {})
   const available = () => `available columns: ${raw.columns.join(', ') || '(none)'}`;
   const hasText = raw.columns.includes(textColumn);
   if (!hasText && !opts.textOptional) {
-    throw new AtlasError(`no text column '${textColumn}'`, { file: path, field: 'textColumn', hint: `${available()}; choose one with the textColumn option` });
+    throw new AtlasError(`no text column '${textColumn}'`, { file: path, field: 'textColumn', hint: `${available()}; choose one with --text-column (textColumn in the API)` });
   }
   let labelColumn: string | null = labelOption;
   if (labelColumn && !raw.columns.includes(labelColumn)) {

@@ -9,6 +9,7 @@ import type { Dataset } from './dataset.ts';
 import { progress } from '../util/progress.ts';
 import { readNpy } from './npy.ts';
 import { type HookPoint, type ModelSpec, hookName } from '../model/spec.ts';
+import { EXTRACT_OPTIONS, TOKEN_HOOK_KINDS, type TokenHookKind } from './defaults.ts';
 
 /**
  * Which activations to read: 'hidden' = HF hidden_states (layers 0..nLayer), 'mlp' = the MLP neurons of each
@@ -18,8 +19,7 @@ import { type HookPoint, type ModelSpec, hookName } from '../model/spec.ts';
 export type ActivationSource = 'hidden' | 'mlp' | TokenHookKind;
 
 /** Hook points with one vector per token (attention patterns are per token pair and cannot be aggregated here). */
-export const TOKEN_HOOK_KINDS = ['resid_pre', 'ln1', 'attn_out', 'resid_mid', 'mlp_post', 'mlp_out', 'resid_post', 'attn_v', 'final'] as const;
-export type TokenHookKind = (typeof TOKEN_HOOK_KINDS)[number];
+export { TOKEN_HOOK_KINDS, type TokenHookKind };
 
 /** Checks an --source value. */
 export function parseActivationSource(source: string): ActivationSource {
@@ -39,8 +39,8 @@ function sourceHook(source: Exclude<ActivationSource, 'hidden'>, l: number): Hoo
 }
 
 export interface ExtractOptions {
-  /** Layer indices: hidden states 0..nLayer (0 = embeddings), MLP 0..nLayer-1. Default: all. */
-  layers?: number[] | 'all';
+  /** Layer indices: hidden states 0..nLayer (0 = embeddings), MLP 0..nLayer-1, or a spec ('all', '0,4,8', '2-6', '-1'). Default: all. */
+  layers?: number[] | 'all' | string;
   /** Default 'hidden'. */
   source?: ActivationSource;
   /** Default 'final' (last non-pad token). */
@@ -82,7 +82,12 @@ export function parseLayers(spec: string, count: number): number[] {
   const out = new Set<number>();
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const range = /^(\d+)-(\d+)$/.exec(part);
-    const norm = (n: number) => (n < 0 ? count + n : n);
+    const norm = (n: number) => {
+      const l = n < 0 ? count + n : n;
+      // reported as the user wrote it: '-9' on a 5-layer model, not the wrapped index
+      if (l < 0 || l >= count) throw new AtlasError(`layer ${part} does not exist: the model has layers 0..${count - 1} (negative counts from the end: -1..-${count})`, { field: 'layers' });
+      return l;
+    };
     if (range) {
       const a = Number(range[1]);
       const b = Number(range[2]);
@@ -154,13 +159,14 @@ export interface ExtractionPlan {
 
 export function planExtraction(model: LoadedModel, dataset: Dataset, opts: ExtractOptions = {}): ExtractionPlan {
   const config = model.checkpoint.config;
-  const source = opts.source ?? 'hidden';
+  const source = opts.source ?? EXTRACT_OPTIONS.source.default;
   parseActivationSource(source);
   const count = sourceLayerCount(source, config.spec);
-  const layers = opts.layers === undefined || opts.layers === 'all' ? parseLayers('all', count) : opts.layers;
+  const spec = opts.layers ?? EXTRACT_OPTIONS.layers.default;
+  const layers = typeof spec === 'string' ? parseLayers(spec, count) : spec;
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= count) throw new AtlasError(`layer ${l} does not exist: ${source} layers are 0..${count - 1}`, { field: 'layers' });
-  const how = opts.aggregate ?? 'final';
-  const batchSize = opts.batchSize ?? 8;
+  const how = opts.aggregate ?? EXTRACT_OPTIONS.aggregate.default;
+  const batchSize = opts.batchSize ?? EXTRACT_OPTIONS.batchSize.default;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtlasError(`batch size must be a positive integer, got ${batchSize}`, { field: 'batch-size' });
   const maxLength = Math.min(opts.maxLength ?? config.maxPositions, config.maxPositions);
   if (dataset.texts.length === 0) throw new AtlasError(`dataset ${dataset.name} has no texts`, { file: dataset.source });

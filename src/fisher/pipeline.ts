@@ -29,7 +29,10 @@ import { attentionCovarianceMetrics } from './attention-covariance.ts';
 import type { UpstreamDirs } from './upstream-config.ts';
 import type { LoadedModel } from '../model/load.ts';
 import { covarianceEllipses, fillDisconnected, mdsSpectrum, metricsIn2d, writeUpstreamOutputs } from './upstream.ts';
+import { FISHER_OPTIONS } from './defaults.ts';
+import { withDefaults } from '../util/option-table.ts';
 
+/** Defaults and meaning of each option: FISHER_OPTIONS (src/fisher/defaults.ts). */
 export interface FisherPipelineOptions {
   /** Where outputs and the step cache go. */
   out: string;
@@ -42,6 +45,7 @@ export interface FisherPipelineOptions {
   upstreamDirs?: UpstreamDirs;
   /** The loaded model (runtime + canonical weights), for metric 'attention-covariance'. */
   model?: Pick<LoadedModel, 'runtime' | 'checkpoint' | 'tokenizer'>;
+  /** Hidden layer 0..n_layer; negative counts from the end. Default -1 (the last). */
   layer?: number;
   point?: FisherPoint;
   lambda?: number;
@@ -122,7 +126,13 @@ const mat = (path: string): Matrix<Float64Array> => {
 };
 
 /** Runs (or resumes) the whole pipeline for a model's parameters and a dataset. */
-export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasTokenizer, modelKey: string, dataset: Dataset, o: FisherPipelineOptions): Promise<FisherPipelineResult> {
+export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasTokenizer, modelKey: string, dataset: Dataset, options: FisherPipelineOptions): Promise<FisherPipelineResult> {
+  const o = withDefaults(FISHER_OPTIONS, options);
+  const nHidden = params.config.nLayer + 1;
+  if (!Number.isInteger(o.layer) || o.layer < -nHidden || o.layer >= nHidden) {
+    throw new AtlasError(`layer ${o.layer} does not exist: the model has hidden layers 0..${nHidden - 1} (negative counts from the end: -1..-${nHidden})`, { field: 'layer' });
+  }
+  const layer = o.layer < 0 ? o.layer + nHidden : o.layer;
   const log = o.log ?? (() => {});
   const cacheRoot = join(o.out, 'cache');
   mkdirSync(cacheRoot, { recursive: true });
@@ -131,17 +141,17 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
     timings.push({ step, seconds: r.seconds, cached: r.cached });
     log(`${step}: ${r.cached ? 'cached' : `${r.seconds.toFixed(2)} s`}`);
   };
-  const lambda = o.lambda ?? 1e-4;
+  const lambda = o.lambda;
   const n = dataset.texts.length;
-  const k = o.k ?? 10;
+  const k = o.k;
   if (!Number.isInteger(k) || k < 1 || k >= n) throw new AtlasError(`k must be an integer in [1, ${n - 1}] for ${n} texts, got ${k}`, { field: 'k' });
   const metricKind = o.metric ?? 'output-fisher';
   if (metricKind === 'attention-covariance' && !o.model) throw new AtlasError("metric 'attention-covariance' needs the loaded model (option model)", { field: 'metric' });
   const metricInputs = {
     metric: metricKind,
-    model: modelKey, dataset: dataset.hash, layer: o.layer ?? params.config.nLayer, point: o.point ?? 'pre-norm', method: o.method ?? 'exact',
-    samples: o.method === 'monte-carlo' ? (o.samples ?? 64) : null, storage: o.storage ?? 'auto', rank: o.rank ?? 64, maxLength: o.maxLength ?? null,
-    seed: o.seed ?? 0,
+    model: modelKey, dataset: dataset.hash, layer, point: o.point, method: o.method,
+    samples: o.method === 'monte-carlo' ? o.samples : null, storage: o.storage, rank: o.rank, maxLength: o.maxLength ?? null,
+    seed: o.seed,
   };
   const metrics = await cachedStep(cacheRoot, 'metrics', metricInputs, async (dir) => {
     const m = metricKind === 'attention-covariance'
@@ -170,7 +180,7 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const store: MetricStore = { ...metrics.value.store, lambda };
   assertPositiveDefinite(store);
 
-  const graphInputs = { metrics: metrics.key, lambda, k, rule: o.rule ?? 'mean', candidates: o.candidates ?? 'euclidean' };
+  const graphInputs = { metrics: metrics.key, lambda, k, rule: o.rule, candidates: o.candidates };
   const graphs = await cachedStep(cacheRoot, 'graphs', graphInputs, async (dir) => {
     const g = await fisherGraphs(points, store, { k, rule: graphInputs.rule, candidates: graphInputs.candidates });
     saveGraph(dir, 'fisher', g.fisher);
@@ -181,7 +191,7 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   }, (dir) => ({ fisher: loadGraph(dir, 'fisher', n), euclidean: loadGraph(dir, 'euclidean', n), euclideanKnn: loadKnn(dir, 'euclidean'), fisherKnn: loadKnn(dir, 'fisher') }), o.force);
   note('graphs', graphs);
 
-  const disconnected = o.disconnected ?? 'error';
+  const disconnected = o.disconnected;
   const geo = await cachedStep(cacheRoot, 'geodesics', { graphs: graphs.key, disconnected }, async (dir) => {
     const fisherLen = fisherEdgeLength(points, store, graphInputs.rule);
     const mode = disconnected === 'fill' ? 'per-component' : disconnected;

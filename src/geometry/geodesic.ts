@@ -56,7 +56,7 @@ export async function geodesicDistances(graph: CsrGraph, opts: GeodesicOptions =
     if (mode === 'error') {
       const sizes = Array.from(components.sizes).slice(0, 10).join(', ');
       throw new AtlasError(`the neighbour graph has ${components.count} connected components (sizes ${sizes}${components.count > 10 ? ', …' : ''}); geodesic distances between them are undefined`, {
-        field: 'disconnected', hint: "increase k, or pass disconnected: 'connect' (join components by their closest points, as Isomap) or 'per-component'",
+        field: 'disconnected', hint: "increase --k, or pass --disconnected connect (join components by their closest points, as Isomap; disconnected: 'connect' or 'per-component' in the API)",
       });
     }
     if (mode === 'connect') {

@@ -8,6 +8,7 @@ import { labelOverlapFromKnn, dataOverlapFromKnn, type Label } from './overlap.t
 import type { LayerDiagnostics } from './layer-diagnostics.ts';
 import type { LayerProbeResult } from '../mri/layer-probe.ts';
 import { neighbourRecall, type NeighbourMethod } from './knn-hnsw.ts';
+import { PROFILE_OPTIONS } from './defaults.ts';
 
 /**
  * Per-layer geometry profile: for every layer's N×d representation of the same N inputs, TwoNN and Gride
@@ -71,8 +72,8 @@ function slice(a: Int32Array | Float64Array, r: KnnResult, k: number): Int32Arra
 }
 
 export async function idProfile(layers: Iterable<Matrix> | AsyncIterable<Matrix>, labels?: ArrayLike<Label>, opts: IdProfileOptions = {}): Promise<IdProfileRow[]> {
-  const kOverlap = opts.k ?? 30;
-  const rangeMax = opts.rangeMax ?? 64;
+  const kOverlap = opts.k ?? PROFILE_OPTIONS.k.default;
+  const rangeMax = opts.rangeMax ?? PROFILE_OPTIONS.rangeMax.default;
   const rows: IdProfileRow[] = [];
   let previous: KnnResult | undefined;
   let layer = 0;

@@ -11,8 +11,8 @@ import { geodesicDistances } from './geodesic.ts';
 import { condensedDistances } from './quality.ts';
 
 /** The reductions a map can use. 'mds' is classical (Torgerson) scaling, 'smacof' metric MDS. */
-export type ReduceMethod = 'pca' | 'svd' | 'tsne' | 'umap' | 'mds' | 'smacof';
-export const REDUCE_METHODS: readonly ReduceMethod[] = ['pca', 'svd', 'tsne', 'umap', 'mds', 'smacof'];
+import { REDUCE_METHODS, REDUCE_OPTIONS, type ReduceMethod } from './defaults.ts';
+export { REDUCE_METHODS, type ReduceMethod } from './defaults.ts';
 
 export interface ReduceOptions {
   method: ReduceMethod;
@@ -30,6 +30,8 @@ export interface ReduceOptions {
   /** t-SNE perplexity (default 30, clipped below n) and UMAP neighbours (default 15, clipped below n). */
   perplexity?: number;
   nNeighbors?: number;
+  /** UMAP minimum distance. Default 0.1. */
+  minDist?: number;
   threads?: number;
 }
 
@@ -50,7 +52,7 @@ async function distanceMatrix(x: Matrix, opts: ReduceOptions): Promise<{ d: Matr
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) { d[i * n + j] = d[j * n + i] = c[p++]; }
     return { d: { rows: n, cols: n, data: d }, diagnostics: { distances: 'euclidean' } };
   }
-  const k = opts.k ?? 15;
+  const k = opts.k ?? REDUCE_OPTIONS.k.default;
   const table = await knn(x, { k: Math.min(k, n - 1), threads: opts.threads });
   const geo = await geodesicDistances(knnGraph(table), { disconnected: 'connect', points: x, threads: opts.threads });
   return {
@@ -61,8 +63,8 @@ async function distanceMatrix(x: Matrix, opts: ReduceOptions): Promise<{ d: Matr
 
 /** Reduces the rows of x to a low-dimensional embedding with the chosen method. */
 export async function reduce(x: Matrix, opts: ReduceOptions): Promise<Reduction> {
-  const nComponents = opts.nComponents ?? 2;
-  const seed = opts.seed ?? 0;
+  const nComponents = opts.nComponents ?? REDUCE_OPTIONS.nComponents.default;
+  const seed = opts.seed ?? REDUCE_OPTIONS.seed.default;
   const n = x.rows;
   if (n < 3) throw new AtlasError(`a map needs at least 3 points, got ${n}`, { field: 'data' });
   switch (opts.method) {
@@ -75,7 +77,7 @@ export async function reduce(x: Matrix, opts: ReduceOptions): Promise<Reduction>
       return { embedding: r.embedding, method: 'svd', diagnostics: { singularValues: [...r.singularValues], explainedVarianceRatio: [...r.explainedVarianceRatio] } };
     }
     case 'tsne': {
-      const perplexity = Math.min(opts.perplexity ?? 30, Math.max(1, Math.floor((n - 1) / 3)));
+      const perplexity = Math.min(opts.perplexity ?? REDUCE_OPTIONS.perplexity.default, Math.max(1, Math.floor((n - 1) / 3)));
       if (opts.geodesic) {
         const { d, diagnostics } = await distanceMatrix(x, opts);
         const r = await tsne(d, { nComponents, seed, perplexity, metric: 'precomputed', init: 'random', method: nComponents === 2 ? 'barnes_hut' : 'exact', threads: opts.threads });
@@ -85,8 +87,8 @@ export async function reduce(x: Matrix, opts: ReduceOptions): Promise<Reduction>
       return { embedding: r.embedding, method: 'tsne', diagnostics: { perplexity, klDivergence: r.klDivergence, nIter: r.nIter, learningRate: r.learningRate } };
     }
     case 'umap': {
-      const nNeighbors = Math.min(opts.nNeighbors ?? 15, n - 1);
-      const r = await umap(x, { nComponents, seed, nNeighbors, threads: opts.threads });
+      const nNeighbors = Math.min(opts.nNeighbors ?? REDUCE_OPTIONS.nNeighbors.default, n - 1);
+      const r = await umap(x, { nComponents, seed, nNeighbors, minDist: opts.minDist ?? REDUCE_OPTIONS.minDist.default, threads: opts.threads });
       return { embedding: r.embedding, method: 'umap', diagnostics: { nNeighbors, ...r.diagnostics } };
     }
     case 'mds': {

@@ -2,13 +2,14 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 
 /**
- * Worker threads that run TypeScript modules. The package has no build step: the main thread compiles
- * TypeScript through tsx (either `node --import tsx` or bin/latent-atlas.js's register()). On Node 20 workers
- * inherit neither (`--import` in a worker's execArgv is not honoured either), so each worker starts from a
- * tiny bootstrap that registers tsx — resolved to an absolute URL so any working directory works — and then
- * imports the TypeScript module.
+ * Worker threads. The compiled package (dist/) runs plain JavaScript: a worker is the sibling `.js` module.
+ * From the sources (tests, scripts) the main thread compiles TypeScript through tsx (`node --import tsx`); on
+ * Node 20 workers inherit neither that nor an `--import` in their execArgv, so each worker then starts from a
+ * tiny bootstrap that registers tsx — resolved lazily, to an absolute URL so any working directory works —
+ * and imports the TypeScript module. Callers name the `.ts` source (`new URL('./knn-worker.ts', import.meta.url)`);
+ * startWorker maps it to the `.js` file when this module itself is compiled.
  */
-const tsxApi = import.meta.resolve('tsx/esm/api');
+const compiled = import.meta.url.endsWith('.js');
 
 export function defaultThreads(): number {
   const env = Number(process.env.LATENT_ATLAS_THREADS);
@@ -17,6 +18,11 @@ export function defaultThreads(): number {
 }
 
 export function startWorker(moduleUrl: URL, workerData: unknown, options: Omit<WorkerOptions, 'workerData' | 'execArgv'> = {}): Worker {
+  if (compiled || !moduleUrl.pathname.endsWith('.ts')) {
+    const url = compiled ? new URL(moduleUrl.href.replace(/\.ts$/, '.js')) : moduleUrl;
+    return new Worker(url, { ...options, workerData });
+  }
+  const tsxApi = import.meta.resolve('tsx/esm/api');
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(moduleUrl.href)}); })`;
   return new Worker(bootstrap, { ...options, eval: true, workerData });
 }

@@ -1,32 +1,34 @@
 import { parseFlags, type Command } from '../command.ts';
-import { AtlasError } from '../../errors.ts';
 import { resolveModel } from '../../model/hub.ts';
-import { openCheckpoint } from '../../model/checkpoint.ts';
 import { ARCHITECTURES } from '../../model/architectures/index.ts';
 
 /** One line per architecture family: its model_types and what it covers. */
 function supportedLines(): string[] {
   return ARCHITECTURES.map((m) => `  ${m.modelTypes.join(', ').padEnd(34)} ${m.description}`);
 }
+import { openCheckpoint, validateCheckpoint } from '../../model/checkpoint.ts';
+import { MODEL_OPTIONS } from '../../model/defaults.ts';
+import { modelArgument } from '../shared-flags.ts';
 
 /** Prints what a checkpoint is: architecture, shapes, weight format, parameter count. */
 export const infoCommand: Command = {
   name: 'info',
   summary: 'describe a model (local folder or hub id): architecture, shapes, weights',
-  help: `Usage: latent-atlas info --model MODEL [--revision main]
+  help: `Usage: latent-atlas info MODEL [--revision main]       (or --model MODEL)
        latent-atlas info            (lists the supported model types)
 
 MODEL is a local Hugging Face checkpoint folder or a hub id (gpt2, org/name), resolved through the
 Hugging Face cache ($HF_HOME/hub) and downloaded from $HF_ENDPOINT when missing (HF_HUB_OFFLINE=1: cache only).`,
   async run(argv) {
-    const { values } = parseFlags('info', argv, { model: { type: 'string' }, revision: { type: 'string', default: 'main' } });
-    if (!values.model) {
+    const { values, positionals } = parseFlags('info', argv, { model: { type: 'string' }, revision: { type: 'string' } }, true);
+    if (!values.model && positionals.length === 0) {
       console.log(`Supported model types (config.json model_type), and llama2.c .bin checkpoints:\n${supportedLines().join('\n')}`);
       return;
     }
-    const dir = await resolveModel(values.model, { revision: values.revision });
+    const dir = await resolveModel(modelArgument(values, positionals), { revision: values.revision ?? MODEL_OPTIONS.revision.default });
     const ckpt = openCheckpoint(dir);
     try {
+      validateCheckpoint(ckpt); // what every command that runs the model checks: a checkpoint info passes, extract accepts
       const c = ckpt.config;
       let params = 0;
       for (const name of ckpt.names()) params += ckpt.shape(name).reduce((a, b) => a * b, 1);

@@ -1,87 +1,91 @@
 import { resolve } from 'node:path';
-import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
-import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, withExtraction } from '../shared-flags.ts';
+import { parseFlagsWithConfig, stringFlag, type Command } from '../command.ts';
+import { MODEL_DATA_FLAGS, MODEL_HELP, extractHelp, withExtraction } from '../shared-flags.ts';
+import { fromFlags, tableFlags, tableHelp } from '../table-flags.ts';
 import { AtlasError } from '../../errors.ts';
 import { activationSetFromExtraction, openActivationSet, type ActivationSet } from '../../data/activation-set.ts';
-import type { FlagValues } from '../command.ts';
-import { reduce, REDUCE_METHODS, type ReduceMethod } from '../../geometry/reduce.ts';
+import { reduce } from '../../geometry/reduce.ts';
 import { writeMap } from '../../geometry/map-output.ts';
+import { REDUCE_OPTIONS } from '../../geometry/defaults.ts';
+import { DATASET_OPTIONS, EXTRACT_OPTIONS } from '../../data/defaults.ts';
+import { MODEL_OPTIONS } from '../../model/defaults.ts';
+import { overrideDefaults, withDefaults, type ResolvedOptions } from '../../util/option-table.ts';
+
+/** map draws the last layer unless told otherwise. */
+const MAP_EXTRACT = overrideDefaults(EXTRACT_OPTIONS, { layers: '-1' });
 
 const MAP_FLAGS = {
   ...MODEL_DATA_FLAGS,
-  layers: { type: 'string', default: '-1' },
-  reduce: { type: 'string', default: 'pca' },
-  dims: { type: 'string', default: '2' },
-  geodesic: { type: 'boolean', default: false },
-  k: { type: 'string', default: '15' },
+  ...tableFlags(REDUCE_OPTIONS),
   activations: { type: 'string' },
   labels: { type: 'string' },
-  out: { type: 'string', default: 'atlas-out' },
+  out: { type: 'string' },
 } as const;
+
+/** Layers of an activation set named by a spec ('all', indices, negative from the end). */
+function setLayers(set: ActivationSet, spec: string): number[] {
+  if (spec === 'all') return set.layers;
+  return spec.split(',').map((t) => {
+    const n = Number(t.trim());
+    if (!Number.isInteger(n)) throw new AtlasError(`--layers: cannot parse '${t}'`, { hint: "use 'all' or layer indices of the activations, -1 for the last" });
+    const l = n < 0 ? set.layers[set.layers.length + n] : n;
+    if (l === undefined || !set.layers.includes(l)) throw new AtlasError(`--layers: layer ${n} is not in the activations (layers: ${set.layers.join(', ')})`);
+    return l;
+  });
+}
+
+async function mapSet(set: ActivationSet, layers: number[], options: ResolvedOptions<typeof REDUCE_OPTIONS>, o: { out: string; model: string; dataset: string }): Promise<void> {
+  const rows = { labels: set.labels, classNames: set.classNames, texts: set.texts };
+  const method = options.method;
+  for (const layer of layers) {
+    const x = set.readLayer(layer);
+    const r = await reduce({ rows: x.rows, cols: x.cols, data: x.data }, options);
+    const base = `map-layer${layer}-${method}${options.geodesic ? '-geodesic' : ''}${options.nComponents === 3 ? '-3d' : ''}`;
+    const files = writeMap(o.out, base, r, rows, {
+      title: `${o.model} · layer ${layer} · ${method.toUpperCase()}${options.geodesic ? ' (geodesic)' : ''}`,
+      model: o.model, dataset: o.dataset, layer, activations: set.source, seed: options.seed,
+    });
+    const evr = r.diagnostics.explainedVarianceRatio as number[] | undefined;
+    console.log(`layer ${layer}: ${files.html}${evr ? `  (explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(', ')})` : ''}`);
+  }
+}
 
 /** Extracts (or reads from the cache) a layer's activations and draws them as a 2D/3D map. */
 export const mapCommand: Command = {
   name: 'map',
   summary: 'reduce a layer\'s activations (PCA, SVD, t-SNE, UMAP, MDS) and write an interactive map',
-  help: `Usage: latent-atlas map --model MODEL --data SOURCE [--layers -1] [--reduce pca] [--dims 2] [--out atlas-out]
+  tables: { model: MODEL_OPTIONS, dataset: DATASET_OPTIONS, extract: MAP_EXTRACT, reduce: REDUCE_OPTIONS },
+  help: `Usage: latent-atlas map [MODEL] --data SOURCE [--layers -1] [--reduce pca] [--dims 2] [--out atlas-out]
+       latent-atlas map --activations PATH [--labels FILE] [--layers -1] [--reduce pca] [--out atlas-out]
 
 For each chosen layer writes OUT/map-layer<L>-<method>.{npy,json,html,svg,png}: the embedding (float32 .npy,
 rows in dataset order) with a JSON sidecar (method, diagnostics such as explained variance, labels, texts), an
 interactive scatter (hover shows label and text; 3D rotates when --dims 3) and a static plot.
 
 Map options:
-  --reduce METHOD        ${REDUCE_METHODS.join(' | ')} (default pca; mds = classical MDS, smacof = metric MDS)
-  --dims 2|3             output dimensions (default 2)
-  --geodesic             use geodesic distances on the k-NN graph (mds, smacof, tsne)
-  --k N                  neighbours of the geodesic graph (default 15)
-  --seed N               seed of t-SNE / UMAP / SMACOF / randomized PCA (default 0)
-  --layers SPEC          layers to map (default -1, the last)
-  --activations PATH     activations computed elsewhere instead of --model/--data (see 'latent-atlas profile --help')
-  --labels FILE          labels/texts for --activations (CSV/TSV/JSONL, one row per activation row)
-  --out DIR              output folder (default atlas-out)
+${tableHelp(REDUCE_OPTIONS, Object.keys(REDUCE_OPTIONS).filter((k) => k !== 'seed'))}
+  --out DIR               output folder (default atlas-out)
+  (--seed also seeds t-SNE / UMAP / SMACOF / randomized PCA)
+  --activations PATH      activations computed elsewhere instead of a model and --data (see 'latent-atlas profile --help')
+  --labels FILE           labels/texts for --activations (CSV/TSV/JSONL, one row per activation row)
 
-${MODEL_DATA_HELP}`,
+${MODEL_HELP}
+${extractHelp(MAP_EXTRACT)}`,
   async run(argv) {
-    const { values } = parseFlagsWithConfig('map', argv, MAP_FLAGS);
-    const method = stringFlag(values.reduce) as ReduceMethod;
-    if (!REDUCE_METHODS.includes(method)) throw new AtlasError(`--reduce must be one of ${REDUCE_METHODS.join(', ')}, got '${method}'`);
-    const dims = intFlag(values.dims, 'dims', 2, 1);
+    const { values, positionals } = parseFlagsWithConfig('map', argv, MAP_FLAGS);
+    const options = withDefaults(REDUCE_OPTIONS, fromFlags(REDUCE_OPTIONS, values));
+    const dims = options.nComponents;
     if (dims !== 2 && dims !== 3) throw new AtlasError(`--dims must be 2 or 3, got ${dims}`);
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
     const acts = stringFlag(values.activations);
     if (acts) {
-      if (values.model || values.data) throw new AtlasError('--activations replaces --model and --data; pass one or the other');
+      if (values.model || values.data || positionals.length) throw new AtlasError('--activations replaces the model and --data; pass one or the other');
       const set = await openActivationSet(acts, { labels: stringFlag(values.labels), labelColumn: stringFlag(values['label-column']), textColumn: stringFlag(values['text-column']) });
-      const spec = stringFlag(values.layers) ?? '-1';
-      const layers = spec === 'all' ? set.layers : spec.split(',').map((t) => {
-        const n = Number(t.trim());
-        if (!Number.isInteger(n)) throw new AtlasError(`--layers: cannot parse '${t}'`, { hint: "use 'all' or layer indices of the activations, -1 for the last" });
-        const l = n < 0 ? set.layers[set.layers.length + n] : n;
-        if (l === undefined || !set.layers.includes(l)) throw new AtlasError(`--layers: layer ${n} is not in the activations (layers: ${set.layers.join(', ')})`);
-        return l;
-      });
-      await mapSet(set, layers, values, { method, dims, out, model: set.name, dataset: stringFlag(values.labels) ?? '(unlabelled)' });
+      await mapSet(set, setLayers(set, stringFlag(values.layers) ?? '-1'), options, { out, model: set.name, dataset: stringFlag(values.labels) ?? '(unlabelled)' });
       return;
     }
     await withExtraction(values, async (model, dataset, extraction) => {
-      await mapSet(activationSetFromExtraction(extraction), extraction.layers, values, { method, dims, out, model: model.id, dataset: dataset.name });
-    });
+      await mapSet(activationSetFromExtraction(extraction), extraction.layers, options, { out, model: model.id, dataset: dataset.name });
+    }, { positionals, table: MAP_EXTRACT });
   },
 };
-
-async function mapSet(set: ActivationSet, layers: number[], values: FlagValues, o: { method: ReduceMethod; dims: number; out: string; model: string; dataset: string }): Promise<void> {
-  const rows = { labels: set.labels, classNames: set.classNames, texts: set.texts };
-  for (const layer of layers) {
-    const x = set.readLayer(layer);
-    const r = await reduce({ rows: x.rows, cols: x.cols, data: x.data }, {
-      method: o.method, nComponents: o.dims, seed: intFlag(values.seed, 'seed', 0), geodesic: values.geodesic === true, k: intFlag(values.k, 'k', 15, 1),
-    });
-    const base = `map-layer${layer}-${o.method}${values.geodesic ? '-geodesic' : ''}${o.dims === 3 ? '-3d' : ''}`;
-    const files = writeMap(o.out, base, r, rows, {
-      title: `${o.model} · layer ${layer} · ${o.method.toUpperCase()}${values.geodesic ? ' (geodesic)' : ''}`,
-      model: o.model, dataset: o.dataset, layer, activations: set.source, seed: intFlag(values.seed, 'seed', 0),
-    });
-    const evr = r.diagnostics.explainedVarianceRatio as number[] | undefined;
-    console.log(`layer ${layer}: ${files.html}${evr ? `  (explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(', ')})` : ''}`);
-  }
-}

@@ -1,36 +1,30 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { intFlag, numberFlag, parseFlagsWithConfig, requireFlag, stringFlag, type Command } from '../command.ts';
-import { AtlasError } from '../../errors.ts';
-import { loadModel } from '../../model/load.ts';
-import { loadDataset } from '../../data/dataset.ts';
-import { parseAggregation } from '../../data/aggregate.ts';
+import { parseFlagsWithConfig, requireFlag, stringFlag, type Command } from '../command.ts';
+import { MODEL_FLAGS_ONLY, MODEL_HELP, datasetFromFlags, modelFromFlags } from '../shared-flags.ts';
+import { fromFlags, tableFlags, tableHelp } from '../table-flags.ts';
+import { MRI_OPTIONS } from '../../mri/defaults.ts';
+import { DATASET_OPTIONS } from '../../data/defaults.ts';
+import { MODEL_OPTIONS } from '../../model/defaults.ts';
+import { withDefaults } from '../../util/option-table.ts';
 import { savePlot } from '../../plot/png.ts';
 import { ActivationAreas, type NodeLayout } from '../../mri/activation-areas.ts';
 import { checkGridsize } from '../../mri/grid.ts';
-import { parseReductionMethod } from '../../mri/reduce.ts';
 import { metricsTable, type GraphMetrics } from '../../mri/metrics.ts';
-import { degreeByLayer, projectionMetrics } from '../../mri/projection.ts';
 import { nragToGraphml, nragToJson } from '../../mri/export.ts';
-import { DEFAULT_NRAG_COLORMAP, gridHeatmapHtml, gridHeatmapSvg, nragHtml, nragSvg, probeBarSvg } from '../../mri/draw.ts';
+import { gridHeatmapHtml, gridHeatmapSvg, nragHtml, nragSvg, probeBarSvg } from '../../mri/draw.ts';
+import { DEFAULT_PROBE_METRICS, parseMetric } from '../../mri/classification-metrics.ts';
+import type { Nrag } from '../../mri/nrag.ts';
+import { degreeByLayer, projectionMetrics } from '../../mri/projection.ts';
 import { parseDivergingColormap } from '../../plot/colormap.ts';
 import { openActivationSet } from '../../data/activation-set.ts';
-import { parseMetric } from '../../mri/classification-metrics.ts';
-import type { Nrag } from '../../mri/nrag.ts';
+import { AtlasError } from '../../errors.ts';
 
 const OPTIONS = {
-  model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
-  reduce: { type: 'string', default: 'pca' }, components: { type: 'string', default: '2' }, gridsize: { type: 'string', default: '10' },
-  seed: { type: 'string', default: '0' }, labels: { type: 'string' }, pooling: { type: 'string', default: 'first' },
-  threshold: { type: 'string', default: '0.3' }, 'threshold-mode': { type: 'string', default: 'signed' }, layout: { type: 'string', default: 'fixed' },
-  metric: { type: 'string', default: 'cosine' },
-  evaluate: { type: 'boolean', default: false }, splits: { type: 'string', default: '5' }, 'test-size': { type: 'string', default: '0.3' },
-  'split-seed': { type: 'string', default: '42' }, 'probe-metrics': { type: 'string' },
-  'text-column': { type: 'string' }, 'label-column': { type: 'string' }, 'num-samples': { type: 'string' },
-  'batch-size': { type: 'string', default: '8' }, 'max-length': { type: 'string', default: '512' }, cache: { type: 'string' },
-  threads: { type: 'string' }, revision: { type: 'string', default: 'main' }, 'no-png': { type: 'boolean', default: false },
-  colormap: { type: 'string', default: DEFAULT_NRAG_COLORMAP }, 'spearman-orientation': { type: 'string', default: 'ours' },
-  'probe-components': { type: 'string' }, 'svd-solver': { type: 'string', default: 'exact' },
+  ...MODEL_FLAGS_ONLY,
+  ...tableFlags(MRI_OPTIONS),
+  out: { type: 'string' }, labels: { type: 'string' }, evaluate: { type: 'boolean' }, 'probe-metrics': { type: 'string' },
+  cache: { type: 'string' }, png: { type: 'boolean' }, 'no-png': { type: 'boolean' },
   activations: { type: 'string' }, 'labels-file': { type: 'string' },
 } as const;
 
@@ -38,97 +32,62 @@ const OPTIONS = {
 export const mriCommand: Command = {
   name: 'mri',
   summary: 'Neural Region Activation Graphs: per-layer heatmaps, NRAG drawing/export, graph metrics, probing',
-  help: `Usage: latent-atlas mri --model M --data D --out DIR [options]
+  tables: { model: MODEL_OPTIONS, dataset: DATASET_OPTIONS, mri: MRI_OPTIONS },
+  help: `Usage: latent-atlas mri [MODEL] --data D --out DIR [options]
 
 Reduces every layer's pooled hidden states to --components dimensions and builds the Neural Region
 Activation Graph (LLM-MRI). With 2 components each layer's plane is binned into a gridsize × gridsize grid:
 heatmaps per layer (all texts and per label) and a grid NRAG whose edges count texts moving between cells.
 With more components nodes are components and edges Spearman correlations (per category, --labels needed).
 
-  --model M            checkpoint folder or hub id (BERT, DistilBERT, GPT-2, Llama family)
-  --data D             labelled dataset (csv, tsv, jsonl, json, arrow, HF folder, builtin:NAME)
-  --out DIR            output folder
-  --reduce R           pca | svd | umap (default pca)
-  --components K       reduced dimensions per layer (default 2)
-  --gridsize G         grid cells per axis, 2 components only (default 10)
-  --seed S             reduction seed (default 0)
-  --labels A[,B]       restrict the graph to one or two labels (names); Spearman mode needs one
-  --pooling P          first ([CLS]; default) | mean | final | max
-  --threshold T        Spearman threshold (default 0.3); --threshold-mode signed (ρ > T, default) | absolute
-  --layout L           node x positions: fixed (by cell/component, comparable across labels; default) | compact
-  --metric M           UMAP metric: cosine (default) | euclidean
-  --evaluate           probing: logistic regression on full vs reduced activations
-  --splits N           stratified shuffle splits (default 5); --test-size F (default 0.3); --split-seed (default 42)
-  --probe-metrics LIST comma list (default f1_macro,f1_weighted,recall_macro,recall_weighted,accuracy,balanced_accuracy)
-  --probe-components N reduce both probe feature sets to N components first (the reference's n_components)
-  --svd-solver S       exact (default, the reference's result) | randomized (scikit-learn TruncatedSVD's default)
-  --colormap NAME      diverging colormap of edges and of node label shares (default coolwarm, as the reference;
-                       RdBu, bwr, seismic, PiYG, PRGn, BrBG, PuOr, RdGy, RdYlBu, RdYlGn, Spectral and their _r)
-  --spearman-orientation ours|upstream   Spearman mode: edge i→j carries ρ(l_i, (l+1)_j) (ours, default) or the
-                       reference's transposed ρ(l_j, (l+1)_i); recorded in graph.{graphml,json}
-  --activations PATH   activations computed elsewhere (one vector per text per layer; see 'profile --help')
-                       instead of --model/--data; --labels-file FILE gives their labels/texts (CSV/TSV/JSONL)
-  --text-column, --label-column, --num-samples   dataset options
-  --batch-size N (8), --max-length N (512), --cache DIR, --threads N, --revision REV, --no-png
-  --config FILE        YAML file with any of these options
+MRI options:
+${tableHelp(MRI_OPTIONS, Object.keys(MRI_OPTIONS).filter((k) => k !== 'seed'))}
+  --out DIR               output folder (required)
+  --labels A[,B]          restrict the graph to one or two labels (names); Spearman mode needs one
+  --evaluate              probing: logistic regression on full vs reduced activations
+  --probe-metrics LIST    comma list (default ${DEFAULT_PROBE_METRICS.join(',')})
+  --cache DIR             activation cache root   --no-png  SVG only
+  --activations PATH      activations computed elsewhere (one vector per text per layer; see 'profile --help')
+                          instead of a model and --data; --labels-file FILE gives their labels/texts
+
+${MODEL_HELP}
 
 Writes heatmaps/ (SVG, PNG, HTML per layer and label), graph.{svg,png,html,graphml,json},
 metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{json,svg,png}.`,
   async run(argv) {
-    const { values: v } = parseFlagsWithConfig('mri', argv, OPTIONS);
-    const acts = stringFlag(v.activations);
-    if (acts && (v.model || v.data)) throw new AtlasError('--activations replaces --model and --data; pass one or the other');
-    const modelArg = acts ? '' : requireFlag(v.model, 'model', 'a checkpoint folder or hub id');
-    const dataArg = acts ? '' : requireFlag(v.data, 'data', 'a labelled dataset file');
-    const colormap = parseDivergingColormap(String(v.colormap));
-    const orientation = String(v['spearman-orientation']);
-    if (orientation !== 'ours' && orientation !== 'upstream') throw new AtlasError(`--spearman-orientation must be ours or upstream, got '${orientation}'`);
-    const svdSolver = String(v['svd-solver']);
-    if (svdSolver !== 'exact' && svdSolver !== 'randomized') throw new AtlasError(`--svd-solver must be exact or randomized, got '${svdSolver}'`);
-    const probeComponents = v['probe-components'] === undefined ? undefined : intFlag(v['probe-components'], 'probe-components', 1, 1);
+    const { values: v, positionals } = parseFlagsWithConfig('mri', argv, OPTIONS);
+    const o = withDefaults(MRI_OPTIONS, fromFlags(MRI_OPTIONS, v));
     const out = resolve(requireFlag(v.out, 'out', 'the output folder'));
-    const method = parseReductionMethod(String(v.reduce));
-    const nComponents = intFlag(v.components, 'components', 2, 1);
-    const gridsize = Number(v.gridsize);
+    const { method, nComponents, gridsize, pooling, layout, thresholdMode, metric } = o;
     checkGridsize(gridsize);
-    const pooling = parseAggregation(String(v.pooling));
-    const layout = String(v.layout);
-    if (layout !== 'fixed' && layout !== 'compact') throw new AtlasError(`--layout must be fixed or compact, got '${layout}'`);
-    const thresholdMode = String(v['threshold-mode']);
-    if (thresholdMode !== 'signed' && thresholdMode !== 'absolute') throw new AtlasError(`--threshold-mode must be signed or absolute, got '${thresholdMode}'`);
-    const metric = String(v.metric);
-    if (metric !== 'cosine' && metric !== 'euclidean') throw new AtlasError(`--metric must be cosine or euclidean, got '${metric}'`);
     const probeMetrics = stringFlag(v['probe-metrics'])?.split(',').map((s) => parseMetric(s.trim()));
-    const threads = v.threads === undefined ? undefined : intFlag(v.threads, 'threads', 1, 1);
-    const png = !v['no-png'];
+    const png = v.png !== false && v['no-png'] !== true;
 
+    const colormap = parseDivergingColormap(o.colormap);
     const labelNames = stringFlag(v.labels)?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
-    const areaOptions = { method, nComponents, gridsize, seed: intFlag(v.seed, 'seed', 0), metric: metric as 'cosine' | 'euclidean', threads, svdSolver: svdSolver as 'exact' | 'randomized' };
+    const { threads } = fromFlags(MODEL_OPTIONS, v);
+    const areaOptions = { method, nComponents, gridsize, seed: o.seed, metric, threads, svdSolver: o.svdSolver };
     // Either activations computed elsewhere, or a model run over a dataset (extracted and cached).
+    const acts = stringFlag(v.activations);
     let dataset: { labels: number[] | null; classNames: string[] };
     let model: { id: string; release(): Promise<void> };
     let areas: ActivationAreas;
     if (acts) {
+      if (v.model || v.data || positionals.length) throw new AtlasError('--activations replaces the model and --data; pass one or the other');
       const set = await openActivationSet(acts, { labels: stringFlag(v['labels-file']), labelColumn: stringFlag(v['label-column']), textColumn: stringFlag(v['text-column']) });
       const labelled = set.labels.some((l) => l >= 0);
       dataset = { labels: labelled ? Array.from(set.labels) : null, classNames: set.classNames };
       model = { id: set.name, release: async () => {} };
       areas = new ActivationAreas({ layers: set.layers, nLayers: Math.max(...set.layers) + 1, readLayer: (l) => set.readLayer(l), texts: set.texts, labels: dataset.labels, classNames: set.classNames, key: set.source }, areaOptions);
     } else {
-      const ds = await loadDataset(dataArg, {
-        textColumn: stringFlag(v['text-column']),
-        labelColumn: stringFlag(v['label-column']),
-        numSamples: v['num-samples'] === undefined ? undefined : intFlag(v['num-samples'], 'num-samples', 1, 1),
-        seed: intFlag(v.seed, 'seed', 0),
-      });
-      for (const w of ds.warnings) console.error(`latent-atlas mri: warning: ${w}`);
+      const ds = await datasetFromFlags(v);
       dataset = ds;
-      const loaded = await loadModel(modelArg, { threads, revision: String(v.revision) });
+      const loaded = await modelFromFlags(v, positionals);
       model = loaded;
       try {
         areas = await ActivationAreas.fromModel(loaded, ds, {
           ...areaOptions, pooling,
-          extract: { batchSize: intFlag(v['batch-size'], 'batch-size', 8, 1), maxLength: intFlag(v['max-length'], 'max-length', 512, 2), cacheRoot: stringFlag(v.cache) },
+          extract: { batchSize: o.batchSize, maxLength: o.maxLength, cacheRoot: stringFlag(v.cache) },
         });
       } catch (e) {
         await loaded.release();
@@ -164,7 +123,7 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
 
       // The main graph: the selected labels, else (grid mode) all texts, else (Spearman) the first label.
       const mainLabels = labelNames.length ? labelNames : nComponents === 2 || !dataset.labels ? [] : [dataset.classNames[0]!];
-      const graphOpts = { threshold: numberFlag(v.threshold, 'threshold', 0.3), thresholdMode: thresholdMode as 'signed' | 'absolute', orientation: orientation as 'ours' | 'upstream' };
+      const graphOpts = { threshold: o.threshold, thresholdMode, orientation: o.spearmanOrientation };
       const graph = await areas.graph({ labels: mainLabels, ...graphOpts });
       const positions = areas.positions(graph, layout as NodeLayout);
       const title = `NRAG — ${model.id} — ${mainLabels.length ? mainLabels.join(' vs ') : 'all texts'}`;
@@ -191,8 +150,8 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
 
       if (v.evaluate) {
         const result = await areas.evaluate({
-          nSplits: intFlag(v.splits, 'splits', 5, 1), testSize: numberFlag(v['test-size'], 'test-size', 0.3), seed: intFlag(v['split-seed'], 'split-seed', 42),
-          metrics: probeMetrics, probeComponents,
+          nSplits: o.splits, testSize: o.testSize, seed: o.splitSeed,
+          metrics: probeMetrics, probeComponents: o.probeComponents,
         });
         writeFileSync(join(out, 'evaluation.json'), JSON.stringify(result, null, 2) + '\n');
         save(probeBarSvg(result), join(out, 'evaluation'));

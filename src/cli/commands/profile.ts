@@ -1,29 +1,27 @@
 import { resolve } from 'node:path';
-import { parseFlagsWithConfig, intFlag, stringFlag, type Command, type FlagValues } from '../command.ts';
+import { parseFlagsWithConfig, stringFlag, type Command } from '../command.ts';
+import { fromFlags, tableFlags, tableHelp } from '../table-flags.ts';
+import { PROFILE_OPTIONS } from '../../geometry/defaults.ts';
+import { DATASET_OPTIONS, EXTRACT_OPTIONS } from '../../data/defaults.ts';
+import { MODEL_OPTIONS } from '../../model/defaults.ts';
+import { withDefaults, type ResolvedOptions } from '../../util/option-table.ts';
 import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, withExtraction } from '../shared-flags.ts';
 import { AtlasError } from '../../errors.ts';
 import { activationSetFromExtraction, openActivationSet, type ActivationSet } from '../../data/activation-set.ts';
 import { idProfile, type IdProfileRow } from '../../geometry/id-profile.ts';
 import { writeProfileOutputs } from '../../geometry/profile-output.ts';
 import { layerDiagnostics, type LayerDiagnostics } from '../../geometry/layer-diagnostics.ts';
-import { layerProbe, LAYER_PROBE_DEFAULTS, type LayerProbeResult } from '../../mri/layer-probe.ts';
+import { layerProbe, type LayerProbeResult } from '../../mri/layer-probe.ts';
 import type { Matrix } from '../../geometry/matrix.ts';
 import { progress } from '../../util/progress.ts';
 import { knnHnsw } from '../../geometry/knn-hnsw.ts';
 
 const PROFILE_FLAGS = {
   ...MODEL_DATA_FLAGS,
+  ...tableFlags(PROFILE_OPTIONS),
   activations: { type: 'string' },
   labels: { type: 'string' },
-  k: { type: 'string', default: '30' },
-  'range-max': { type: 'string', default: '64' },
-  metric: { type: 'string', default: 'euclidean' },
-  'no-probe': { type: 'boolean', default: false },
-  'probe-splits': { type: 'string', default: String(LAYER_PROBE_DEFAULTS.nSplits) },
-  'no-diagnostics': { type: 'boolean', default: false },
-  out: { type: 'string', default: 'atlas-out' },
-  neighbours: { type: 'string', default: 'exact' },
-  'recall-sample': { type: 'string', default: '200' },
+  out: { type: 'string' },
 } as const;
 
 /** Per-layer extras computed while a layer is in memory (each layer is read once). */
@@ -42,24 +40,20 @@ async function* layersOf(set: ActivationSet, extras: Extras[], opts: { diagnosti
   }
 }
 
-async function profileSet(set: ActivationSet, values: FlagValues, info: { model: string; dataset: string }): Promise<void> {
-  const metric = stringFlag(values.metric);
-  if (metric !== 'euclidean' && metric !== 'cosine') throw new AtlasError(`--metric must be euclidean or cosine, got '${metric}'`);
-  const out = resolve(stringFlag(values.out) ?? 'atlas-out');
-  const method = stringFlag(values.neighbours);
-  if (method !== 'exact' && method !== 'hnsw') throw new AtlasError(`--neighbours must be exact or hnsw, got '${method}'`);
+async function profileSet(set: ActivationSet, options: ResolvedOptions<typeof PROFILE_OPTIONS>, out: string, info: { model: string; dataset: string }): Promise<void> {
+  const { metric, k } = options;
+  const method = options.neighbours;
   const neighbours = method === 'hnsw'
-    ? { method: 'hnsw' as const, search: (X: Matrix, k: number) => knnHnsw(X, { k, metric }), recallSample: intFlag(values['recall-sample'], 'recall-sample', 200, 1) }
+    ? { method: 'hnsw' as const, search: (X: Matrix, kk: number) => knnHnsw(X, { k: kk, metric }), recallSample: options.recallSample }
     : undefined;
   const labelled = set.labels.some((l) => l >= 0);
-  const probe = values['no-probe'] !== true && labelled && new Set(set.labels).size >= 2;
-  const k = intFlag(values.k, 'k', 30, 1);
+  const probe = options.probe && labelled && new Set(set.labels).size >= 2;
   const extras: Extras[] = [];
   const bar = progress({ total: set.layers.length, label: 'profile', unit: 'layers' });
   const profile: IdProfileRow[] = await idProfile(
-    layersOf(set, extras, { diagnostics: values['no-diagnostics'] !== true, probe, splits: intFlag(values['probe-splits'], 'probe-splits', LAYER_PROBE_DEFAULTS.nSplits, 2) }),
+    layersOf(set, extras, { diagnostics: options.diagnostics, probe, splits: options.probeSplits }),
     labelled ? set.labels : undefined,
-    { k, rangeMax: intFlag(values['range-max'], 'range-max', 64, 2), metric, onLayer: () => bar.tick(1), neighbours },
+    { k, rangeMax: options.rangeMax, metric, onLayer: () => bar.tick(1), neighbours },
   );
   bar.done();
   // idProfile numbers layers 0..; map them back to the layer indices of the set.
@@ -84,7 +78,8 @@ async function profileSet(set: ActivationSet, values: FlagValues, info: { model:
 export const profileCommand: Command = {
   name: 'profile',
   summary: 'intrinsic dimension (TwoNN, Gride), overlaps, probes and diagnostics across layers',
-  help: `Usage: latent-atlas profile --model MODEL --data SOURCE [--layers all] [--out atlas-out]
+  tables: { model: MODEL_OPTIONS, dataset: DATASET_OPTIONS, extract: EXTRACT_OPTIONS, profile: PROFILE_OPTIONS },
+  help: `Usage: latent-atlas profile [MODEL] --data SOURCE [--layers all] [--out atlas-out]
        latent-atlas profile --activations PATH [--labels FILE] [--out atlas-out]
 
 For every layer: TwoNN and Gride (scaling n2 = 2, 4, ... up to --range-max) intrinsic dimension with error
@@ -101,27 +96,21 @@ Activations computed elsewhere (PyTorch hooks, TransformerLens, nnsight, …):
                          (--label-column / --text-column pick others); without it the points are unlabelled
 
 Profile options:
-  --k N                  neighbours for the overlaps (default 30, DADApy's default)
-  --range-max N          largest Gride rank n2 (default 64)
-  --metric euclidean|cosine   (default euclidean)
-  --no-probe             skip the per-layer linear probes (on by default when the data has ≥ 2 labels)
-  --probe-splits N       stratified shuffle splits for the probe CI (default ${LAYER_PROBE_DEFAULTS.nSplits}, test size ${LAYER_PROBE_DEFAULTS.testSize})
-  --no-diagnostics       skip norms, anisotropy, outlier dimensions and effective rank
-  --out DIR              output folder (default atlas-out)
-  --neighbours exact|hnsw  exact k-NN (default) or approximate HNSW (optional package usearch) for large N;
-                         with hnsw, recall@k against exact k-NN is measured on --recall-sample rows (default
-                         200) per layer, printed and stored in profile.json with the method
+${tableHelp(PROFILE_OPTIONS)}
+  --out DIR               output folder (default atlas-out)
 
 ${MODEL_DATA_HELP}`,
   async run(argv) {
-    const { values } = parseFlagsWithConfig('profile', argv, PROFILE_FLAGS);
+    const { values, positionals } = parseFlagsWithConfig('profile', argv, PROFILE_FLAGS);
+    const options = withDefaults(PROFILE_OPTIONS, fromFlags(PROFILE_OPTIONS, values));
+    const out = resolve(stringFlag(values.out) ?? 'atlas-out');
     const acts = stringFlag(values.activations);
     if (acts) {
-      if (values.model || values.data) throw new AtlasError('--activations replaces --model and --data; pass one or the other');
+      if (values.model || values.data || positionals.length) throw new AtlasError('--activations replaces the model and --data; pass one or the other');
       const set = await openActivationSet(acts, { labels: stringFlag(values.labels), labelColumn: stringFlag(values['label-column']), textColumn: stringFlag(values['text-column']) });
-      await profileSet(set, values, { model: set.name, dataset: stringFlag(values.labels) ?? '(unlabelled)' });
+      await profileSet(set, options, out, { model: set.name, dataset: stringFlag(values.labels) ?? '(unlabelled)' });
       return;
     }
-    await withExtraction(values, (model, dataset, extraction) => profileSet(activationSetFromExtraction(extraction), values, { model: model.id, dataset: dataset.name }));
+    await withExtraction(values, (model, dataset, extraction) => profileSet(activationSetFromExtraction(extraction), options, out, { model: model.id, dataset: dataset.name }), { positionals });
   },
 };

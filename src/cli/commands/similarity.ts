@@ -31,6 +31,10 @@ similarity_heatmap / similarity_layers plots (svg, png) to --out.`,
     let last = 0;
     const res = analyzeSimilarity(dirs, { labels, onTensor: (name, bytes) => { bar.tick(bytes - last, { tensor: name }); last = bytes; } });
     bar.done();
+    if (res.tensors.length === 0) {
+      for (const p of res.problems.slice(0, 5)) console.error(`warning: ${p.tensor}: ${p.problem}`);
+      throw new AtlasError(`compared 0 tensors: the checkpoints share no tensor of the same shape (${res.problems.length} problem(s))`, { hint: 'compare checkpoints of the same architecture and size' });
+    }
     const out = resolve(values.out!);
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'similarity.json'), JSON.stringify(res, null, 2) + '\n');

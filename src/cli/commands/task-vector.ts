@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseFlags, type Command } from '../command.ts';
 import { AtlasError } from '../../errors.ts';
 import { openCheckpoint } from '../../model/checkpoint.ts';
+import { SafetensorsFile } from '../../model/safetensors.ts';
 import { progress } from '../../util/progress.ts';
 import { taskVector } from '../../params/task-vector.ts';
 import { toCsv } from '../../params/stats.ts';
@@ -34,8 +35,16 @@ Spearman correlation across layers of Fisher importance vs relative change.`,
     mkdirSync(dirname(out), { recursive: true });
     mkdirSync(reportDir, { recursive: true });
     const c = openCheckpoint(resolve(values.base));
-    const total = c.names().length;
+    const names = c.names();
+    const total = names.length;
     c.close();
+    if (values.fisher) {
+      // A Fisher file of another model would silently weight nothing: refuse before writing anything.
+      const f = SafetensorsFile.open(resolve(values.fisher));
+      const shared = names.filter((n) => f.entries.has(n)).length;
+      f.close();
+      if (shared === 0) throw new AtlasError('matches no tensor of the base model', { file: resolve(values.fisher), hint: "pass the fisher_diagonal.safetensors that 'latent-atlas fim' wrote for --base" });
+    }
     const bar = progress({ total, label: 'task-vector', unit: 'tensor' });
     const rep = taskVector(resolve(values.base), resolve(values.finetuned), { out, dtype, fisher: values.fisher && resolve(values.fisher), onTensor: (name) => bar.tick(1, { tensor: name }) });
     bar.done();
