@@ -84,7 +84,7 @@ export async function loadPlanInputs(plan: ShardPlan, planDir: string): Promise<
   const dataset = await datasetFromFlags(plan.flags);
   const model = await modelFromFlags(plan.flags);
   try {
-    const extraction = planExtraction(model, dataset, extractOptionsFromFlags(model, plan.flags));
+    const extraction = planExtraction(model, dataset, extractOptionsFromFlags(plan.flags));
     checkPlanMatches(plan, planDir, extraction);
     return { model, dataset, extraction };
   } catch (e) {

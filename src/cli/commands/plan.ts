@@ -35,7 +35,7 @@ ${MODEL_DATA_HELP}`,
     const dataset = await datasetFromFlags(values);
     const model = await modelFromFlags(values);
     try {
-      const x = planExtraction(model, dataset, extractOptionsFromFlags(model, values));
+      const x = planExtraction(model, dataset, extractOptionsFromFlags(values));
       const plan = makeShardPlan(x, {
         modelArg: model.id, datasetSource: dataset.source, datasetName: dataset.name,
         cacheRoot: stringFlag(values.cache) ?? defaultCacheRoot(), flags: values, shards,
