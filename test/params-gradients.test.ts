@@ -22,7 +22,7 @@ async function perSampleLoss(store: ParamStore, batch: TokenBatch): Promise<Floa
 /** Central finite differences in float64 at 2 random entries of every parameter tensor vs the engine's per-sample gradients. */
 async function checkFiniteDifferences(opts: TinyCheckpointOptions, expectNames: string[]): Promise<void> {
   const store = tinyStore(opts).toFloat64();
-  const batch = batchOf(store.config.vocabSize, 3);
+  const batch = batchOf(store.spec.vocabSize, 3);
   const res = await lossAndGradients(store, batch, { perSample: true });
   const per = res.perSampleGrads!;
   assert.deepEqual([...per.keys()].sort(), store.names().sort(), 'a gradient for every parameter');
@@ -36,7 +36,7 @@ async function checkFiniteDifferences(opts: TinyCheckpointOptions, expectNames: 
       let i = Math.floor(r() * data.length);
       // embeddings/positions: pick a row that the batch actually uses half the time, so the check is not just 0 = 0
       if (rep === 0 && /wte|embed_tokens|wpe|lm_head/.test(name)) {
-        const d = store.config.dModel;
+        const d = store.spec.dModel;
         const row = /wpe/.test(name) ? 2 : batch.ids[8];
         i = row * d + Math.floor(r() * d);
       }
@@ -82,7 +82,7 @@ test('llama (GQA, rotary, SwiGLU, untied head, q/k/v/o biases) per-sample gradie
 test('float32: per-sample gradients sum to the batch gradient and do not depend on batch companions or padding side', async () => {
   for (const arch of ['gpt2', 'llama'] as const) {
     const store = tinyStore({ architecture: arch, nLayer: 2, dModel: 16, nHead: 4, std: 0.2, seed: 5 });
-    const batch = batchOf(store.config.vocabSize, 9);
+    const batch = batchOf(store.spec.vocabSize, 9);
     const per = await lossAndGradients(store, batch, { perSample: true });
     const whole = await lossAndGradients(store, batch);
     assert.ok(Math.abs(per.loss - whole.loss) < 1e-4 * Math.abs(whole.loss));

@@ -114,7 +114,7 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const k = o.k ?? 10;
   if (!Number.isInteger(k) || k < 1 || k >= n) throw new AtlasError(`k must be an integer in [1, ${n - 1}] for ${n} texts, got ${k}`, { field: 'k' });
   const metricInputs = {
-    model: modelKey, dataset: dataset.hash, layer: o.layer ?? params.config.nLayer, point: o.point ?? 'pre-norm', method: o.method ?? 'exact',
+    model: modelKey, dataset: dataset.hash, layer: o.layer ?? params.spec.nLayer, point: o.point ?? 'pre-norm', method: o.method ?? 'exact',
     samples: o.method === 'monte-carlo' ? (o.samples ?? 64) : null, storage: o.storage ?? 'auto', rank: o.rank ?? 64, maxLength: o.maxLength ?? null,
     seed: o.seed ?? 0,
   };
