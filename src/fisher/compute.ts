@@ -18,6 +18,7 @@ import type { FloatArray, ParamStore } from '../params/param-store.ts';
 import { mulberry32 } from '../model/tiny-checkpoint.ts';
 import type { Matrix } from '../geometry/matrix.ts';
 import { tokenTail } from './tail.ts';
+import { requireLmHead } from '../params/block.ts';
 import { exactFisher, lmHead, monteCarloFisher } from './metric.ts';
 import { lowRankFactor, type MetricStore } from './store.ts';
 
@@ -60,7 +61,7 @@ export interface FisherMetrics {
 
 export async function computeFisherMetrics(params: ParamStore, tokenizer: AtlasTokenizer, texts: string[], opts: FisherMetricOptions = {}): Promise<FisherMetrics> {
   const spec = params.spec;
-  if (!spec.unembed) throw new AtlasError(`the Fisher metric needs a causal LM head, and this ${spec.modelType} checkpoint is an encoder without one`, { field: 'model', hint: 'use a causal language model (gpt2, llama, …)' });
+  requireLmHead(spec, 'the Fisher metric');
   const L = spec.nLayer;
   const d = spec.dModel;
   const layer = opts.layer ?? L;

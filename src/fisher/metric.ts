@@ -23,6 +23,7 @@ import { AtlasError } from '../errors.ts';
 import { gemm } from '../geometry/gemm.ts';
 import type { FloatArray, ParamStore } from '../params/param-store.ts';
 import { W } from '../model/spec.ts';
+import { requireLmHead } from '../params/block.ts';
 
 export interface LmHead {
   /** [V, d] row-major (the tied embedding when the model ties them). */
@@ -36,8 +37,7 @@ export interface LmHead {
 }
 
 export function lmHead(params: ParamStore): LmHead {
-  const u = params.spec.unembed;
-  if (!u) throw new AtlasError(`the Fisher metric needs a causal LM head, and this ${params.spec.modelType} checkpoint is an encoder without one`, { field: 'model', hint: 'use a causal language model (gpt2, llama, …)' });
+  const u = requireLmHead(params.spec, 'the Fisher metric');
   const c = params.canonical();
   const t = c.get(W.unembed)!;
   return { W: t.data, V: t.shape[0], d: t.shape[1], b: u.bias ? c.get(W.unembedBias)!.data : undefined, softcap: u.softcap };

@@ -26,7 +26,7 @@ import { W, type ActivationKind, type ModelSpec, type NormSpec } from '../model/
 import type { Tape } from '../params/backprop.ts';
 import type { FloatArray, ParamStore, ParamTensor } from '../params/param-store.ts';
 import { activate, allocLike, keyVisible, normForward, normTangent, rotaryTables, rotateHead, softcapInPlace } from '../params/ops.ts';
-import { runBlock, runEmbedNorm, runFinalNorm, type BlockOps } from '../params/block.ts';
+import { requireLmHead, runBlock, runEmbedNorm, runFinalNorm, type BlockOps } from '../params/block.ts';
 
 export interface TailOptions {
   /** Layer ℓ of the point: 0..nLayer (nLayer = the pre-final-norm output of the last block). */
@@ -238,7 +238,7 @@ class TangentOps implements BlockOps<Rows> {
  */
 export async function tokenTail(params: ParamStore, tape: Tape, b: number, opts: TailOptions, t?: number): Promise<TailResult> {
   const spec = params.spec;
-  if (!spec.unembed) throw new AtlasError(`the Fisher metric needs a causal LM head, and this ${spec.modelType} checkpoint is an encoder without one`, { field: 'model', hint: 'use a causal language model (gpt2, llama, …)' });
+  requireLmHead(spec, 'the Fisher metric');
   const L = spec.nLayer;
   const d = spec.dModel;
   const layer = opts.layer;

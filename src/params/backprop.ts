@@ -26,7 +26,7 @@ import { bmm } from '../geometry/batched-gemm.ts';
 import { W, type ActivationKind, type ModelSpec, type NormSpec, type RotarySpec } from '../model/spec.ts';
 import type { ParamStore, ParamTensor } from './param-store.ts';
 import { activate, alloc, allocLike, keyVisible, normBackward, normForward, rotaryTables, rotateHead, softcapInPlace, type Arr } from './ops.ts';
-import { runBlock, runEmbedNorm, runFinalNorm, type BlockOps } from './block.ts';
+import { requireLmHead, runBlock, runEmbedNorm, runFinalNorm, type BlockOps } from './block.ts';
 import { StoredGradientRouter, type GradientSink } from './stored-gradients.ts';
 
 export type { GradientSink } from './stored-gradients.ts';
@@ -409,7 +409,7 @@ class Recorder implements BlockOps<Node> {
 /** Forward pass keeping what the backward needs. */
 export async function forward(params: ParamStore, batch: TokenBatch): Promise<Tape> {
   const spec = params.spec;
-  if (!spec.unembed) throw new AtlasError(`a ${spec.modelType} checkpoint without a language-model head has no next-token loss`, { field: 'model', hint: 'use a causal language model (gpt2, llama, …), not an encoder' });
+  requireLmHead(spec, 'the next-token loss');
   const { batch: B, seqLen: T, ids, attentionMask: mask } = batch;
   if (ids.length !== B * T || mask.length !== B * T) throw new Error(`forward: ids/attentionMask must hold batch×seqLen = ${B * T} values`);
   const N = B * T;

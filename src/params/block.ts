@@ -6,7 +6,8 @@
  * architecture's maths (which norm where, parallel or sequential residual, sandwich norms, gated MLP) exists
  * in one place, and each engine only implements the operations.
  */
-import { W, type BlockSpec, type ModelSpec, type NormSpec, type ActivationKind } from '../model/spec.ts';
+import { AtlasError } from '../errors.ts';
+import { W, type UnembedSpec, type BlockSpec, type ModelSpec, type NormSpec, type ActivationKind } from '../model/spec.ts';
 
 export interface BlockOps<V> {
   /** A norm with canonical weight `w` (and bias `b` when the spec has one). */
@@ -71,4 +72,10 @@ export function runFinalNorm<V>(o: BlockOps<V>, spec: ModelSpec, x: V): V {
 /** The embedding norm (BERT / RoBERTa; identity otherwise). */
 export function runEmbedNorm<V>(o: BlockOps<V>, spec: ModelSpec, x: V): V {
   return spec.embed.norm ? o.norm(spec.embed.norm, W.embedNormW, W.embedNormB, x) : x;
+}
+
+/** The spec's LM head; encoders loaded without one get one clear error (`what`: what needed the head). */
+export function requireLmHead(spec: ModelSpec, what: string): UnembedSpec {
+  if (!spec.unembed) throw new AtlasError(`${what} needs a causal language-model head, and this ${spec.modelType} checkpoint is an encoder without one`, { field: 'model', hint: 'use a causal language model (gpt2, llama, …)' });
+  return spec.unembed;
 }

@@ -9,6 +9,7 @@ import { ParamStore } from '../../params/param-store.ts';
 import { diagonalFisher, type FisherMode } from '../../params/fisher.ts';
 import type { TokenBatch } from '../../params/backprop.ts';
 import { writeFisherOutputs } from '../../params/fisher-report.ts';
+import { paramClassifier } from '../../params/param-names.ts';
 import { fisherPlot, tryPlot } from '../../params/plots.ts';
 
 /** Diagonal Fisher information of a model on calibration texts. */
@@ -63,7 +64,7 @@ Writes fisher_diagonal.safetensors, layer_importance.json, summary.json and fish
     if (result.samples === 0) throw new AtlasError('no text has two or more tokens: nothing to predict', { file: values.data });
     const out = resolve(values.out!);
     const shapes = new Map([...params.tensors].map(([n, t]) => [n, t.shape]));
-    const report = writeFisherOutputs(out, result, shapes, { model: modelDir, data: data.source, maxLength, batchSize });
+    const report = writeFisherOutputs(out, result, shapes, { model: modelDir, data: data.source, maxLength, batchSize }, paramClassifier(params.layout.recipes));
     tryPlot('Fisher', () => fisherPlot(report, join(out, 'fisher_layers')));
     const ranked = [...report.layers].sort((a, b) => a.rank - b.rank).slice(0, 5).map((l) => l.group).join(', ');
     console.log(`Fisher of ${result.samples} texts (${result.tokens} tokens, mean loss ${result.meanLoss.toFixed(3)} nats) written to ${out}; most important layers: ${ranked}`);
