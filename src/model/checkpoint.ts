@@ -1,13 +1,17 @@
 /**
- * Opens a Hugging Face checkpoint folder (config.json + weights in any of the usual layouts) and serves its
- * parameters under canonical names: no `transformer.` / `model.` prefix (gpt2 `h.0.attn.c_attn.weight`,
- * llama `layers.0.self_attn.q_proj.weight`), plus `lm_head.weight` for both; BERT/DistilBERT under BertModel's
- * names without the `bert.` prefix (`encoder.layer.0.attention.self.query.weight`, see canonicalBertName). Tensors are read one at a time.
+ * Opens a Hugging Face checkpoint folder (config.json + weights in any of the usual layouts): the stored
+ * tensors (`stored`), the model's canonical tensors resolved through its architecture module (`weights`,
+ * see weights.ts and spec.ts), and, for the code not yet moved to the spec, the legacy names (legacy-names.ts).
+ * Stored tensors that the model would not read are an error at open time. Tensors are read one at a time.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AtlasError } from '../errors.ts';
 import { type ModelConfig, loadConfig } from './config.ts';
+import type { ModelSpec } from './spec.ts';
+import { moduleOfFamily } from './architectures/index.ts';
+import { CanonicalWeights, similarNames, type StoredTensorReader } from './weights.ts';
+import { legacyEmbeddingName, legacyName, legacyTensorShapes } from './legacy-names.ts';
 import type { F32Tensor } from './tensor.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import { TorchBinFile } from './torch-bin.ts';
@@ -17,8 +21,16 @@ export type CheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'torch-bi
 export interface Checkpoint {
   dir: string;
   config: ModelConfig;
+  spec: ModelSpec;
   format: CheckpointFormat;
-  /** Canonical names of the stored parameters (buffers such as gpt2's `attn.bias` mask are left out). */
+  /** The stored tensors under their stored names (prefix and all), buffers included. */
+  stored: StoredTensorReader;
+  /** The model's canonical tensors (spec.ts names), resolved through its architecture module. */
+  weights: CanonicalWeights;
+  /**
+   * Legacy names (see legacy-names.ts: stored names without the model prefix) of the stored parameters
+   * (buffers such as gpt2's `attn.bias` mask are left out). The methods below use these names.
+   */
   names(): string[];
   /** True when `tensor(name)` would succeed (includes a tied `lm_head.weight`). */
   has(name: string): boolean;
@@ -48,46 +60,6 @@ function openWeightFile(path: string): WeightFile {
   }
   const f = TorchBinFile.open(path);
   return { path, names: () => f.names(), has: (n) => f.tensors.has(n), shape: (n) => [...f.ref(n).shape], read: (n) => f.read(n), close: () => f.close() };
-}
-
-/** DistilBERT block parameter names → the BERT names the runtime reads (same maths, other names). */
-const DISTILBERT_BLOCK_NAMES: [RegExp, string][] = [
-  [/^transformer\.layer\.(\d+)\.attention\.q_lin\./, 'encoder.layer.$1.attention.self.query.'],
-  [/^transformer\.layer\.(\d+)\.attention\.k_lin\./, 'encoder.layer.$1.attention.self.key.'],
-  [/^transformer\.layer\.(\d+)\.attention\.v_lin\./, 'encoder.layer.$1.attention.self.value.'],
-  [/^transformer\.layer\.(\d+)\.attention\.out_lin\./, 'encoder.layer.$1.attention.output.dense.'],
-  [/^transformer\.layer\.(\d+)\.sa_layer_norm\./, 'encoder.layer.$1.attention.output.LayerNorm.'],
-  [/^transformer\.layer\.(\d+)\.ffn\.lin1\./, 'encoder.layer.$1.intermediate.dense.'],
-  [/^transformer\.layer\.(\d+)\.ffn\.lin2\./, 'encoder.layer.$1.output.dense.'],
-  [/^transformer\.layer\.(\d+)\.output_layer_norm\./, 'encoder.layer.$1.output.LayerNorm.'],
-];
-
-/**
- * BERT family: strips the `bert.` / `distilbert.` prefix of BertForX / DistilBertForX checkpoints, renames
- * DistilBERT blocks to BERT names, maps old (TF-converted) `LayerNorm.gamma/beta` to `weight/bias`, and drops
- * the `position_ids` buffer.
- */
-function canonicalBertName(stored: string): string | null {
-  let name = stored.replace(/^(bert|distilbert)\./, '');
-  if (/(^|\.)position_ids$/.test(name)) return null;
-  name = name.replace(/(LayerNorm|layer_norm)\.gamma$/, '$1.weight').replace(/(LayerNorm|layer_norm)\.beta$/, '$1.bias');
-  for (const [re, to] of DISTILBERT_BLOCK_NAMES) if (re.test(name)) return name.replace(re, to);
-  return name;
-}
-
-/** Canonical name of a stored tensor, or null for buffers that are not parameters. */
-export function canonicalName(stored: string, config: ModelConfig): string | null {
-  if (config.architecture === 'bert') return canonicalBertName(stored);
-  let name = stored;
-  for (const prefix of ['transformer.', 'model.']) {
-    if (name.startsWith(prefix)) {
-      name = name.slice(prefix.length);
-      break;
-    }
-  }
-  if (config.architecture === 'gpt2' && /^h\.\d+\.attn\.(bias|masked_bias)$/.test(name)) return null; // causal-mask buffers
-  if (/\.rotary_emb\.inv_freq$/.test(name)) return null; // recomputed from rope_theta
-  return name;
 }
 
 /** Which weights layout a folder holds, in priority order; null when none is present. */
@@ -129,36 +101,16 @@ function readIndex(indexFile: string, dir: string): Map<string, string> {
   return out;
 }
 
-/** A few stored names that look like `name`, for "did you mean" messages. */
-function similarNames(name: string, names: string[], k = 5): string[] {
-  const grams = (s: string): Set<string> => {
-    const g = new Set<string>();
-    for (let i = 0; i + 3 <= s.length; i++) g.add(s.slice(i, i + 3));
-    return g;
-  };
-  const target = grams(name);
-  return names
-    .map((n) => {
-      const g = grams(n);
-      let common = 0;
-      for (const x of g) if (target.has(x)) common++;
-      return { n, score: common / (g.size + target.size - common || 1) };
-    })
-    .sort((a, b) => b.score - a.score)
-    .slice(0, k)
-    .map((x) => x.n);
-}
-
 /** Opens the checkpoint in `dir` (config.json + the first weights layout found, see `findWeights`). */
 export function openCheckpoint(dir: string): Checkpoint {
   if (!existsSync(dir)) throw new AtlasError('model folder not found', { file: dir });
   const config = loadConfig(dir);
+  const spec = config.spec;
   const found = findWeights(dir);
   if (!found) {
     throw new AtlasError('no weights found: looked for model.safetensors.index.json, model.safetensors, pytorch_model.bin.index.json, pytorch_model.bin', { file: dir, hint: 'download the weights next to config.json' });
   }
   const { format, file } = found;
-  // stored-name → file path, and canonical → stored
   const location = format.endsWith('-sharded') ? readIndex(file, dir) : null;
   const open = new Map<string, WeightFile>();
   const weightFile = (path: string): WeightFile => {
@@ -175,19 +127,6 @@ export function openCheckpoint(dir: string): Checkpoint {
   } else {
     for (const stored of weightFile(file).names()) storedToPath.set(stored, file);
   }
-  const canonical = new Map<string, string>();
-  for (const stored of storedToPath.keys()) {
-    const c = canonicalName(stored, config);
-    if (c !== null && !canonical.has(c)) canonical.set(c, stored);
-  }
-  const embedName = config.architecture === 'gpt2' ? 'wte.weight' : config.architecture === 'bert' ? 'embeddings.word_embeddings.weight' : 'embed_tokens.weight';
-  const resolve = (name: string): string => {
-    const stored = canonical.get(name);
-    if (stored !== undefined) return stored;
-    if (name === 'lm_head.weight' && config.tieWordEmbeddings && canonical.has(embedName)) return canonical.get(embedName)!;
-    const similar = similarNames(name, [...canonical.keys()]);
-    throw new AtlasError(`tensor '${name}' not found`, { file, field: name, hint: `similar names in the checkpoint: ${similar.join(', ') || '(none)'}` });
-  };
   const shardOf = (stored: string): WeightFile => {
     const f = weightFile(storedToPath.get(stored)!);
     if (location && !f.has(stored)) {
@@ -195,22 +134,63 @@ export function openCheckpoint(dir: string): Checkpoint {
     }
     return f;
   };
+  const stored: StoredTensorReader = {
+    names: () => [...storedToPath.keys()],
+    has: (n) => storedToPath.has(n),
+    shape: (n) => shardOf(n).shape(n),
+    read: (n) => shardOf(n).read(n),
+    fileOf: (n) => storedToPath.get(n) ?? file,
+  };
+  const module = moduleOfFamily(spec.family);
+  let weights: CanonicalWeights;
+  try {
+    weights = CanonicalWeights.resolve(module, spec, stored, file);
+    const unused = weights.unusedStored(module);
+    if (unused.length) {
+      throw new AtlasError(
+        `${unused.length} stored tensor(s) are not read by a ${spec.modelType} model with the sizes config.json gives (${spec.nLayer} layers): ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', …' : ''}`,
+        { file: join(dir, 'config.json'), field: 'num_hidden_layers / n_layer', hint: 'config.json does not match the weights (fewer layers, or another architecture)' },
+      );
+    }
+  } catch (e) {
+    for (const f of open.values()) f.close();
+    throw e;
+  }
+
+  // Legacy names (transition, see legacy-names.ts) → stored names; buffers are not parameters.
+  const legacy = new Map<string, string>();
+  for (const n of storedToPath.keys()) {
+    if (module.isBuffer(n)) continue;
+    const l = legacyName(spec, n);
+    if (!legacy.has(l)) legacy.set(l, n);
+  }
+  const tiedEmbedding = spec.unembed?.tied ? legacyEmbeddingName(spec, weights.recipes) : undefined;
+  const resolve = (name: string): string => {
+    const s = legacy.get(name);
+    if (s !== undefined) return s;
+    if (name === 'lm_head.weight' && tiedEmbedding && legacy.has(tiedEmbedding)) return legacy.get(tiedEmbedding)!;
+    const similar = similarNames(name, [...legacy.keys()]);
+    throw new AtlasError(`tensor '${name}' not found`, { file, field: name, hint: `similar names in the checkpoint: ${similar.join(', ') || '(none)'}` });
+  };
   return {
     dir,
     config,
+    spec,
     format,
-    names: () => [...canonical.keys()],
-    has: (name) => canonical.has(name) || (name === 'lm_head.weight' && config.tieWordEmbeddings && canonical.has(embedName)),
-    shape: (name) => shardOf(resolve(name)).shape(resolve(name)),
+    stored,
+    weights,
+    names: () => [...legacy.keys()],
+    has: (name) => legacy.has(name) || (name === 'lm_head.weight' && !!tiedEmbedding && legacy.has(tiedEmbedding)),
+    shape: (name) => stored.shape(resolve(name)),
     fileOf: (name) => storedToPath.get(resolve(name))!,
     tensor(name, expectedShape) {
-      const stored = resolve(name);
-      const f = shardOf(stored);
-      const shape = f.shape(stored);
-      if (expectedShape && (shape.length !== expectedShape.length || shape.some((s, i) => s !== expectedShape[i]))) {
-        throw new AtlasError(`tensor '${stored}' has shape [${shape.join(', ')}], expected [${expectedShape.join(', ')}] from config.json`, { file: f.path, field: name, hint: 'config.json does not match the weights' });
+      const s = resolve(name);
+      const f = shardOf(s);
+      const shape = f.shape(s);
+      if (expectedShape && (shape.length !== expectedShape.length || shape.some((x, i) => x !== expectedShape[i]))) {
+        throw new AtlasError(`tensor '${s}' has shape [${shape.join(', ')}], expected [${expectedShape.join(', ')}] from config.json`, { file: f.path, field: name, hint: 'config.json does not match the weights' });
       }
-      return f.read(stored);
+      return f.read(s);
     },
     close() {
       for (const f of open.values()) f.close();
@@ -219,98 +199,15 @@ export function openCheckpoint(dir: string): Checkpoint {
   };
 }
 
-/** Every parameter the runtime reads, with its shape, in canonical names (HF layouts: gpt2 Conv1D is [in, out]). */
+/** Every parameter the model reads, with its shape, under the legacy names (HF layouts: gpt2 Conv1D is [in, out]). */
 export function expectedTensorShapes(config: ModelConfig): Map<string, number[]> {
-  const m = new Map<string, number[]>();
-  const { dModel: d, dFF: f, vocabSize: V, nLayer } = config;
-  if (config.architecture === 'gpt2') {
-    m.set('wte.weight', [V, d]);
-    m.set('wpe.weight', [config.maxPositions, d]);
-    for (let i = 0; i < nLayer; i++) {
-      const h = `h.${i}`;
-      m.set(`${h}.ln_1.weight`, [d]);
-      m.set(`${h}.ln_1.bias`, [d]);
-      m.set(`${h}.attn.c_attn.weight`, [d, 3 * d]);
-      m.set(`${h}.attn.c_attn.bias`, [3 * d]);
-      m.set(`${h}.attn.c_proj.weight`, [d, d]);
-      m.set(`${h}.attn.c_proj.bias`, [d]);
-      m.set(`${h}.ln_2.weight`, [d]);
-      m.set(`${h}.ln_2.bias`, [d]);
-      m.set(`${h}.mlp.c_fc.weight`, [d, f]);
-      m.set(`${h}.mlp.c_fc.bias`, [f]);
-      m.set(`${h}.mlp.c_proj.weight`, [f, d]);
-      m.set(`${h}.mlp.c_proj.bias`, [d]);
-    }
-    m.set('ln_f.weight', [d]);
-    m.set('ln_f.bias', [d]);
-  } else if (config.architecture === 'bert') {
-    // Bare encoder: no LM head (BertForMaskedLM's `cls.*` head and the pooler are not read).
-    m.set('embeddings.word_embeddings.weight', [V, d]);
-    m.set('embeddings.position_embeddings.weight', [config.maxPositions, d]);
-    if ((config.typeVocabSize ?? 0) > 0) m.set('embeddings.token_type_embeddings.weight', [config.typeVocabSize!, d]);
-    m.set('embeddings.LayerNorm.weight', [d]);
-    m.set('embeddings.LayerNorm.bias', [d]);
-    for (let i = 0; i < nLayer; i++) {
-      const l = `encoder.layer.${i}`;
-      for (const p of ['query', 'key', 'value']) {
-        m.set(`${l}.attention.self.${p}.weight`, [d, d]);
-        m.set(`${l}.attention.self.${p}.bias`, [d]);
-      }
-      m.set(`${l}.attention.output.dense.weight`, [d, d]);
-      m.set(`${l}.attention.output.dense.bias`, [d]);
-      m.set(`${l}.attention.output.LayerNorm.weight`, [d]);
-      m.set(`${l}.attention.output.LayerNorm.bias`, [d]);
-      m.set(`${l}.intermediate.dense.weight`, [f, d]);
-      m.set(`${l}.intermediate.dense.bias`, [f]);
-      m.set(`${l}.output.dense.weight`, [d, f]);
-      m.set(`${l}.output.dense.bias`, [d]);
-      m.set(`${l}.output.LayerNorm.weight`, [d]);
-      m.set(`${l}.output.LayerNorm.bias`, [d]);
-    }
-    return m;
-  } else {
-    const q = config.nHead * config.headDim;
-    const kv = config.nKvHead * config.headDim;
-    m.set('embed_tokens.weight', [V, d]);
-    for (let i = 0; i < nLayer; i++) {
-      const l = `layers.${i}`;
-      m.set(`${l}.input_layernorm.weight`, [d]);
-      m.set(`${l}.self_attn.q_proj.weight`, [q, d]);
-      m.set(`${l}.self_attn.k_proj.weight`, [kv, d]);
-      m.set(`${l}.self_attn.v_proj.weight`, [kv, d]);
-      if (config.qkvBias) {
-        m.set(`${l}.self_attn.q_proj.bias`, [q]);
-        m.set(`${l}.self_attn.k_proj.bias`, [kv]);
-        m.set(`${l}.self_attn.v_proj.bias`, [kv]);
-      }
-      m.set(`${l}.self_attn.o_proj.weight`, [d, q]);
-      if (config.attnOutBias) m.set(`${l}.self_attn.o_proj.bias`, [d]);
-      m.set(`${l}.post_attention_layernorm.weight`, [d]);
-      m.set(`${l}.mlp.gate_proj.weight`, [f, d]);
-      m.set(`${l}.mlp.up_proj.weight`, [f, d]);
-      m.set(`${l}.mlp.down_proj.weight`, [d, f]);
-      if (config.mlpBias) {
-        m.set(`${l}.mlp.gate_proj.bias`, [f]);
-        m.set(`${l}.mlp.up_proj.bias`, [f]);
-        m.set(`${l}.mlp.down_proj.bias`, [d]);
-      }
-    }
-    m.set('norm.weight', [d]);
-  }
-  m.set('lm_head.weight', [V, d]);
-  return m;
+  return legacyTensorShapes(config.spec);
 }
 
 /**
- * Checks, without reading tensor data, that every parameter the runtime needs is present with the shape
+ * Checks, without reading tensor data, that every stored tensor the model needs is present with the shape
  * config.json implies. Throws the first mismatch as an AtlasError naming file, tensor and both shapes.
  */
 export function validateCheckpoint(ckpt: Checkpoint): void {
-  for (const [name, want] of expectedTensorShapes(ckpt.config)) {
-    if (!ckpt.has(name)) ckpt.tensor(name); // throws "not found" with similar names
-    const got = ckpt.shape(name);
-    if (got.length !== want.length || got.some((s, i) => s !== want[i])) {
-      throw new AtlasError(`tensor '${name}' has shape [${got.join(', ')}], expected [${want.join(', ')}] from config.json`, { file: ckpt.fileOf(name), field: name, hint: 'config.json does not match the weights' });
-    }
-  }
+  ckpt.weights.validate();
 }

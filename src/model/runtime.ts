@@ -1,26 +1,53 @@
 /**
- * TransformerRuntime: all-layer forward passes of a checkpoint on CPU through onnxruntime.
+ * TransformerRuntime: forward passes of a checkpoint on CPU through onnxruntime.
  *
- * One ONNX graph is assembled per requested output set (hidden states only / + MLP activations / + logits) and
- * its session is cached, so outputs nobody asked for are never computed. See graph-common.ts for the padding
- * semantics (position ids from the attention mask; padded positions hold meaningless values).
+ * One ONNX graph (graph.ts, built from the model's spec) is assembled per requested output set and its
+ * session is cached, so outputs nobody asked for are never computed. See graph.ts for the padding semantics
+ * (position ids from the attention mask; padded positions hold meaningless values).
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { AtlasError } from '../errors.ts';
 import { createSession } from './onnx-builder.ts';
-import { ATTENTION_MASK, INPUT_IDS, type ForwardGraph, type OutputSelection, type WeightSource } from './graph-common.ts';
-import { buildGpt2Graph } from './graph-gpt2.ts';
-import { buildLlamaGraph } from './graph-llama.ts';
-import { buildBertGraph } from './graph-bert.ts';
+import type { ModelConfig } from './config.ts';
+import { expectedTensorShapes } from './checkpoint.ts';
+import { moduleOfFamily } from './architectures/index.ts';
+import { ATTENTION_MASK, INPUT_IDS, LOGITS, buildForwardGraph, checkHooks, hookShape, type ForwardGraph } from './graph.ts';
+import { type HookPoint, hfHiddenStateHook, hookName } from './spec.ts';
+import { CanonicalWeights, type StoredTensorReader } from './weights.ts';
 import type { F32Tensor } from './tensor.ts';
 
-export type { WeightSource, OutputSelection } from './graph-common.ts';
+/**
+ * Where the runtime gets weights from. A Checkpoint (checkpoint.ts) brings its resolved canonical `weights`;
+ * other sources (in-memory test weights) serve stored tensors by name and are resolved through the family's
+ * module here (`names()` lists them; without it the legacy names of expectedTensorShapes are assumed).
+ */
+export interface WeightSource {
+  config: ModelConfig;
+  tensor(name: string, expectedShape?: number[]): F32Tensor;
+  names?(): string[];
+  weights?: CanonicalWeights;
+}
+
+/** The canonical weights of a source. */
+export function canonicalWeightsOf(src: WeightSource): CanonicalWeights {
+  if (src.weights) return src.weights;
+  const spec = src.config.spec;
+  const names = src.names ? src.names() : [...expectedTensorShapes(src.config).keys()];
+  const set = new Set(names);
+  const reader: StoredTensorReader = {
+    names: () => names,
+    has: (n) => set.has(n),
+    shape: (n) => src.tensor(n).shape,
+    read: (n) => src.tensor(n),
+  };
+  return CanonicalWeights.resolve(moduleOfFamily(spec.family), spec, reader, 'weight source');
+}
 
 export interface RuntimeOptions {
   /** onnxruntime intra-op threads (default: all cores, `os.availableParallelism()`). */
   threads?: number;
-  /** GPT-2 and BERT: use onnxruntime's fused com.microsoft Attention kernel (default true; false = plain ONNX ops). */
+  /** Use onnxruntime's fused com.microsoft Attention kernel where the spec allows (default true; false = plain ONNX ops). */
   fusedAttention?: boolean;
 }
 
@@ -56,12 +83,15 @@ interface CachedSession {
 export class TransformerRuntime {
   private readonly sessions = new Map<string, Promise<CachedSession>>();
   private released = false;
+  readonly weights: CanonicalWeights;
 
   private constructor(
     readonly src: WeightSource,
     readonly threads: number,
     private readonly fusedAttention: boolean,
-  ) {}
+  ) {
+    this.weights = canonicalWeightsOf(src);
+  }
 
   /** Creates the runtime and builds the hidden-states-only session (the common case) eagerly. */
   static async create(src: WeightSource, opts: RuntimeOptions = {}): Promise<TransformerRuntime> {
@@ -70,24 +100,29 @@ export class TransformerRuntime {
       throw new AtlasError(`threads must be a positive integer, got ${threads}`, { field: 'threads' });
     }
     const rt = new TransformerRuntime(src, threads, opts.fusedAttention ?? true);
-    await rt.session({ mlp: false, logits: 'none' });
+    await rt.session(rt.hiddenHooks(), 'none');
     return rt;
   }
 
-  get config() {
+  get config(): ModelConfig {
     return this.src.config;
   }
 
-  private session(sel: OutputSelection): Promise<CachedSession> {
-    const key = `${sel.mlp}|${sel.logits}`;
+  get spec() {
+    return this.src.config.spec;
+  }
+
+  /** The hooks equal to HF's hidden_states[0..L]. */
+  private hiddenHooks(): HookPoint[] {
+    return Array.from({ length: this.spec.nLayer + 1 }, (_, i) => hfHiddenStateHook(this.spec, i));
+  }
+
+  private session(hooks: HookPoint[], logits: 'none' | 'all' | 'last'): Promise<CachedSession> {
+    const key = `${[...new Set(hooks.map(hookName))].sort().join(',')}|${logits}`;
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const arch = this.src.config.architecture;
-        const graph =
-          arch === 'gpt2' ? buildGpt2Graph(this.src, sel, { fusedAttention: this.fusedAttention })
-          : arch === 'bert' ? buildBertGraph(this.src, sel, { fusedAttention: this.fusedAttention })
-          : buildLlamaGraph(this.src, sel);
+        const graph = buildForwardGraph(this.spec, this.weights, { hooks, logits }, { fusedAttention: this.fusedAttention });
         const session = await createSession(graph.graph, { threads: this.threads });
         return { session, graph };
       })();
@@ -97,21 +132,34 @@ export class TransformerRuntime {
     return s;
   }
 
-  async forward(input: ForwardInput, opts: ForwardOptions = {}): Promise<ForwardOutput> {
+  /**
+   * Runs the model and returns the requested hook points (spec.ts; keys `hookName(h)`) and, unless
+   * `logits` is 'none', the logits under the key 'logits' ([B, T, V] or each text's last real token's [B, V]).
+   */
+  async forwardHooks(input: ForwardInput, hooks: HookPoint[], logits: 'none' | 'all' | 'last' = 'none'): Promise<Map<string, F32Tensor>> {
     if (this.released) throw new Error('TransformerRuntime.forward called after release()');
+    checkHooks(this.spec, hooks);
     const { batch: B, seqLen: T } = input;
     const feeds = this.feeds(input);
-    const sel: OutputSelection = { mlp: opts.mlp ?? false, logits: opts.logits ?? 'none' };
-    const { session, graph } = await this.session(sel);
+    const unique = [...new Map(hooks.map((h) => [hookName(h), h])).values()];
+    const { session, graph } = await this.session(unique, logits);
     const out = await session.run(feeds);
-    const take = (name: string, shape: number[]): F32Tensor => {
-      const t = out[name]!;
-      return { shape, data: t.data as Float32Array };
-    };
-    const cfg = this.src.config;
-    const result: ForwardOutput = { hiddenStates: graph.hidden.map((n) => take(n, [B, T, cfg.dModel])) };
-    if (sel.mlp) result.mlp = graph.mlp.map((n) => take(n, [B, T, cfg.dFF]));
-    if (graph.logits) result.logits = take(graph.logits, sel.logits === 'all' ? [B, T, cfg.vocabSize] : [B, cfg.vocabSize]);
+    const result = new Map<string, F32Tensor>();
+    for (const h of unique) result.set(hookName(h), { shape: hookShape(this.spec, h, B, T), data: out[hookName(h)]!.data as Float32Array });
+    if (graph.logits) {
+      result.set(LOGITS, { shape: logits === 'all' ? [B, T, this.spec.vocabSize] : [B, this.spec.vocabSize], data: out[graph.logits]!.data as Float32Array });
+    }
+    return result;
+  }
+
+  async forward(input: ForwardInput, opts: ForwardOptions = {}): Promise<ForwardOutput> {
+    const hidden = this.hiddenHooks();
+    const mlp: HookPoint[] = opts.mlp ? Array.from({ length: this.spec.nLayer }, (_, l) => ({ kind: 'mlp_post' as const, layer: l })) : [];
+    const out = await this.forwardHooks(input, [...hidden, ...mlp], opts.logits ?? 'none');
+    const result: ForwardOutput = { hiddenStates: hidden.map((h) => out.get(hookName(h))!) };
+    if (opts.mlp) result.mlp = mlp.map((h) => out.get(hookName(h))!);
+    const logits = out.get(LOGITS);
+    if (logits) result.logits = logits;
     return result;
   }
 
@@ -119,6 +167,7 @@ export class TransformerRuntime {
   private feeds(input: ForwardInput): Record<string, ort.Tensor> {
     const { ids, attentionMask, batch: B, seqLen: T } = input;
     const cfg = this.src.config;
+    const learned = cfg.spec.embed.learnedPositions;
     if (!Number.isInteger(B) || B < 1 || !Number.isInteger(T) || T < 1) {
       throw new AtlasError(`batch and seqLen must be positive integers, got ${B} x ${T}`, { field: 'batch/seqLen' });
     }
@@ -146,8 +195,8 @@ export class TransformerRuntime {
         real += m;
       }
       if (real === 0) throw new AtlasError(`text ${b} has no real token (attention mask all 0)`, { field: 'attentionMask' });
-      if (cfg.architecture !== 'llama' && real > cfg.maxPositions) { // learned position tables (gpt2, bert)
-        throw new AtlasError(`text ${b} has ${real} tokens but the model has only ${cfg.maxPositions} learned positions`, {
+      if (learned && real + learned.offset > learned.rows) {
+        throw new AtlasError(`text ${b} has ${real} tokens but the model has only ${learned.rows - learned.offset} learned positions`, {
           field: 'seqLen',
           hint: 'truncate the texts (n_positions in config.json)',
         });

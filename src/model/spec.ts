@@ -292,6 +292,13 @@ export interface ArchitectureModule {
   weightRecipes(spec: ModelSpec, stored: StoredTensors): Map<string, WeightRecipe>;
   /** Stored tensors that are buffers, not parameters (causal-mask buffers, rotary inv_freq, position_ids). */
   isBuffer(storedName: string): boolean;
+  /**
+   * Stored parameters the family knowingly does not read: heads the runtime does not model (BERT's pooler and
+   * masked-LM head, classifier heads) and a tied checkpoint's stored copy of the embedding (`lm_head.weight`).
+   * Any other stored tensor that no recipe reads is an error (e.g. a config.json with fewer layers than the
+   * checkpoint), so nothing runs silently on half a model.
+   */
+  isIgnored?(storedName: string, spec: ModelSpec): boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------
