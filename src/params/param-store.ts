@@ -19,7 +19,7 @@ import { writeSafetensors } from '../model/safetensors.ts';
 import { tinyTensorValues } from '../model/tiny-checkpoint.ts';
 import { numel } from '../model/tensor.ts';
 import { canonicalWeightShapes, W, type ModelSpec, type WeightRecipe } from '../model/spec.ts';
-import { applyRecipe } from './weights-shim.ts';
+import { applyRecipe } from '../model/weights.ts';
 import { modelLayout, type ModelLayout } from './layout.ts';
 
 export type FloatArray = Float32Array | Float64Array;
@@ -101,7 +101,9 @@ export class ParamStore<A extends FloatArray = FloatArray> {
       for (const [name, shape] of canonicalWeightShapes(spec)) {
         const r = recipes.get(name);
         if (!r) throw new Error(`ParamStore: no recipe for canonical tensor '${name}'`);
-        out.set(name, { shape, data: applyRecipe(r, this.get(r.from).data, shape) as A });
+        // a rename is the stored array itself (in-place updates show through); transposes and gathers are copies
+        const stored = this.get(r.from).data;
+        out.set(name, { shape, data: !r.transpose && !r.rows ? stored : applyRecipe(r, stored).data });
       }
       this.canonicalCache = out;
     }
@@ -122,7 +124,7 @@ export class ParamStore<A extends FloatArray = FloatArray> {
 
   /** Reads every stored tensor the model's recipes use from a checkpoint. */
   static fromCheckpoint(ckpt: Checkpoint): ParamStore<Float32Array> {
-    const layout = modelLayout(ckpt.config, ckpt);
+    const layout = modelLayout(ckpt.config, ckpt.stored);
     const tensors = new Map<string, ParamTensor<Float32Array>>();
     for (const r of layout.recipes.values()) {
       if (!tensors.has(r.from)) tensors.set(r.from, { shape: r.storedShape, data: ckpt.tensor(r.from, r.storedShape).data });

@@ -8,7 +8,7 @@
  * the products in flight, never a whole model per sample.
  */
 import type { WeightRecipe } from '../model/spec.ts';
-import { scatterToStored } from './weights-shim.ts';
+import { scatterToStored } from '../model/weights.ts';
 import { allocLike, type Arr } from './ops.ts';
 
 export type GradientSink = (name: string, sample: number, grad: Arr) => void;
