@@ -10,13 +10,14 @@ import { benchParams } from './params.ts';
 import { benchFisher } from './fisher.ts';
 import { benchCompare } from './compare.ts';
 import { benchMri } from './mri.ts';
-import { benchExtract } from './extract.ts';
+import { benchExtract, benchExtractStories260K } from './extract.ts';
 
 const benches: [name: string, run: () => Promise<void>][] = [
   ['runtime', benchRuntime],
   ['geometry-id', benchGeometryId],
   ['data-io', benchDataIo],
   ['extract', benchExtract],
+  ['extract-stories260k', benchExtractStories260K],
   ['geometry-core', benchGeometryCore],
   ['params', benchParams],
   ['fisher', benchFisher],

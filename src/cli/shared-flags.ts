@@ -2,7 +2,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { AtlasError } from '../errors.ts';
 import { loadDataset, type Dataset } from '../data/dataset.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
-import { extractActivations, parseLayers, type Extraction, type ActivationSource } from '../data/extract.ts';
+import { extractActivations, parseActivationSource, parseLayers, sourceLayerCount, type Extraction } from '../data/extract.ts';
 import { parseAggregation } from '../data/aggregate.ts';
 import { intFlag, requireFlag, stringFlag, type FlagValues } from './command.ts';
 
@@ -11,6 +11,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** Flags of every command that runs a model on a dataset: which model, which texts. */
 export const MODEL_FLAGS_ONLY = {
   model: { type: 'string' },
+  tokenizer: { type: 'string' },
   revision: { type: 'string', default: 'main' },
   data: { type: 'string' },
   'text-column': { type: 'string', default: 'text' },
@@ -36,7 +37,9 @@ export const MODEL_DATA_FLAGS = {
 } satisfies Options;
 
 export const MODEL_DATA_HELP = `Model and data:
-  --model MODEL          checkpoint folder or hub id (gpt2, org/name); resolved through $HF_HOME/hub
+  --model MODEL          checkpoint folder, llama2.c .bin, or hub id (gpt2, org/name; via $HF_HOME/hub)
+  --tokenizer FILE       tokenizer file to use (tokenizer.json, SentencePiece .model, llama2.c .bin)
+                         instead of the one beside the weights
   --revision REV         hub revision (default main)
   --data SOURCE          csv/tsv/jsonl/json/txt file, Hugging Face save_to_disk folder, or builtin:NAME
                          (builtin:topics, builtin:days, builtin:months)
@@ -45,7 +48,8 @@ export const MODEL_DATA_HELP = `Model and data:
   --match-regex RE       regex whose first match in each text is the 'match' token
 Extraction:
   --layers SPEC          all | 0,4,8 | 2-6 | -1 (default all; hidden states 0..n_layer, 0 = embeddings)
-  --source hidden|mlp    residual stream or MLP neurons (default hidden)
+  --source hidden|mlp|HOOK  HF hidden_states, MLP neurons, or a hook point: resid_pre, ln1, attn_out,
+                         resid_mid, mlp_post, mlp_out, resid_post, attn_v, final (docs/hook-points.md)
   --aggregate HOW        final | mean | max | first | match | all (default final)
   --l2                   L2-normalise each vector
   --batch-size N         texts per forward pass (default 8)
@@ -73,19 +77,18 @@ export async function modelFromFlags(values: FlagValues): Promise<LoadedModel> {
   const model = requireFlag(values.model, 'model', 'a checkpoint folder or a hub id such as gpt2');
   return loadModel(model, {
     revision: stringFlag(values.revision),
+    tokenizer: stringFlag(values.tokenizer),
     threads: values.threads === undefined ? undefined : intFlag(values.threads, 'threads', 1, 1),
   });
 }
 
 export async function extractFromFlags(model: LoadedModel, dataset: Dataset, values: FlagValues): Promise<Extraction> {
-  const source = stringFlag(values.source) ?? 'hidden';
-  if (source !== 'hidden' && source !== 'mlp') throw new AtlasError(`--source must be hidden or mlp, got '${source}'`);
-  const c = model.checkpoint.config;
-  const count = source === 'hidden' ? c.nLayer + 1 : c.nLayer;
+  const source = parseActivationSource(stringFlag(values.source) ?? 'hidden');
+  const count = sourceLayerCount(source, model.checkpoint.config.spec);
   const dtype = stringFlag(values.dtype) ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float16') throw new AtlasError(`--dtype must be float32 or float16, got '${dtype}'`);
   return extractActivations(model, dataset, {
-    source: source as ActivationSource,
+    source,
     layers: parseLayers(stringFlag(values.layers) ?? 'all', count),
     aggregate: parseAggregation(stringFlag(values.aggregate) ?? 'final'),
     l2Normalize: values.l2 === true,

@@ -8,9 +8,35 @@ import { openActivationCache, type CacheDType, type CacheMeta, type CachedLayer 
 import type { Dataset } from './dataset.ts';
 import { progress } from '../util/progress.ts';
 import { readNpy } from './npy.ts';
+import { type HookPoint, type ModelSpec, hookName } from '../model/spec.ts';
 
-/** Which activations to read: the residual stream (HF hidden_states) or the MLP neurons of each block. */
-export type ActivationSource = 'hidden' | 'mlp';
+/**
+ * Which activations to read: 'hidden' = HF hidden_states (layers 0..nLayer), 'mlp' = the MLP neurons of each
+ * block (= 'mlp_post'), or any per-token hook point of spec.ts (docs/hook-points.md): block hooks have layers
+ * 0..nLayer-1, 'final' (the final-norm output) one layer 0.
+ */
+export type ActivationSource = 'hidden' | 'mlp' | TokenHookKind;
+
+/** Hook points with one vector per token (attention patterns are per token pair and cannot be aggregated here). */
+export const TOKEN_HOOK_KINDS = ['resid_pre', 'ln1', 'attn_out', 'resid_mid', 'mlp_post', 'mlp_out', 'resid_post', 'attn_v', 'final'] as const;
+export type TokenHookKind = (typeof TOKEN_HOOK_KINDS)[number];
+
+/** Checks an --source value. */
+export function parseActivationSource(source: string): ActivationSource {
+  if (source === 'hidden' || source === 'mlp' || (TOKEN_HOOK_KINDS as readonly string[]).includes(source)) return source as ActivationSource;
+  throw new AtlasError(`--source must be hidden, mlp or a hook point (${TOKEN_HOOK_KINDS.join(', ')}), got '${source}'`, { field: 'source', hint: 'see docs/hook-points.md' });
+}
+
+/** Number of layers a source has for this model. */
+export function sourceLayerCount(source: ActivationSource, spec: ModelSpec): number {
+  return source === 'hidden' ? spec.nLayer + 1 : source === 'final' ? 1 : spec.nLayer;
+}
+
+/** The hook point read for layer `l` of a (non-'hidden') source. */
+function sourceHook(source: Exclude<ActivationSource, 'hidden'>, l: number): HookPoint {
+  if (source === 'final') return { kind: 'final' };
+  return { kind: source === 'mlp' ? 'mlp_post' : source, layer: l };
+}
 
 export interface ExtractOptions {
   /** Layer indices: hidden states 0..nLayer (0 = embeddings), MLP 0..nLayer-1. Default: all. */
@@ -111,7 +137,8 @@ function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer): number[] {
 export async function extractActivations(model: LoadedModel, dataset: Dataset, opts: ExtractOptions = {}): Promise<Extraction> {
   const config = model.checkpoint.config;
   const source = opts.source ?? 'hidden';
-  const count = source === 'hidden' ? config.nLayer + 1 : config.nLayer;
+  parseActivationSource(source);
+  const count = sourceLayerCount(source, config.spec);
   const layers = opts.layers === undefined || opts.layers === 'all' ? parseLayers('all', count) : opts.layers;
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= count) throw new AtlasError(`layer ${l} does not exist: ${source} layers are 0..${count - 1}`, { field: 'layers' });
   const how = opts.aggregate ?? 'final';
@@ -163,11 +190,16 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
     if (done.has(bi)) { bar.tick(ids.length); continue; }
     if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }
     const enc = tokenizer.encodeBatch(ids.map((i) => dataset.texts[i]), { maxLength });
-    const out = await model.runtime.forward(
-      { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen },
-      { mlp: source === 'mlp' },
-    );
-    const tensors = source === 'hidden' ? out.hiddenStates : out.mlp!;
+    const input = { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen };
+    let tensors: { shape: number[]; data: Float32Array }[];
+    if (source === 'hidden') {
+      tensors = (await model.runtime.forward(input)).hiddenStates;
+    } else {
+      // Only the requested layers' hooks are computed (the graph stops after the last one).
+      const out = await model.runtime.forwardHooks(input, layers.map((l) => sourceHook(source, l)));
+      tensors = [];
+      for (const l of layers) tensors[l] = out.get(hookName(sourceHook(source, l)))!;
+    }
     // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
     const matchAt = positions
       ? ids.map((i, k) => positions[i] + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k] : 0))

@@ -5,9 +5,10 @@
  * Stored tensors that the model would not read are an error at open time. Tensors are read one at a time.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AtlasError } from '../errors.ts';
-import { type ModelConfig, loadConfig } from './config.ts';
+import { type ModelConfig, loadConfig, parseConfig } from './config.ts';
+import { llama2cCheckpointPath, openLlama2cWeights } from './llama2c.ts';
 import type { ModelSpec } from './spec.ts';
 import { moduleOfFamily } from './architectures/index.ts';
 import { CanonicalWeights, similarNames, type StoredTensorReader } from './weights.ts';
@@ -16,7 +17,7 @@ import type { F32Tensor } from './tensor.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import { TorchBinFile } from './torch-bin.ts';
 
-export type CheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'torch-bin' | 'torch-bin-sharded';
+export type CheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'torch-bin' | 'torch-bin-sharded' | 'llama2c';
 
 export interface Checkpoint {
   dir: string;
@@ -101,18 +102,26 @@ function readIndex(indexFile: string, dir: string): Map<string, string> {
   return out;
 }
 
-/** Opens the checkpoint in `dir` (config.json + the first weights layout found, see `findWeights`). */
-export function openCheckpoint(dir: string): Checkpoint {
-  if (!existsSync(dir)) throw new AtlasError('model folder not found', { file: dir });
-  const config = loadConfig(dir);
+/**
+ * Opens the checkpoint in `path`: a folder (config.json + the first weights layout found, see `findWeights`),
+ * or a llama2.c checkpoint (a .bin file, or a folder holding one and no config.json; see llama2c.ts), whose
+ * header stands in for config.json.
+ */
+export function openCheckpoint(path: string): Checkpoint {
+  if (!existsSync(path)) throw new AtlasError('model folder not found', { file: path });
+  const llama2c = llama2cCheckpointPath(path);
+  const llama2cWeights = llama2c === null ? null : openLlama2cWeights(llama2c);
+  const dir = llama2c === null ? path : dirname(llama2c);
+  const config = llama2cWeights ? parseConfig(llama2cWeights.config, llama2c!) : loadConfig(dir);
+  const found: { format: CheckpointFormat; file: string } | null = llama2cWeights ? { format: 'llama2c', file: llama2c! } : findWeights(dir);
   const spec = config.spec;
-  const found = findWeights(dir);
   if (!found) {
     throw new AtlasError('no weights found: looked for model.safetensors.index.json, model.safetensors, pytorch_model.bin.index.json, pytorch_model.bin', { file: dir, hint: 'download the weights next to config.json' });
   }
   const { format, file } = found;
   const location = format.endsWith('-sharded') ? readIndex(file, dir) : null;
   const open = new Map<string, WeightFile>();
+  if (llama2cWeights) open.set(llama2cWeights.file, { path: llama2cWeights.file, ...llama2cWeights });
   const weightFile = (path: string): WeightFile => {
     let f = open.get(path);
     if (!f) {
@@ -149,7 +158,7 @@ export function openCheckpoint(dir: string): Checkpoint {
     if (unused.length) {
       throw new AtlasError(
         `${unused.length} stored tensor(s) are not read by a ${spec.modelType} model with the sizes config.json gives (${spec.nLayer} layers): ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', …' : ''}`,
-        { file: join(dir, 'config.json'), field: 'num_hidden_layers / n_layer', hint: 'config.json does not match the weights (fewer layers, or another architecture)' },
+        { file: llama2c ?? join(dir, 'config.json'), field: 'num_hidden_layers / n_layer', hint: 'config.json does not match the weights (fewer layers, or another architecture)' },
       );
     }
   } catch (e) {

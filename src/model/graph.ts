@@ -277,13 +277,27 @@ class Ctx {
       const lnBase = g.node('Add', [g.constF32(Math.log(r.base)), g.node('Mul', [g.node('Log', [ratio]), g.constF32(r.dims / (r.dims - 2))])]);
       const expo = Float32Array.from({ length: half }, (_, e) => (-2 * e) / r.dims);
       inv = g.node('Exp', [g.node('Mul', [this.constant(expo, [half]), lnBase])]);
+    } else if (r.scaling.type === 'longrope') {
+      // Short factors up to originalMaxPositions, long ones beyond (decided by the batch's max position + 1).
+      const s = r.scaling;
+      const plain = rotaryInvFreq({ ...r, scaling: { type: 'none' } });
+      const by = (f: number[]): string => {
+        if (f.length !== half) throw new AtlasError(`rope_scaling factors have ${f.length} entries, need rotary dims / 2 = ${half}`, { field: 'rope_scaling' });
+        return this.constant(Float32Array.from(plain, (v, e) => v / f[e]!), [half]);
+      };
+      const long = g.node('Greater', [g.node('ReduceMax', [this.positions], 1, { keepdims: 0 }), g.constI64(s.originalMaxPositions - 1)]);
+      inv = g.node('Where', [long, by(s.longFactor), by(s.shortFactor)]);
     } else {
       inv = this.constant(rotaryInvFreq(r), [half]);
     }
     const pos = g.node('Unsqueeze', [g.node('Cast', [this.positions], 1, { to: 1 }), g.constI64([2])]); // [B,T,1]
     const freqs = g.node('Mul', [pos, inv]); // [B,T,half], angles in float32 as HF
-    const cosH = g.node('Cos', [freqs]);
-    const sinH = g.node('Sin', [freqs]);
+    let cosH = g.node('Cos', [freqs]);
+    let sinH = g.node('Sin', [freqs]);
+    if (r.scaling.type === 'longrope' && r.scaling.attentionFactor !== 1) {
+      cosH = g.node('Mul', [cosH, g.constF32(r.scaling.attentionFactor)]);
+      sinH = g.node('Mul', [sinH, g.constF32(r.scaling.attentionFactor)]);
+    }
     const toHeads = (t: string): string => g.node('Unsqueeze', [t, g.constI64([2])]);
     const out = {
       cos: toHeads(g.node('Concat', [cosH, cosH], 1, { axis: -1 })),
@@ -329,6 +343,7 @@ function stackRows(parts: Float32Array[]): Float32Array {
 /** Builds the forward graph of `spec` returning `request`'s hooks and logits. */
 export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSource, request: ForwardRequest, opts: GraphOptions = {}): ForwardGraph {
   checkHooks(spec, request.hooks);
+  if (request.hooks.length === 0 && request.logits === 'none') throw new AtlasError('nothing requested: give hook points or logits', { field: 'hooks' });
   if (request.logits !== 'none' && !spec.unembed) {
     throw new AtlasError(`logits are not available for a ${spec.modelType} model loaded without an LM head (an encoder)`, { field: 'logits' });
   }
@@ -388,9 +403,10 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
     let att: string;
     if (fused) {
       // The fused op wants W as [in, 3·q]: the transposed stacked [W_Q; W_K; W_V].
-      const stacked = stackRows([Wq, Wk, Wv]);
       const wT = new Float32Array(d * 3 * q);
-      for (let o = 0; o < 3 * q; o++) for (let i = 0; i < d; i++) wT[i * 3 * q + o] = stacked[o * d + i]!;
+      [Wq, Wk, Wv].forEach((w, part) => {
+        for (let o = 0; o < q; o++) for (let i = 0; i < d; i++) wT[i * 3 * q + part * q + o] = w[o * d + i]!;
+      });
       const x3 = g.node('Reshape', [attnIn, ctx.dims(['B', 'T', d])]);
       const attrs: Record<string, number | { f: number }> = { num_heads: H, unidirectional: a.causal ? 1 : 0 };
       if (Math.abs(a.scale * Math.sqrt(hd) - 1) > 1e-12) attrs.scale = { f: a.scale };
@@ -468,9 +484,11 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
       const m = mlp(b.ln2 ? ctx.norm(h, b.ln2, n.ln2W, n.ln2B) : attnIn);
       h = g.node('Add', [g.node('Add', [h, attnOut]), m]);
     } else {
-      const mid = ctx.norm(g.node('Add', [h, attnOut]), b.ln1, n.ln1W, n.ln1B);
+      // Post-LN (TransformerLens BertBlock naming): resid_mid = x + attn_out, ln1 = its normalisation.
+      const sum = g.node('Add', [h, attnOut]);
+      emit({ kind: 'resid_mid', layer: l }, sum);
+      const mid = ctx.norm(sum, b.ln1, n.ln1W, n.ln1B);
       emit({ kind: 'ln1', layer: l }, mid);
-      emit({ kind: 'resid_mid', layer: l }, mid);
       if (!needMlp) break;
       h = ctx.norm(g.node('Add', [mid, mlp(mid)]), b.ln2!, n.ln2W, n.ln2B);
     }

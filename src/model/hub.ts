@@ -379,7 +379,8 @@ function shardsOf(indexPath: string): string[] {
 export async function resolveModel(model: string, opts: ResolveModelOptions = {}): Promise<string> {
   if (existsSync(model)) {
     if (!statSync(model).isDirectory()) {
-      throw new AtlasError('is a file; a model is a folder (config.json, weights, tokenizer) or a Hugging Face id', { file: model });
+      if (model.endsWith('.bin')) return resolve(model); // a llama2.c checkpoint (see llama2c.ts)
+      throw new AtlasError('is a file; a model is a folder (config.json, weights, tokenizer), a llama2.c .bin or a Hugging Face id', { file: model });
     }
     return resolve(model);
   }

@@ -1,5 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
+import { AtlasError } from '../errors.ts';
+import { hashJson } from '../data/hash.ts';
 import { resolveModel, type ResolveModelOptions } from './hub.ts';
 import { openCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { loadTokenizer, type AtlasTokenizer } from './tokenizer.ts';
@@ -24,20 +26,47 @@ export interface LoadModelOptions extends RuntimeOptions {
   revision?: string;
   /** Passed to the hub resolver (cache dir, endpoint, offline). */
   hub?: Omit<ResolveModelOptions, 'revision'>;
+  /** A tokenizer file to use instead of the one found beside the weights (tokenizer.json, .model, llama2.c .bin). */
+  tokenizer?: string;
+}
+
+/**
+ * The tokenizer must not produce ids the model has no embedding for. HF checkpoints may pad the embedding
+ * beyond the tokenizer; llama2.c's run.c reads exactly vocab_size tokens, so there the sizes must be equal.
+ */
+export function checkTokenizerFitsModel(tokenizer: AtlasTokenizer, checkpoint: Checkpoint): void {
+  const model = checkpoint.config.vocabSize;
+  const exact = checkpoint.format === 'llama2c';
+  if (tokenizer.vocabSize > model || (exact && tokenizer.vocabSize !== model)) {
+    throw new AtlasError(`the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model}`, {
+      file: tokenizer.source,
+      field: 'vocab_size',
+      hint: `use the tokenizer the model was trained with (model: ${checkpoint.fileOf('embed_tokens.weight')})`,
+    });
+  }
 }
 
 /** Resolves a model argument (folder or hub id), opens its weights and tokenizer and builds the runtime. */
 export async function loadModel(model: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
-  const local = existsSync(model) && statSync(model).isDirectory();
-  const dir = await resolveModel(model, { ...opts.hub, revision: opts.revision });
-  const checkpoint = openCheckpoint(dir);
+  const local = existsSync(model);
+  // A folder, or a llama2.c .bin file (resolveModel passes local files through, openCheckpoint reads them).
+  const path = await resolveModel(model, { ...opts.hub, revision: opts.revision });
+  const checkpoint = openCheckpoint(path);
+  const dir = checkpoint.dir;
   try {
-    const tokenizer = await loadTokenizer(dir);
+    const tokenizer = await loadTokenizer(dir, { file: opts.tokenizer });
+    checkTokenizerFitsModel(tokenizer, checkpoint);
     const runtime = await TransformerRuntime.create(checkpoint, { threads: opts.threads, fusedAttention: opts.fusedAttention });
+    let key = local ? modelKeyFromFolder(resolve(dir)) : modelKeyFromId(model, opts.revision ?? 'main');
+    if (checkpoint.format === 'llama2c' || opts.tokenizer !== undefined) {
+      // Several llama2.c models (or tokenizers) can share a folder: the key names the files in use.
+      const stamp = (f: string): unknown[] => [basename(f), statSync(f).size, Math.floor(statSync(f).mtimeMs)];
+      key += `-${hashJson([stamp(checkpoint.fileOf('embed_tokens.weight')), stamp(tokenizer.source)], 8)}`;
+    }
     return {
       id: model,
       dir,
-      key: local ? modelKeyFromFolder(resolve(dir)) : modelKeyFromId(model, opts.revision ?? 'main'),
+      key,
       checkpoint,
       tokenizer,
       runtime,

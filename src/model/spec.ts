@@ -38,7 +38,12 @@ export type RopeScaling =
   /** NTK-aware dynamic scaling (HF 'dynamic'): base grows with the sequence length once it exceeds `originalMaxPositions`. */
   | { type: 'dynamic'; factor: number; originalMaxPositions: number }
   /** Llama-3.1 frequency-dependent scaling (HF 'llama3'). */
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
+  /**
+   * Phi-3 LongRoPE (HF 'longrope' / 'su'): inv_freq[e] / shortFactor[e], or / longFactor[e] once the batch's
+   * max position + 1 exceeds `originalMaxPositions`; cos and sin are multiplied by `attentionFactor`.
+   */
+  | { type: 'longrope'; shortFactor: number[]; longFactor: number[]; originalMaxPositions: number; attentionFactor: number };
 
 export interface RotarySpec {
   /** Number of leading dimensions of each head that rotate (= headDim, or rotary_pct · headDim for GPT-NeoX / Phi, rotary_dim for GPT-J). */

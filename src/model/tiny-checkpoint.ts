@@ -14,6 +14,9 @@ import { writeTorchBin } from './torch-bin.ts';
 import { TINY_VOCAB_SIZE, writeTinyTokenizerFiles } from './tiny-tokenizer.ts';
 import { TINY_WORDPIECE_VOCAB_SIZE, writeTinyWordPieceFiles } from './tiny-wordpiece.ts';
 import { mulberry32 } from '../util/random.ts';
+import { AtlasError } from '../errors.ts';
+import { W, type NormSpec } from './spec.ts';
+import { moduleOfFamily } from './architectures/index.ts';
 
 export type TinyCheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'torch-bin';
 
@@ -278,4 +281,108 @@ function writeShards(dir: string, tensors: [string, TensorSource][], dtype: 'F32
   });
   const index = { metadata: { total_size: total }, weight_map: weightMap };
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify(index, null, 2) + '\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Any family: config.json with the family's real keys, tensors from its module's weight recipes
+
+/** Tiny config.json bodies with each family's own keys (sizes d = 32, 4 heads, 2 layers; vocab added later). */
+const TINY_FAMILY_CONFIGS: Record<string, Record<string, unknown>> = {
+  gpt2: { architectures: ['GPT2LMHeadModel'], n_embd: 32, n_head: 4, n_layer: 2, n_positions: 128, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 },
+  llama: { architectures: ['LlamaForCausalLM'], hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 96, max_position_embeddings: 128, rms_norm_eps: 1e-5, rope_theta: 10000, hidden_act: 'silu', tie_word_embeddings: false },
+  mistral: { architectures: ['MistralForCausalLM'], hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 96, max_position_embeddings: 128, rms_norm_eps: 1e-5, rope_theta: 10000, sliding_window: 64, tie_word_embeddings: false },
+  qwen2: { architectures: ['Qwen2ForCausalLM'], hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 96, max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_theta: 1e6, use_sliding_window: false, tie_word_embeddings: true },
+  smollm: { architectures: ['LlamaForCausalLM'], hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 96, max_position_embeddings: 128, rms_norm_eps: 1e-5, tie_word_embeddings: true },
+  bert: { architectures: ['BertModel'], hidden_size: 32, num_attention_heads: 4, num_hidden_layers: 2, intermediate_size: 128, max_position_embeddings: 128, type_vocab_size: 2, layer_norm_eps: 1e-12, hidden_act: 'gelu', pad_token_id: 0 },
+  distilbert: { architectures: ['DistilBertModel'], dim: 32, n_heads: 4, n_layers: 2, hidden_dim: 128, max_position_embeddings: 128, activation: 'gelu', pad_token_id: 0 },
+  roberta: { architectures: ['RobertaModel'], hidden_size: 32, num_attention_heads: 4, num_hidden_layers: 2, intermediate_size: 128, max_position_embeddings: 130, type_vocab_size: 1, layer_norm_eps: 1e-5, hidden_act: 'gelu', pad_token_id: 1 },
+  gpt_neox: { architectures: ['GPTNeoXForCausalLM'], hidden_size: 32, num_attention_heads: 4, num_hidden_layers: 2, intermediate_size: 128, max_position_embeddings: 128, rotary_pct: 0.25, rotary_emb_base: 10000, use_parallel_residual: true, layer_norm_eps: 1e-5, hidden_act: 'gelu', tie_word_embeddings: false },
+  gpt_neo: { architectures: ['GPTNeoForCausalLM'], hidden_size: 32, num_heads: 4, num_layers: 2, attention_types: [[['global', 'local'], 1]], window_size: 16, max_position_embeddings: 128, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new' },
+  gptj: { architectures: ['GPTJForCausalLM'], n_embd: 32, n_head: 4, n_layer: 2, n_positions: 128, rotary_dim: 4, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', tie_word_embeddings: false },
+  opt: { architectures: ['OPTForCausalLM'], hidden_size: 32, num_attention_heads: 4, num_hidden_layers: 2, ffn_dim: 128, max_position_embeddings: 128, do_layer_norm_before: true, word_embed_proj_dim: 32, activation_function: 'relu', enable_bias: true, pad_token_id: 1 },
+  gemma: { architectures: ['GemmaForCausalLM'], hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 8, num_hidden_layers: 2, intermediate_size: 96, max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_theta: 10000, hidden_activation: 'gelu_pytorch_tanh' },
+  gemma2: { architectures: ['Gemma2ForCausalLM'], hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, num_hidden_layers: 2, intermediate_size: 96, max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_theta: 10000, hidden_activation: 'gelu_pytorch_tanh', query_pre_attn_scalar: 8, attn_logit_softcapping: 50, final_logit_softcapping: 30, sliding_window: 16 },
+  phi3: { architectures: ['Phi3ForCausalLM'], hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 96, max_position_embeddings: 128, original_max_position_embeddings: 128, rms_norm_eps: 1e-5, rope_theta: 10000, partial_rotary_factor: 1, rope_scaling: null, sliding_window: null, tie_word_embeddings: false },
+};
+
+/** model_types writeTinyFamilyCheckpoint can write (every supported one). */
+export function tinyModelTypes(): string[] {
+  return Object.keys(TINY_FAMILY_CONFIGS);
+}
+
+export interface TinyFamilyOptions {
+  /** config.json model_type (see tinyModelTypes()). */
+  modelType: string;
+  seed?: number;
+  /** Overrides merged over the family's tiny config.json (layer counts, sizes, flags). */
+  config?: Record<string, unknown>;
+  dtype?: 'F32' | 'F16' | 'BF16';
+  /** Standard deviation of matrix and embedding entries. Default 0.02. */
+  std?: number;
+  /** Number of blocks (sets the family's own layer-count key, and per-layer attention types). Default 2. */
+  layers?: number;
+}
+
+/** The layer count (and per-layer attention types) of a tiny config body, in the family's own keys. */
+function withLayers(body: Record<string, unknown>, n: number): Record<string, unknown> {
+  const out = { ...body };
+  for (const k of ['n_layer', 'num_hidden_layers', 'num_layers', 'n_layers']) if (k in out) out[k] = n;
+  if ('attention_types' in out) { // GPT-Neo: alternate global / local
+    delete out.attention_types;
+    out.attention_layers = Array.from({ length: n }, (_, i) => (i % 2 ? 'local' : 'global'));
+  }
+  if ('query_pre_attn_scalar' in out) out.layer_types = Array.from({ length: n }, (_, i) => (i % 2 ? 'full_attention' : 'sliding_attention'));
+  return out;
+}
+
+/**
+ * Writes a tiny random checkpoint of any supported family: config.json with that family's keys, and
+ * model.safetensors holding exactly the stored tensors its architecture module's recipes read (names as
+ * `save_pretrained` writes them, shapes from the recipes), plus the tiny tokenizer files.
+ */
+export function writeTinyFamilyCheckpoint(dir: string, opts: TinyFamilyOptions): { dir: string; config: ModelConfig } {
+  const body = TINY_FAMILY_CONFIGS[opts.modelType];
+  if (!body) throw new AtlasError(`no tiny checkpoint for model_type '${opts.modelType}'`, { field: 'arch', hint: `one of: ${tinyModelTypes().join(', ')}` });
+  mkdirSync(dir, { recursive: true });
+  const encoder = ['bert', 'distilbert'].includes(opts.modelType);
+  const { vocabSize } = encoder ? writeTinyWordPieceFiles(dir) : writeTinyTokenizerFiles(dir);
+  const raw: Record<string, unknown> = {
+    model_type: opts.modelType, vocab_size: vocabSize, ...(encoder ? {} : { bos_token_id: vocabSize - 1, eos_token_id: vocabSize - 1 }),
+    ...withLayers(body, opts.layers ?? 2), ...(opts.config ?? {}), torch_dtype: { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[opts.dtype ?? 'F32'],
+  };
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify(raw, null, 2) + '\n');
+  const config = parseConfig(raw, file);
+  const spec = config.spec;
+  const recipes = moduleOfFamily(spec.family).weightRecipes(spec, { names: () => [], has: () => false, shape: () => [] });
+  // Norm weights: the recipes of canonical norm gains; (1 + w) norms get w ≈ 0 so the gain stays ≈ 1.
+  const normOffset = new Map<string, number>();
+  const norms: [string, NormSpec | undefined][] = [[W.embedNormW, spec.embed.norm], [W.finalNormW, spec.finalNorm]];
+  spec.blocks.forEach((b, l) => {
+    const n = W.block(l);
+    norms.push([n.ln1W, b.ln1], [n.ln2W, b.ln2], [n.ln1PostW, b.ln1Post], [n.ln2PostW, b.ln2Post]);
+  });
+  for (const [canonical, norm] of norms) if (norm && recipes.has(canonical)) normOffset.set(recipes.get(canonical)!.from, norm.weightOffset);
+  const std = opts.std ?? 0.02;
+  const tensors: [string, TensorSource][] = [];
+  const seen = new Set<string>();
+  for (const r of recipes.values()) {
+    if (seen.has(r.from)) continue;
+    seen.add(r.from);
+    const shape = r.storedShape;
+    const offset = normOffset.get(r.from);
+    tensors.push([r.from, {
+      shape,
+      produce: () => {
+        const v = tinyTensorValues(r.from, shape, opts.seed ?? 0, std);
+        if (offset !== undefined) {
+          const rand = mulberry32(tensorSeed(opts.seed ?? 0, r.from));
+          for (let i = 0; i < v.length; i++) v[i] = 0.9 + 0.2 * rand() - offset;
+        }
+        return v;
+      },
+    }]);
+  }
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype: opts.dtype ?? 'F32' });
+  return { dir, config };
 }

@@ -5,14 +5,17 @@
  * Sources, in order: `tokenizer.json` (any model/pre-tokenizer the library supports); else GPT-2-style
  * `vocab.json` + `merges.txt`, which are turned into the equivalent byte-level BPE tokenizer.json object in memory
  * (what transformers' GPT2Converter produces) and loaded through the same library, so both paths share one
- * implementation. `tokenizer_config.json`, `special_tokens_map.json` and `config.json` supply special tokens,
- * padding side and BOS behaviour.
+ * implementation; else a SentencePiece `tokenizer.model` (sentencepiece.ts) or a llama2.c `tokenizer.bin`
+ * (llama2c-tokenizer.ts), also under llama2.c's names `tok*.model` / `tok*.bin`. `tokenizer_config.json`,
+ * `special_tokens_map.json` and `config.json` supply special tokens, padding side and BOS behaviour.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AtlasError } from '../errors.ts';
 import { gpt2ByteOrder } from './tiny-tokenizer.ts';
+import { readSentencePieceModel, SentencePieceTokenizer } from './sentencepiece.ts';
+import { LLAMA2C_BOS, LLAMA2C_EOS, Llama2cTokenizer, readLlama2cTokenizer } from './llama2c-tokenizer.ts';
 
 export type PaddingSide = 'left' | 'right';
 export type TruncationSide = 'left' | 'right';
@@ -35,6 +38,8 @@ export interface EncodedBatch {
 }
 
 export interface AtlasTokenizer {
+  /** The file the tokenizer was read from (for messages). */
+  source: string;
   /** max token id + 1 (added tokens included); may be smaller than the model's (padded) embedding rows. */
   vocabSize: number;
   /** Id written into padded positions (always masked out). GPT-2 has no pad token: its EOS is used. */
@@ -61,6 +66,69 @@ export interface AtlasTokenizer {
 export interface LoadTokenizerOptions {
   /** Overrides tokenizer_config.json's padding_side. Default: the file's value, else 'right' (HF default). */
   paddingSide?: PaddingSide;
+  /**
+   * The tokenizer file to use instead of searching the folder: a tokenizer.json, a SentencePiece .model or a
+   * llama2.c tokenizer .bin (the folder still supplies tokenizer_config.json).
+   */
+  file?: string;
+}
+
+/** What each tokenizer implementation provides; `finishTokenizer` adds special tokens, checks and batching. */
+interface TokenizerCore {
+  source: string;
+  vocabSize: number;
+  /** Ids of the text alone, without special tokens. */
+  encode(text: string): number[];
+  decode(ids: number[]): string;
+  tokenString(id: number): string;
+}
+
+interface SpecialTokens {
+  prefix: number[];
+  suffix: number[];
+  bosTokenId?: number;
+  eosTokenId?: number;
+  padTokenId: number;
+  paddingSide: PaddingSide;
+  defaultTruncation: TruncationSide;
+  modelMaxLength?: number;
+}
+
+/** Files searched for in a model folder, in priority order, and how each is read. */
+type TokenizerKind = 'json' | 'vocab-merges' | 'sentencepiece' | 'llama2c';
+
+function tokenizerKindOf(file: string): TokenizerKind {
+  if (basename(file) === 'vocab.json') return 'vocab-merges';
+  if (file.endsWith('.json')) return 'json';
+  if (file.endsWith('.model')) return 'sentencepiece';
+  if (file.endsWith('.bin')) return 'llama2c';
+  throw new AtlasError('is not a tokenizer file this tool reads', { file, field: 'tokenizer', hint: 'pass a tokenizer.json, a SentencePiece tokenizer.model or a llama2.c tokenizer.bin' });
+}
+
+/** The tokenizer file of a folder (see the module comment for the order); an AtlasError when there is none. */
+function findTokenizer(dir: string): { kind: TokenizerKind; file: string } {
+  const at = (name: string): string | undefined => (existsSync(join(dir, name)) ? join(dir, name) : undefined);
+  const json = at('tokenizer.json');
+  if (json) return { kind: 'json', file: json };
+  const vocab = at('vocab.json');
+  if (vocab && at('merges.txt')) return { kind: 'vocab-merges', file: vocab };
+  for (const name of ['tokenizer.model', 'tokenizer.bin']) {
+    const f = at(name);
+    if (f) return { kind: tokenizerKindOf(f), file: f };
+  }
+  // llama2.c's own file names (tok512.model / tok512.bin beside stories260K.bin).
+  const names = existsSync(dir) ? readdirSync(dir) : [];
+  for (const re of [/^tok\d*\.model$/, /^tok\d*\.bin$/]) {
+    const hits = names.filter((n) => re.test(n)).sort();
+    if (hits.length > 1) {
+      throw new AtlasError(`several tokenizer files: ${hits.join(', ')}`, { file: dir, hint: 'name one with --tokenizer FILE' });
+    }
+    if (hits.length === 1) return { kind: tokenizerKindOf(hits[0]!), file: join(dir, hits[0]!) };
+  }
+  throw new AtlasError('no tokenizer found: looked for tokenizer.json, vocab.json + merges.txt, tokenizer.model, tokenizer.bin, tok*.model, tok*.bin', {
+    file: dir,
+    hint: 'download the tokenizer files with the model, or name one with --tokenizer FILE',
+  });
 }
 
 type Json = Record<string, unknown>;
@@ -177,26 +245,52 @@ function sameIds(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-export async function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}): Promise<AtlasTokenizer> {
+/** Loads the tokenizer of a model folder (or of the folder holding a llama2.c .bin, when given the file). */
+export async function loadTokenizer(modelPath: string, opts: LoadTokenizerOptions = {}): Promise<AtlasTokenizer> {
+  const dir = existsSync(modelPath) && statSync(modelPath).isFile() ? dirname(modelPath) : modelPath;
   const tokenizerConfigFile = join(dir, 'tokenizer_config.json');
   const tokenizerConfig = readJsonIfExists(tokenizerConfigFile) ?? {};
   const specialTokensMap = readJsonIfExists(join(dir, 'special_tokens_map.json')) ?? {};
   const modelConfig = readJsonIfExists(join(dir, 'config.json')) ?? {};
 
-  let tokenizerJson: Json;
-  let source: string;
-  if (existsSync(join(dir, 'tokenizer.json'))) {
-    source = join(dir, 'tokenizer.json');
-    tokenizerJson = readJson(source);
-  } else if (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) {
-    source = join(dir, 'vocab.json');
-    tokenizerJson = byteLevelBpeFromVocabMerges(dir, tokenizerConfig, specialTokensMap);
-  } else {
-    const hint = existsSync(join(dir, 'tokenizer.model'))
-      ? 'only a SentencePiece tokenizer.model is present; a tokenizer.json is needed (transformers writes one with save_pretrained)'
-      : 'download the tokenizer files with the model, or pass the folder that holds them';
-    throw new AtlasError(`no tokenizer found: looked for tokenizer.json, or vocab.json + merges.txt`, { file: dir, hint });
+  if (opts.file !== undefined && !existsSync(opts.file)) throw new AtlasError('tokenizer file not found', { file: opts.file, field: 'tokenizer' });
+  const found = opts.file !== undefined ? { kind: tokenizerKindOf(opts.file), file: opts.file } : findTokenizer(dir);
+  const source = found.file;
+  const sideField = (key: string): PaddingSide | undefined => {
+    const v = tokenizerConfig[key];
+    if (v === undefined || v === null) return undefined;
+    if (v !== 'left' && v !== 'right') {
+      throw new AtlasError(`must be 'left' or 'right', got ${JSON.stringify(v)}`, { file: tokenizerConfigFile, field: key });
+    }
+    return v;
+  };
+  const paddingSide = opts.paddingSide ?? sideField('padding_side') ?? 'right';
+  const defaultTruncation = sideField('truncation_side') ?? 'right';
+  const mml = tokenizerConfig.model_max_length;
+  const modelMaxLength = typeof mml === 'number' && Number.isFinite(mml) && mml > 0 && mml < 1e9 ? mml : undefined;
+
+  if (found.kind === 'sentencepiece' || found.kind === 'llama2c') {
+    // Llama-family defaults (LlamaTokenizer: add_bos_token true, add_eos_token false); run.c always adds BOS.
+    const sp = found.kind === 'sentencepiece' ? new SentencePieceTokenizer(readSentencePieceModel(source)) : undefined;
+    const impl = sp ?? new Llama2cTokenizer(readLlama2cTokenizer(source));
+    const core: TokenizerCore = { source, vocabSize: impl.vocabSize, encode: (t) => impl.encode(t), decode: (i) => impl.decode(i), tokenString: (i) => impl.tokenString(i) };
+    const id = (v: number | undefined): number | undefined => (v !== undefined && v >= 0 && v < core.vocabSize ? v : undefined);
+    const bosTokenId = id(sp ? sp.model.bosId : LLAMA2C_BOS);
+    const eosTokenId = id(sp ? sp.model.eosId : LLAMA2C_EOS);
+    const addBos = tokenizerConfig.add_bos_token !== false && bosTokenId !== undefined;
+    const addEos = tokenizerConfig.add_eos_token === true && eosTokenId !== undefined;
+    return finishTokenizer(core, {
+      prefix: addBos ? [bosTokenId!] : [],
+      suffix: addEos ? [eosTokenId!] : [],
+      bosTokenId,
+      eosTokenId,
+      padTokenId: id(sp?.model.padId) ?? idField(modelConfig.pad_token_id) ?? eosTokenId ?? 0,
+      paddingSide,
+      defaultTruncation,
+      modelMaxLength,
+    });
   }
+  const tokenizerJson = found.kind === 'json' ? readJson(source) : byteLevelBpeFromVocabMerges(dirname(source), tokenizerConfig, specialTokensMap);
 
   let lib: Tokenizer;
   try {
@@ -244,20 +338,6 @@ export async function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}
     suffix = suffix.filter((id) => id !== eosTokenId);
     if (tokenizerConfig.add_eos_token) suffix.push(eosTokenId);
   }
-  const addBos = bosTokenId !== undefined && prefix[0] === bosTokenId;
-
-  const sideField = (key: string): PaddingSide | undefined => {
-    const v = tokenizerConfig[key];
-    if (v === undefined || v === null) return undefined;
-    if (v !== 'left' && v !== 'right') {
-      throw new AtlasError(`must be 'left' or 'right', got ${JSON.stringify(v)}`, { file: tokenizerConfigFile, field: key });
-    }
-    return v;
-  };
-  const paddingSide = opts.paddingSide ?? sideField('padding_side') ?? 'right';
-  const defaultTruncation = sideField('truncation_side') ?? 'right';
-  const mml = tokenizerConfig.model_max_length;
-  const modelMaxLength = typeof mml === 'number' && Number.isFinite(mml) && mml > 0 && mml < 1e9 ? mml : undefined;
 
   const isByteLevelDecoder = (tokenizerJson.decoder as Json | null)?.type === 'ByteLevel';
   const byteOfChar = new Map<string, number>();
@@ -266,7 +346,33 @@ export async function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}
     chars.forEach((c, i) => byteOfChar.set(c, bytes[i]!));
   }
 
-  const core = (text: string): number[] => lib.encode(text, { add_special_tokens: false }).ids;
+  const decode = (ids: number[]): string => lib.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  const core: TokenizerCore = {
+    source,
+    vocabSize,
+    encode: (text) => lib.encode(text, { add_special_tokens: false }).ids,
+    decode,
+    tokenString(id) {
+      const text = decode([id]);
+      if (!text.includes('\uFFFD')) return text;
+      const raw = lib.id_to_token(id) ?? '';
+      if (!isByteLevelDecoder) return raw;
+      // A fragment of a multi-byte UTF-8 character: show its bytes, keeping any ASCII as is.
+      let out = '';
+      for (const ch of raw) {
+        const b = byteOfChar.get(ch);
+        out += b === undefined ? ch : b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).toUpperCase().padStart(2, '0')}`;
+      }
+      return out;
+    },
+  };
+  return finishTokenizer(core, { prefix, suffix, bosTokenId, eosTokenId, padTokenId, paddingSide, defaultTruncation, modelMaxLength });
+}
+
+/** The AtlasTokenizer over a core: special tokens around every text, id checks, truncation, padding. */
+function finishTokenizer(core: TokenizerCore, special: SpecialTokens): AtlasTokenizer {
+  const { prefix, suffix, bosTokenId, eosTokenId, padTokenId, paddingSide, defaultTruncation, modelMaxLength } = special;
+  const vocabSize = core.vocabSize;
   const checkIds = (ids: number[]): void => {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
@@ -275,37 +381,24 @@ export async function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}
       }
     }
   };
-  const decode = (ids: number[]): string => {
-    if (ids.length === 0) return '';
-    checkIds(ids);
-    return lib.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
-  };
-
   return {
+    source: core.source,
     vocabSize,
     padTokenId,
     bosTokenId,
     eosTokenId,
     paddingSide,
-    addBos,
+    addBos: bosTokenId !== undefined && prefix[0] === bosTokenId,
     modelMaxLength,
-    encode: (text) => [...prefix, ...core(text), ...suffix],
-    decode,
+    encode: (text) => [...prefix, ...core.encode(text), ...suffix],
+    decode(ids) {
+      if (ids.length === 0) return '';
+      checkIds(ids);
+      return core.decode(ids);
+    },
     tokenStrings(ids) {
       checkIds(ids);
-      return ids.map((id) => {
-        const text = decode([id]);
-        if (!text.includes('\uFFFD')) return text;
-        const raw = lib.id_to_token(id) ?? '';
-        if (!isByteLevelDecoder) return raw;
-        // A fragment of a multi-byte UTF-8 character: show its bytes, keeping any ASCII as is.
-        let out = '';
-        for (const ch of raw) {
-          const b = byteOfChar.get(ch);
-          out += b === undefined ? ch : b < 0x80 ? String.fromCharCode(b) : `\\x${b.toString(16).toUpperCase().padStart(2, '0')}`;
-        }
-        return out;
-      });
+      return ids.map((id) => core.tokenString(id));
     },
     encodeBatch(texts, batchOpts = {}) {
       if (texts.length === 0) throw new AtlasError('no texts to encode', { field: 'texts' });
@@ -316,7 +409,7 @@ export async function loadTokenizer(dir: string, opts: LoadTokenizerOptions = {}
         throw new AtlasError(`must be an integer greater than ${special} (the special tokens added to every text), got ${maxLength}`, { field: 'maxLength' });
       }
       const rows = texts.map((text, i) => {
-        let ids = core(text);
+        let ids = core.encode(text);
         if (ids.length === 0) {
           throw new AtlasError(`text ${i} is empty (it has no tokens)`, { field: `texts[${i}]`, hint: 'remove empty lines or texts from the input' });
         }

@@ -181,9 +181,12 @@ export class CanonicalWeights {
    */
   unusedStored(module: ArchitectureModule): string[] {
     const used = new Set(this.storedNames());
-    return this.stored.names().filter((n) => !used.has(n) && !module.isBuffer(n) && !module.isIgnored?.(n, this.spec));
+    return this.stored.names().filter((n) => !used.has(n) && !module.isBuffer(n) && !module.isIgnored?.(n, this.spec) && !TASK_HEAD.test(n));
   }
 }
+
+/** Task heads of *ForSequenceClassification / *ForTokenClassification / *ForQuestionAnswering checkpoints (not read by any family). */
+const TASK_HEAD = /^(score|classifier|qa_outputs)\./;
 
 /** A few names that look like `name`, for "did you mean" messages (shared trigram similarity). */
 export function similarNames(name: string, names: string[], k = 5): string[] {

@@ -66,8 +66,20 @@ export const bert: ArchitectureModule = {
   },
 
   weightRecipes(spec: ModelSpec, stored: StoredTensors): Map<string, WeightRecipe> {
+    return bertRecipes(spec, stored, spec.modelType === 'distilbert' ? ['distilbert.', '', 'bert.'] : ['bert.', '']);
+  },
+
+  isBuffer: bufferMatcher([/(^|\.)position_ids$/]),
+  isIgnored: (name) => BERT_HEADS.test(name),
+};
+
+/** Heads the bare encoder does not read: pooler, masked-LM heads (BERT `cls.`, RoBERTa `lm_head.`, DistilBERT `vocab_*`), classifiers. */
+export const BERT_HEADS = /^((bert|distilbert|roberta)\.)?(pooler\.|cls\.|lm_head\.|vocab_transform\.|vocab_layer_norm\.|vocab_projector\.|pre_classifier\.|classifier\.|qa_outputs\.)/;
+
+/** Recipes for BERT-layout stored names (and DistilBERT's, for model_type distilbert) under the first matching prefix. */
+export function bertRecipes(spec: ModelSpec, stored: StoredTensors, prefixes: string[]): Map<string, WeightRecipe> {
     const distil = spec.modelType === 'distilbert';
-    const p = detectPrefix(stored, distil ? ['distilbert.', '', 'bert.'] : ['bert.', ''], ['embeddings.word_embeddings.weight']);
+    const p = detectPrefix(stored, prefixes, ['embeddings.word_embeddings.weight']);
     const d = spec.dModel;
     // Old TF-converted checkpoints store LayerNorm.gamma / beta.
     const ln = (base: string, kind: 'weight' | 'bias'): string => pick(stored, [`${base}.${kind}`, `${base}.${kind === 'weight' ? 'gamma' : 'beta'}`]);
@@ -100,9 +112,4 @@ export const bert: ArchitectureModule = {
       m.set(n.ln2B, whole(ln(name('output.LayerNorm'), 'bias'), [d]));
     });
     return m;
-  },
-
-  isBuffer: bufferMatcher([/(^|\.)position_ids$/]),
-  // Heads the bare encoder does not read: pooler, masked-LM head (BERT `cls.`, DistilBERT `vocab_*`), classifiers.
-  isIgnored: (name) => /^((bert|distilbert)\.)?(pooler\.|cls\.|vocab_transform\.|vocab_layer_norm\.|vocab_projector\.|pre_classifier\.|classifier\.|qa_outputs\.)/.test(name),
-};
+}

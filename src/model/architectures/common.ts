@@ -83,11 +83,8 @@ export function activation(raw: Raw, ctx: ConfigContext, key: string, fallback: 
 export const layerNorm = (eps: number, bias = true): NormSpec => ({ kind: 'layernorm', eps, bias, weightOffset: 0 });
 export const rmsNorm = (eps: number, weightOffset = 0): NormSpec => ({ kind: 'rmsnorm', eps, bias: false, weightOffset });
 
-/**
- * config.json `rope_scaling` → RopeScaling. `unsupported` lists the types the family knows exist but the
- * runtime does not implement (e.g. Phi-3's longrope), for a precise message.
- */
-export function ropeScaling(raw: Raw, ctx: ConfigContext, maxPositions: number): RopeScaling {
+/** config.json `rope_scaling` → RopeScaling; `longrope` only for the families whose config defines it (Phi-3). */
+export function ropeScaling(raw: Raw, ctx: ConfigContext, maxPositions: number, opts: { longrope?: boolean } = {}): RopeScaling {
   const rs = raw.rope_scaling;
   if (rs === undefined || rs === null) return { type: 'none' };
   if (typeof rs !== 'object' || Array.isArray(rs)) throw new AtlasError(`expected an object or null, got ${JSON.stringify(rs)}`, { file: ctx.file, field: 'rope_scaling' });
@@ -103,17 +100,30 @@ export function ropeScaling(raw: Raw, ctx: ConfigContext, maxPositions: number):
   switch (type) {
     case 'default': return { type: 'none' };
     case 'linear': return { type: 'linear', factor: f('factor') };
-    case 'dynamic': return { type: 'dynamic', factor: f('factor'), originalMaxPositions: f('original_max_position_embeddings', maxPositions) };
+    // HF's dynamic NTK grows the base past config.max_position_embeddings (not a rope_scaling key).
+    case 'dynamic': return { type: 'dynamic', factor: f('factor'), originalMaxPositions: maxPositions };
     case 'llama3':
       return {
         type: 'llama3', factor: f('factor'), lowFreqFactor: f('low_freq_factor'), highFreqFactor: f('high_freq_factor'),
         originalMaxPositions: f('original_max_position_embeddings'),
       };
-    default:
-      throw new AtlasError(`rope_scaling type ${JSON.stringify(type)} is not supported`, {
-        file: ctx.file, field: 'rope_scaling', hint: 'supported rope_scaling types: null, default, linear, dynamic, llama3',
-      });
+    case 'longrope': case 'su': {
+      if (!opts.longrope) break;
+      const list = (key: string): number[] => {
+        const v = r[key];
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) throw new AtlasError(`rope_scaling.${key} must be a list of numbers`, { file: ctx.file, field: `rope_scaling.${key}` });
+        return v as number[];
+      };
+      // HF _compute_longrope_parameters: factor = max_position_embeddings / original_max_position_embeddings.
+      const orig = typeof raw.original_max_position_embeddings === 'number' ? raw.original_max_position_embeddings : maxPositions;
+      const factor = typeof raw.original_max_position_embeddings === 'number' ? maxPositions / orig : f('factor', 1);
+      const att = typeof r.attention_factor === 'number' ? r.attention_factor : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(orig));
+      return { type: 'longrope', shortFactor: list('short_factor'), longFactor: list('long_factor'), originalMaxPositions: orig, attentionFactor: att };
+    }
   }
+  throw new AtlasError(`rope_scaling type ${JSON.stringify(type)} is not supported`, {
+    file: ctx.file, field: 'rope_scaling', hint: `supported rope_scaling types: null, default, linear, dynamic, llama3${opts.longrope ? ', longrope' : ''}`,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------

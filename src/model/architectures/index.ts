@@ -7,8 +7,16 @@ import type { ArchitectureModule, ConfigContext, ModelSpec } from '../spec.ts';
 import { gpt2 } from './gpt2.ts';
 import { llama } from './llama.ts';
 import { bert } from './bert.ts';
+import { roberta } from './roberta.ts';
+import { gptNeox } from './gpt-neox.ts';
+import { gptNeo } from './gpt-neo.ts';
+import { gptj } from './gptj.ts';
+import { opt } from './opt.ts';
+import { gemma } from './gemma.ts';
+import { gemma2 } from './gemma2.ts';
+import { phi3 } from './phi3.ts';
 
-export const ARCHITECTURES: readonly ArchitectureModule[] = [gpt2, llama, bert];
+export const ARCHITECTURES: readonly ArchitectureModule[] = [gpt2, llama, bert, roberta, gptNeox, gptNeo, gptj, opt, gemma, gemma2, phi3];
 
 const BY_MODEL_TYPE = new Map<string, ArchitectureModule>();
 for (const m of ARCHITECTURES) for (const t of m.modelTypes) BY_MODEL_TYPE.set(t, m);
