@@ -28,7 +28,7 @@ async function benchGradients(dir: string): Promise<void> {
   const params = ParamStore.fromCheckpoint(ckpt);
   ckpt.close();
   const B = 4, T = 128;
-  const V = params.config.vocabSize;
+  const V = params.spec.vocabSize;
   // warm-up (onnxruntime sessions, JIT)
   const warm = randomBatch(1, T, V, 0);
   let tape = await forward(params, warm);

@@ -59,7 +59,7 @@ async function passageLoss(params: ParamStore, vocab: CompactVocab, ids: number[
 async function sample(params: ParamStore, vocab: CompactVocab, prompt: number[], n: number, seed: number, ctx: number): Promise<number[]> {
   const rnd = mulberry32(seed);
   const ids = [...prompt];
-  const V = params.config.vocabSize;
+  const V = params.spec.vocabSize;
   for (let i = 0; i < n; i++) {
     const window = compactIds(vocab, ids.slice(-ctx));
     const tape = await forward(params, { ids: window, attentionMask: new Uint8Array(window.length).fill(1), batch: 1, seqLen: window.length });

@@ -80,17 +80,17 @@ for (const [name, opts] of configs) {
     const store = tinyStore(opts).toFloat64();
     const batch = batchOf(300, 1);
     const tape = await forward(store, batch);
-    const ckpt = { config: store.config, tensor: (n: string) => ({ shape: store.get(n === 'lm_head.weight' && store.tied ? store.embeddingName : n).shape, data: Float32Array.from(store.get(n === 'lm_head.weight' && store.tied ? store.embeddingName : n).data) }) };
+    const ckpt = { config: store.config!, tensor: (n: string) => ({ shape: store.get(n === 'lm_head.weight' && store.tied ? store.embeddingName : n).shape, data: Float32Array.from(store.get(n === 'lm_head.weight' && store.tied ? store.embeddingName : n).data) }) };
     for (let b = 0; b < batch.batch; b++) {
       const ids = realIds(batch, b);
       const ref = referenceForward(ckpt, ids);
       const r = await tokenTail(store, tape, b, { layer: 1 });
       const last = ids.length - 1;
-      const d = store.config.dModel;
-      for (let l = 0; l < store.config.nLayer; l++) {
+      const d = store.spec.dModel;
+      for (let l = 0; l < store.spec.nLayer; l++) {
         assert.ok(maxAbsDiff(r.residuals[l], ref.hidden[l].subarray(last * d, (last + 1) * d)) < 1e-5, `layer ${l} text ${b}`);
       }
-      assert.ok(maxAbsDiff(r.postNorm, ref.hidden[store.config.nLayer].subarray(last * d, (last + 1) * d)) < 1e-5, `final text ${b}`);
+      assert.ok(maxAbsDiff(r.postNorm, ref.hidden[store.spec.nLayer].subarray(last * d, (last + 1) * d)) < 1e-5, `final text ${b}`);
       // and the params engine's own final-norm output for that row
       const t = lastRealPosition(tape, b);
       assert.ok(maxAbsDiff(r.postNorm, tape.hFinal.subarray((b * batch.seqLen + t) * d, (b * batch.seqLen + t + 1) * d)) < 1e-9);
@@ -103,7 +103,7 @@ for (const [name, opts] of configs) {
       const batch = batchOf(300, 2);
       const tape = await forward(store, batch);
       const head = lmHead(store);
-      const d = store.config.dModel;
+      const d = store.spec.dModel;
       const V = head.V;
       for (const b of [0, 2]) {
         const r = await tokenTail(store, tape, b, { layer, seeds: 'identity' });

@@ -1,12 +1,77 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mulberry32, type TinyCheckpointOptions } from '../src/model/tiny-checkpoint.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mulberry32 } from '../src/model/tiny-checkpoint.ts';
+import { openCheckpoint } from '../src/model/checkpoint.ts';
+import { supportedModelTypes } from '../src/model/architectures/index.ts';
+import { AtlasError } from '../src/errors.ts';
 import { ParamStore } from '../src/params/param-store.ts';
-import { crossEntropy, forward, lossAndGradients, nextTokenTargets, type TokenBatch } from '../src/params/backprop.ts';
+import { forward, lossAndGradients, type TokenBatch } from '../src/params/backprop.ts';
+import { tokenTail } from '../src/fisher/tail.ts';
 import { tinyStore } from './reference/tiny-store.ts';
+import { tinyHfCheckpoint, writeHfCheckpoint, type HfFamily, type TinyOpts } from './reference/hf/checkpoints.ts';
+import { batchOf, checkGradients, checkTail } from './reference/grad-check.ts';
+
+/** A tiny Hugging Face checkpoint of `family` (real config keys and stored names), loaded through the real reader. */
+function familyStore(family: HfFamily, opts: TinyOpts = {}): ParamStore<Float64Array> {
+  const dir = mkdtempSync(join(tmpdir(), 'atlas-grad-family-'));
+  try {
+    writeHfCheckpoint(dir, tinyHfCheckpoint(family, opts));
+    const ckpt = openCheckpoint(dir);
+    try {
+      return ParamStore.fromCheckpoint(ckpt).toFloat64();
+    } finally {
+      ckpt.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every causal family with the variants that switch on its other code paths. */
+const CASES: { name: string; family: HfFamily; opts?: TinyOpts }[] = [
+  { name: 'gpt2', family: 'gpt2' },
+  { name: 'gpt2 (untied head)', family: 'gpt2', opts: { config: { tie_word_embeddings: false } } },
+  { name: 'llama', family: 'llama' },
+  { name: 'llama (attention_bias, llama3 rope_scaling)', family: 'llama', opts: { config: { attention_bias: true, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8 } } } },
+  { name: 'llama (linear rope_scaling, MQA)', family: 'llama', opts: { config: { rope_scaling: { type: 'linear', factor: 2 }, num_key_value_heads: 1 } } },
+  { name: 'mistral (sliding window)', family: 'mistral' },
+  { name: 'qwen2 (q/k/v biases, tied)', family: 'qwen2' },
+  { name: 'gpt_neox (parallel residual, partial rotary)', family: 'gpt_neox' },
+  { name: 'gpt_neox (sequential residual)', family: 'gpt_neox', opts: { config: { use_parallel_residual: false } } },
+  { name: 'gpt_neo (local/global attention)', family: 'gpt_neo' },
+  { name: 'gptj (interleaved partial rotary, shared norm)', family: 'gptj' },
+  { name: 'opt', family: 'opt' },
+  { name: 'gemma ((1 + w) norms, √d embedding scale)', family: 'gemma' },
+  { name: 'gemma2 (sandwich norms, soft-caps, window)', family: 'gemma2' },
+  { name: 'phi3 (fused qkv and gate_up)', family: 'phi3' },
+];
+
+const supported = new Set(supportedModelTypes());
+for (const c of CASES) {
+  const skip = supported.has(c.family) ? false : `no architecture module for '${c.family}' yet`;
+  test(`${c.name}: per-sample gradients of every stored tensor = float64 finite differences; Σ per-sample = batch`, { skip }, async () => {
+    await checkGradients(familyStore(c.family, c.opts), c.name);
+  });
+  test(`${c.name}: Fisher tail Jacobian and metric = finite differences at every layer`, { skip }, async () => {
+    await checkTail(familyStore(c.family, { ...c.opts, seed: 2 }), c.name);
+  });
+}
+
+for (const family of ['bert', 'distilbert', 'roberta'] as const) {
+  test(`${family} (an encoder): gradients and the Fisher tail refuse with one clear error`, { skip: supported.has(family) ? false : `no module for '${family}' yet` }, async () => {
+    const store = familyStore(family).toFloat32();
+    const batch = batchOf(store.spec.vocabSize, 1);
+    const isLmHeadError = (e: Error): boolean => e instanceof AtlasError && /causal language-model head/.test(e.message);
+    await assert.rejects(forward(store, batch), isLmHeadError);
+    await assert.rejects(tokenTail(store, { batch, positions: new Int32Array(batch.ids.length), ropeSeqLen: 1, layers: [] } as never, 0, { layer: 0 }), isLmHeadError);
+  });
+}
 
 /** Two texts of different lengths: right padding on the first, left padding on the third. */
-function batchOf(V: number, seed: number): TokenBatch {
+function paddedBatch(V: number, seed: number): TokenBatch {
   const r = mulberry32(seed);
   const T = 7;
   const masks = [[1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1, 1]];
@@ -14,75 +79,10 @@ function batchOf(V: number, seed: number): TokenBatch {
   return { ids, attentionMask: Uint8Array.from(masks.flat()), batch: 3, seqLen: T };
 }
 
-async function perSampleLoss(store: ParamStore, batch: TokenBatch): Promise<Float64Array> {
-  const tape = await forward(store, batch);
-  return crossEntropy(tape, nextTokenTargets(batch)).perSampleLoss;
-}
-
-/** Central finite differences in float64 at 2 random entries of every parameter tensor vs the engine's per-sample gradients. */
-async function checkFiniteDifferences(opts: TinyCheckpointOptions, expectNames: string[]): Promise<void> {
-  const store = tinyStore(opts).toFloat64();
-  const batch = batchOf(store.config.vocabSize, 3);
-  const res = await lossAndGradients(store, batch, { perSample: true });
-  const per = res.perSampleGrads!;
-  assert.deepEqual([...per.keys()].sort(), store.names().sort(), 'a gradient for every parameter');
-  for (const n of expectNames) assert.ok(per.has(n), `covers ${n}`);
-  const r = mulberry32(11);
-  const eps = 1e-5;
-  let checked = 0;
-  for (const name of store.names()) {
-    const data = store.get(name).data;
-    for (let rep = 0; rep < 2; rep++) {
-      let i = Math.floor(r() * data.length);
-      // embeddings/positions: pick a row that the batch actually uses half the time, so the check is not just 0 = 0
-      if (rep === 0 && /wte|embed_tokens|wpe|lm_head/.test(name)) {
-        const d = store.config.dModel;
-        const row = /wpe/.test(name) ? 2 : batch.ids[8];
-        i = row * d + Math.floor(r() * d);
-      }
-      const old = data[i];
-      data[i] = old + eps;
-      const up = await perSampleLoss(store, batch);
-      data[i] = old - eps;
-      const down = await perSampleLoss(store, batch);
-      data[i] = old;
-      for (let b = 0; b < batch.batch; b++) {
-        const fd = (up[b] - down[b]) / (2 * eps);
-        const an = per.get(name)![b][i];
-        const tol = 1e-3 * Math.max(Math.abs(fd), 1e-4);
-        assert.ok(Math.abs(fd - an) <= tol, `${name}[${i}] sample ${b}: analytic ${an} vs finite difference ${fd}`);
-      }
-      checked++;
-    }
-  }
-  assert.ok(checked >= 2 * expectNames.length);
-}
-
-test('gpt2 (tied embeddings) per-sample gradients equal central finite differences in float64', async () => {
-  await checkFiniteDifferences({ architecture: 'gpt2', nLayer: 2, dModel: 16, nHead: 2, std: 0.3, maxPositions: 16 }, [
-    'wte.weight', 'wpe.weight', 'h.0.ln_1.weight', 'h.0.ln_1.bias', 'h.0.attn.c_attn.weight', 'h.0.attn.c_attn.bias',
-    'h.1.attn.c_proj.weight', 'h.1.attn.c_proj.bias', 'h.1.ln_2.weight', 'h.1.mlp.c_fc.weight', 'h.1.mlp.c_fc.bias',
-    'h.1.mlp.c_proj.weight', 'h.1.mlp.c_proj.bias', 'ln_f.weight', 'ln_f.bias',
-  ]);
-});
-
-test('gpt2 with an untied lm_head: finite differences', async () => {
-  await checkFiniteDifferences({ architecture: 'gpt2', nLayer: 1, dModel: 8, nHead: 2, std: 0.3, tied: false, maxPositions: 16 }, ['lm_head.weight', 'wte.weight']);
-});
-
-test('llama (GQA, rotary, SwiGLU, untied head, q/k/v/o biases) per-sample gradients equal finite differences', async () => {
-  await checkFiniteDifferences({ architecture: 'llama', nLayer: 2, dModel: 16, nHead: 4, nKvHead: 2, std: 0.3, qkvBias: true, maxPositions: 16 }, [
-    'embed_tokens.weight', 'layers.0.input_layernorm.weight', 'layers.0.self_attn.q_proj.weight', 'layers.0.self_attn.q_proj.bias',
-    'layers.0.self_attn.k_proj.weight', 'layers.0.self_attn.v_proj.weight', 'layers.0.self_attn.o_proj.weight', 'layers.0.self_attn.o_proj.bias',
-    'layers.1.post_attention_layernorm.weight', 'layers.1.mlp.gate_proj.weight', 'layers.1.mlp.up_proj.weight', 'layers.1.mlp.down_proj.weight',
-    'norm.weight', 'lm_head.weight',
-  ]);
-});
-
 test('float32: per-sample gradients sum to the batch gradient and do not depend on batch companions or padding side', async () => {
   for (const arch of ['gpt2', 'llama'] as const) {
     const store = tinyStore({ architecture: arch, nLayer: 2, dModel: 16, nHead: 4, std: 0.2, seed: 5 });
-    const batch = batchOf(store.config.vocabSize, 9);
+    const batch = paddedBatch(store.spec.vocabSize, 9);
     const per = await lossAndGradients(store, batch, { perSample: true });
     const whole = await lossAndGradients(store, batch);
     assert.ok(Math.abs(per.loss - whole.loss) < 1e-4 * Math.abs(whole.loss));

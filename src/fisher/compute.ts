@@ -18,6 +18,7 @@ import type { FloatArray, ParamStore } from '../params/param-store.ts';
 import { mulberry32 } from '../model/tiny-checkpoint.ts';
 import type { Matrix } from '../geometry/matrix.ts';
 import { tokenTail } from './tail.ts';
+import { requireLmHead } from '../params/block.ts';
 import { exactFisher, lmHead, monteCarloFisher } from './metric.ts';
 import { lowRankFactor, type MetricStore } from './store.ts';
 
@@ -59,10 +60,10 @@ export interface FisherMetrics {
 }
 
 export async function computeFisherMetrics(params: ParamStore, tokenizer: AtlasTokenizer, texts: string[], opts: FisherMetricOptions = {}): Promise<FisherMetrics> {
-  const cfg = params.config;
-  if (cfg.architecture === 'bert') throw new AtlasError('the Fisher metric needs a causal LM head (gpt2 or llama family), not an encoder', { field: 'model' });
-  const L = cfg.nLayer;
-  const d = cfg.dModel;
+  const spec = params.spec;
+  requireLmHead(spec, 'the Fisher metric');
+  const L = spec.nLayer;
+  const d = spec.dModel;
   const layer = opts.layer ?? L;
   if (!Number.isInteger(layer) || layer < 0 || layer > L) throw new AtlasError(`layer ${layer} does not exist: hidden layers are 0..${L}`, { field: 'layer' });
   const point = opts.point ?? 'pre-norm';
@@ -84,7 +85,7 @@ export async function computeFisherMetrics(params: ParamStore, tokenizer: AtlasT
   const data = new Float32Array(n * d * rank);
   const captured = new Float64Array(n).fill(1);
   const entropy = new Float64Array(n);
-  const maxLength = Math.min(opts.maxLength ?? cfg.maxPositions, cfg.maxPositions);
+  const maxLength = Math.min(opts.maxLength ?? spec.maxPositions, spec.maxPositions);
   const batchSize = opts.batchSize ?? 8;
   const lengths = texts.map((t) => tokenizer.encode(t).length);
   const order = texts.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);

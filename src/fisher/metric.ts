@@ -22,28 +22,64 @@
 import { AtlasError } from '../errors.ts';
 import { gemm } from '../geometry/gemm.ts';
 import type { FloatArray, ParamStore } from '../params/param-store.ts';
+import { W } from '../model/spec.ts';
+import { requireLmHead } from '../params/block.ts';
 
 export interface LmHead {
   /** [V, d] row-major (the tied embedding when the model ties them). */
   W: FloatArray;
   V: number;
   d: number;
+  /** Logit bias b_U (GPT-J, Phi-2). */
+  b?: FloatArray;
+  /** Gemma-2: logits = softcap · tanh((W h + b) / softcap). */
+  softcap?: number;
 }
 
 export function lmHead(params: ParamStore): LmHead {
-  const t = params.tied ? params.get(params.embeddingName) : params.get('lm_head.weight');
-  return { W: t.data, V: t.shape[0], d: t.shape[1] };
+  const u = requireLmHead(params.spec, 'the Fisher metric');
+  const c = params.canonical();
+  const t = c.get(W.unembed)!;
+  return { W: t.data, V: t.shape[0], d: t.shape[1], b: u.bias ? c.get(W.unembedBias)!.data : undefined, softcap: u.softcap };
+}
+
+/** Pre-soft-cap logits W h + b (float64). */
+function rawLogits(head: LmHead, postNorm: ArrayLike<number>): Float64Array {
+  const { W: Wu, V, d, b } = head;
+  const z = new Float64Array(V);
+  for (let v = 0; v < V; v++) {
+    let s = b ? b[v] : 0;
+    const o = v * d;
+    for (let j = 0; j < d; j++) s += Wu[o + j] * postNorm[j];
+    z[v] = s;
+  }
+  return z;
+}
+
+/**
+ * The head as a linear map at this point: W itself, or diag(1 − tanh²(z/c)) · W under a final soft-cap
+ * (its Jacobian ∂logits/∂h), which is what the metric's factorisation needs.
+ */
+export function linearisedHead(head: LmHead, postNorm: ArrayLike<number>): LmHead {
+  if (head.softcap === undefined) return head;
+  const { V, d } = head;
+  const z = rawLogits(head, postNorm);
+  const Wl = new (head.W.constructor as { new (n: number): FloatArray })(V * d);
+  for (let v = 0; v < V; v++) {
+    const t = Math.tanh(z[v] / head.softcap);
+    const g = 1 - t * t;
+    for (let j = 0; j < d; j++) Wl[v * d + j] = g * head.W[v * d + j];
+  }
+  return { W: Wl, V, d };
 }
 
 /** Next-token probabilities at an LM-head input (float64); NaN/Inf logits are an error naming `what`. */
 export function headProbabilities(head: LmHead, postNorm: ArrayLike<number>, what = 'point'): Float64Array {
-  const { W, V, d } = head;
-  const p = new Float64Array(V);
+  const { V } = head;
+  const p = rawLogits(head, postNorm);
   let max = -Infinity;
   for (let v = 0; v < V; v++) {
-    let s = 0;
-    const o = v * d;
-    for (let j = 0; j < d; j++) s += W[o + j] * postNorm[j];
+    const s = head.softcap === undefined ? p[v] : head.softcap * Math.tanh(p[v] / head.softcap);
     if (!Number.isFinite(s)) throw new AtlasError(`the logits of ${what} are not finite (token ${v}: ${s})`, { field: 'logits', hint: 'the checkpoint or the hidden state holds NaN/Inf values; check the weights (float16 overflow?)' });
     p[v] = s;
     if (s > max) max = s;
@@ -100,7 +136,7 @@ function asF64(a: FloatArray): Float64Array {
 export async function exactFisher(head: LmHead, postNorm: ArrayLike<number>, tangents: FloatArray, m: number, what?: string): Promise<{ G: Float64Array; p: Float64Array }> {
   const d = head.d;
   const p = headProbabilities(head, postNorm, what);
-  const C = await headCovariance(head, p);
+  const C = await headCovariance(linearisedHead(head, postNorm), p);
   const T = asF64(tangents);
   const TC = (await gemm({ rows: m, cols: d, data: T }, { rows: d, cols: d, data: C })).data;
   const G = Float64Array.from((await gemm({ rows: m, cols: d, data: TC }, { rows: m, cols: d, data: T }, { transposeB: true })).data);
@@ -120,14 +156,15 @@ export function sampleToken(p: Float64Array, u: number): number {
  */
 export async function monteCarloFisher(head: LmHead, postNorm: ArrayLike<number>, tangents: FloatArray, m: number, samples: number, rand: () => number, what?: string): Promise<{ F: Float64Array; p: Float64Array }> {
   if (!Number.isInteger(samples) || samples < 1) throw new AtlasError(`Monte-Carlo samples must be a positive integer, got ${samples}`, { field: 'samples' });
-  const { W, d } = head;
   const p = headProbabilities(head, postNorm, what);
-  const wbar = meanRow(head, p);
+  const J = linearisedHead(head, postNorm);
+  const { W: Wj, d } = J;
+  const wbar = meanRow(J, p);
   const scores = new Float64Array(samples * d); // S × d, post-norm coordinates
   const inv = 1 / Math.sqrt(samples);
   for (let s = 0; s < samples; s++) {
     const y = sampleToken(p, rand());
-    for (let j = 0; j < d; j++) scores[s * d + j] = (W[y * d + j] - wbar[j]) * inv;
+    for (let j = 0; j < d; j++) scores[s * d + j] = (Wj[y * d + j] - wbar[j]) * inv;
   }
   const F = Float64Array.from((await gemm({ rows: m, cols: d, data: asF64(tangents) }, { rows: samples, cols: d, data: scores }, { transposeB: true })).data);
   return { F, p };

@@ -128,7 +128,7 @@ const mat = (path: string): Matrix<Float64Array> => {
 /** Runs (or resumes) the whole pipeline for a model's parameters and a dataset. */
 export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasTokenizer, modelKey: string, dataset: Dataset, options: FisherPipelineOptions): Promise<FisherPipelineResult> {
   const o = withDefaults(FISHER_OPTIONS, options);
-  const nHidden = params.config.nLayer + 1;
+  const nHidden = params.spec.nLayer + 1;
   if (!Number.isInteger(o.layer) || o.layer < -nHidden || o.layer >= nHidden) {
     throw new AtlasError(`layer ${o.layer} does not exist: the model has hidden layers 0..${nHidden - 1} (negative counts from the end: -1..-${nHidden})`, { field: 'layer' });
   }
@@ -262,7 +262,7 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   if (tsneEmb) writeNpy(join(outputs, 'tsne.npy'), tsneEmb.data, [n, 2]);
   const meanCaptured = store.captured.reduce((a, b) => a + b, 0) / n;
   const summary = {
-    n, d: store.d, metric: metricKind, layer: metricKind === 'attention-covariance' ? params.config.nLayer - 1 : metricInputs.layer, point: metricKind === 'attention-covariance' ? 'attention-weighted values of the last block' : metricInputs.point, method: metricInputs.method, lambda, k, rule: graphInputs.rule,
+    n, d: store.d, metric: metricKind, layer: metricKind === 'attention-covariance' ? params.spec.nLayer - 1 : metricInputs.layer, point: metricKind === 'attention-covariance' ? 'attention-weighted values of the last block' : metricInputs.point, method: metricInputs.method, lambda, k, rule: graphInputs.rule,
     candidates: graphInputs.candidates, storage: { kind: store.kind, rank: store.rank, meanCapturedTrace: meanCaptured, minCapturedTrace: Math.min(...store.captured) },
     meanEntropy: metrics.value.entropy.reduce((a, b) => a + b, 0) / n, ellipseRadius: radius, ellipses: ellipseStyle, disconnected,
     mds: { method: mdsMethod, init: mdsMethod === 'smacof' ? mdsInit : null, spectrum: mdsSpectra }, comparison, timings,

@@ -343,6 +343,7 @@ function stackRows(parts: Float32Array[]): Float32Array {
 /** Builds the forward graph of `spec` returning `request`'s hooks and logits. */
 export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSource, request: ForwardRequest, opts: GraphOptions = {}): ForwardGraph {
   checkHooks(spec, request.hooks);
+  if (request.hooks.length === 0 && request.logits === 'none') throw new AtlasError('nothing requested: give hook points or logits', { field: 'hooks' });
   if (request.logits !== 'none' && !spec.unembed) {
     throw new AtlasError(`logits are not available for a ${spec.modelType} model loaded without an LM head (an encoder)`, { field: 'logits' });
   }
@@ -402,9 +403,10 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
     let att: string;
     if (fused) {
       // The fused op wants W as [in, 3·q]: the transposed stacked [W_Q; W_K; W_V].
-      const stacked = stackRows([Wq, Wk, Wv]);
       const wT = new Float32Array(d * 3 * q);
-      for (let o = 0; o < 3 * q; o++) for (let i = 0; i < d; i++) wT[i * 3 * q + o] = stacked[o * d + i]!;
+      [Wq, Wk, Wv].forEach((w, part) => {
+        for (let o = 0; o < q; o++) for (let i = 0; i < d; i++) wT[i * 3 * q + part * q + o] = w[o * d + i]!;
+      });
       const x3 = g.node('Reshape', [attnIn, ctx.dims(['B', 'T', d])]);
       const attrs: Record<string, number | { f: number }> = { num_heads: H, unidirectional: a.causal ? 1 : 0 };
       if (Math.abs(a.scale * Math.sqrt(hd) - 1) > 1e-12) attrs.scale = { f: a.scale };

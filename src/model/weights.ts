@@ -35,13 +35,15 @@ function transposedShape(r: WeightRecipe): number[] {
 }
 
 /** Applies a recipe to the stored tensor's data (row-major). Transposed rows are gathered directly (one pass). */
-export function applyRecipe(r: WeightRecipe, stored: Float32Array): F32Tensor {
+export function applyRecipe<A extends Float32Array | Float64Array = Float32Array>(r: WeightRecipe, stored: A): { shape: number[]; data: A } {
+  // the stored data's precision is kept (float64 copies drive the gradient engine's finite-difference checks)
+  const make = (n: number): A => (stored instanceof Float64Array ? new Float64Array(n) : new Float32Array(n)) as A;
   const shape = recipeShape(r);
   if (r.transpose) {
     const [rows, cols] = r.storedShape as [number, number];
     const idx = r.rows ? rowList(r.rows) : null;
     const n = idx ? idx.length : cols;
-    const data = new Float32Array(n * rows);
+    const data = make(n * rows);
     // canonical row k = stored column idx[k]; walk the stored tensor row by row for cache-friendly reads
     for (let i = 0; i < rows; i++) {
       const base = i * cols;
@@ -53,8 +55,8 @@ export function applyRecipe(r: WeightRecipe, stored: Float32Array): F32Tensor {
   if (!r.rows) return { shape, data: stored };
   const idx = rowList(r.rows);
   const width = r.storedShape.length === 1 ? 1 : numel(r.storedShape.slice(1));
-  if (!(r.rows instanceof Int32Array)) return { shape, data: stored.slice(r.rows.start * width, (r.rows.start + r.rows.count) * width) };
-  const data = new Float32Array(idx.length * width);
+  if (!(r.rows instanceof Int32Array)) return { shape, data: stored.slice(r.rows.start * width, (r.rows.start + r.rows.count) * width) as A };
+  const data = make(idx.length * width);
   for (let k = 0; k < idx.length; k++) data.set(stored.subarray(idx[k]! * width, (idx[k]! + 1) * width), k * width);
   return { shape, data };
 }
@@ -179,9 +181,12 @@ export class CanonicalWeights {
    */
   unusedStored(module: ArchitectureModule): string[] {
     const used = new Set(this.storedNames());
-    return this.stored.names().filter((n) => !used.has(n) && !module.isBuffer(n) && !module.isIgnored?.(n, this.spec));
+    return this.stored.names().filter((n) => !used.has(n) && !module.isBuffer(n) && !module.isIgnored?.(n, this.spec) && !TASK_HEAD.test(n));
   }
 }
+
+/** Task heads of *ForSequenceClassification / *ForTokenClassification / *ForQuestionAnswering checkpoints (not read by any family). */
+const TASK_HEAD = /^(score|classifier|qa_outputs)\./;
 
 /** A few names that look like `name`, for "did you mean" messages (shared trigram similarity). */
 export function similarNames(name: string, names: string[], k = 5): string[] {

@@ -1,12 +1,13 @@
 /**
  * Aggregates a diagonal Fisher into the reports the `fim` command writes: per tensor, per component and per
  * layer (sum, mean, max, count), the layer ranking by total Fisher, and the top-k individual parameters.
- * GPT-2's packed c_attn is split into attn_q / attn_k / attn_v for the component tables.
+ * Stored tensors that pack several canonical ones (GPT-2's c_attn, GPT-NeoX's query_key_value) are split into
+ * attn_q / attn_k / attn_v for the component tables (from the model's recipes, src/params/param-names.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors } from '../model/safetensors.ts';
-import { classifyParam, elementComponent, groupOrder, unravel, type Component } from './param-names.ts';
+import { NAME_CLASSIFIER, groupOrder, unravel, type Component, type ParamClassifier } from './param-names.ts';
 import { RunningStat, TopK } from './stats.ts';
 import type { FisherResult } from './fisher.ts';
 
@@ -29,16 +30,17 @@ export interface FisherReport {
   top: TopParameter[];
 }
 
-export function fisherReport(fisher: Map<string, Float32Array>, shapes: Map<string, number[]>, topK = 10): FisherReport {
+/** `classify`: the model's own (ParamStore recipes → paramClassifier); default: checkpoint name patterns. */
+export function fisherReport(fisher: Map<string, Float32Array>, shapes: Map<string, number[]>, topK = 10, classify: ParamClassifier = NAME_CLASSIFIER): FisherReport {
   const top = new TopK<{ name: string; flat: number }>(topK);
   const total = new RunningStat();
   const perGroup = new Map<string, { total: RunningStat; comps: Map<string, RunningStat> }>();
   const perComp = new Map<string, RunningStat>();
   const perTensor: FisherReport['perTensor'] = [];
   for (const [name, f] of fisher) {
-    const info = classifyParam(name);
+    const info = classify.info(name);
     const shape = shapes.get(name) ?? [f.length];
-    const split = elementComponent(name, shape);
+    const split = classify.elements(name, shape);
     const tensorStat = new RunningStat();
     const compStats = new Map<Component, RunningStat>();
     for (let i = 0; i < f.length; i++) {
@@ -81,9 +83,9 @@ export function fisherReport(fisher: Map<string, Float32Array>, shapes: Map<stri
     components: Object.fromEntries([...perComp].map(([c, s]) => [c, s.toJSON()])),
     total: total.toJSON(),
     top: top.sorted().map(({ v, p }) => {
-      const info = classifyParam(p.name);
+      const info = classify.info(p.name);
       const shape = shapes.get(p.name) ?? [fisher.get(p.name)!.length];
-      return { name: p.name, flatIndex: p.flat, index: unravel(p.flat, shape), value: v, layer: info.layer, component: elementComponent(p.name, shape)?.(p.flat) ?? info.component };
+      return { name: p.name, flatIndex: p.flat, index: unravel(p.flat, shape), value: v, layer: info.layer, component: classify.elements(p.name, shape)?.(p.flat) ?? info.component };
     }),
   };
 }
@@ -93,9 +95,9 @@ export const FISHER_NORMALISATION =
   '(document normalisation); squares of per-sample gradients. Divide by meanTokensPerSample for a per-token scale.';
 
 /** Writes fisher_diagonal.safetensors, layer_importance.json and summary.json into `outDir`. */
-export function writeFisherOutputs(outDir: string, result: FisherResult, shapes: Map<string, number[]>, meta: Record<string, unknown>): FisherReport {
+export function writeFisherOutputs(outDir: string, result: FisherResult, shapes: Map<string, number[]>, meta: Record<string, unknown>, classify?: ParamClassifier): FisherReport {
   mkdirSync(outDir, { recursive: true });
-  const report = fisherReport(result.fisher, shapes, 10);
+  const report = fisherReport(result.fisher, shapes, 10, classify);
   writeSafetensors(
     join(outDir, 'fisher_diagonal.safetensors'),
     [...result.fisher].map(([n, f]) => [n, { shape: shapes.get(n) ?? [f.length], data: f }] as const),

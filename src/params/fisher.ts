@@ -62,7 +62,7 @@ export async function diagonalFisher(params: ParamStore, batches: Iterable<Token
   let lossSum = 0;
   for await (const batch of batches) {
     const tape = await forward(params, batch);
-    const targets = mode === 'true' ? sampleTargets(tape.logits, batch, params.config.vocabSize, rand) : nextTokenTargets(batch);
+    const targets = mode === 'true' ? sampleTargets(tape.logits, batch, params.spec.vocabSize, rand) : nextTokenTargets(batch);
     const ce = crossEntropy(tape, targets);
     await backward(tape, ce.dLogits, (name, sample, g) => {
       if (ce.tokens[sample] === 0) return;

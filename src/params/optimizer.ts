@@ -65,6 +65,7 @@ export function adamWStep(params: ParamStore, grads: Map<string, FloatArray>, st
       p[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBc2 + eps);
     }
   }
+  params.changed();
 }
 
 /**

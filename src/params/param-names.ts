@@ -70,3 +70,77 @@ export function unravel(flat: number, shape: number[]): number[] {
   }
   return idx;
 }
+
+/** Component of a canonical tensor name (src/model/spec.ts `W`), null for names outside the table. */
+function canonicalComponent(name: string): { layer: number | null; component: Component; group: string } {
+  const m = /^blocks\.(\d+)\.(.+)$/.exec(name);
+  if (m) {
+    const layer = Number(m[1]);
+    const rest = m[2];
+    const table: [RegExp, Component][] = [
+      [/^attn\.[Wb]_Q$/, 'attn_q'], [/^attn\.[Wb]_K$/, 'attn_k'], [/^attn\.[Wb]_V$/, 'attn_v'], [/^attn\.[Wb]_O$/, 'attn_o'],
+      [/^mlp\.[Wb]_in$/, 'mlp_up'], [/^mlp\.[Wb]_gate$/, 'mlp_gate'], [/^mlp\.[Wb]_out$/, 'mlp_down'], [/^ln/, 'norm'],
+    ];
+    return { layer, component: table.find(([re]) => re.test(rest))?.[1] ?? 'other', group: String(layer) };
+  }
+  if (name === 'embed.W_E') return { layer: null, component: 'embedding', group: 'embed' };
+  if (name === 'pos_embed.W_pos' || name === 'embed.W_type') return { layer: null, component: 'position', group: 'embed' };
+  if (name.startsWith('embed.ln.')) return { layer: null, component: 'norm', group: 'embed' };
+  if (name.startsWith('ln_final.')) return { layer: null, component: 'final_norm', group: 'head' };
+  if (name.startsWith('unembed.')) return { layer: null, component: 'lm_head', group: 'head' };
+  return { layer: null, component: 'other', group: 'other' };
+}
+
+export interface ParamClassifier {
+  info(storedName: string): ParamInfo;
+  /** Flat index → component for stored tensors that pack several canonical ones; null otherwise. */
+  elements(storedName: string, shape: number[]): ((flat: number) => Component) | null;
+}
+
+/**
+ * Classification of STORED tensors from the model's recipes (any architecture): a stored tensor is what the
+ * canonical tensors made from it are; fused q|k|v is 'attn_qkv' with a per-element split, a tied embedding
+ * is the embedding.
+ */
+export function paramClassifier(recipes: Map<string, { from: string; storedShape: number[]; transpose?: boolean; rows?: { start: number; count: number } | Int32Array }>): ParamClassifier {
+  const byStored = new Map<string, string[]>();
+  for (const [canon, r] of recipes) {
+    const list = byStored.get(r.from) ?? [];
+    list.push(canon);
+    byStored.set(r.from, list);
+  }
+  const info = (stored: string): ParamInfo => {
+    const list = byStored.get(stored);
+    if (!list) return classifyParam(stored);
+    const parts = list.map(canonicalComponent);
+    const comps = new Set(parts.map((p) => p.component));
+    const qkv = comps.size > 1 && [...comps].every((c) => c === 'attn_q' || c === 'attn_k' || c === 'attn_v');
+    return { ...parts[0], component: qkv ? 'attn_qkv' : parts[0].component };
+  };
+  const elements = (stored: string, shape: number[]): ((flat: number) => Component) | null => {
+    const list = byStored.get(stored);
+    if (!list || list.length < 2) return null;
+    const comps = list.map((c) => canonicalComponent(c).component);
+    // a split needs the contributors to own disjoint rows (a tied embedding is wholly W_E and W_U: no split)
+    if (new Set(comps).size < 2 || list.some((c) => !recipes.get(c)!.rows)) return null;
+    // which canonical tensor owns each row of the (transposed) stored view
+    const r0 = recipes.get(list[0])!;
+    const t = r0.transpose === true;
+    const viewRows = shape.length === 1 ? shape[0] : t ? shape[1] : shape[0];
+    const owner = new Int32Array(viewRows).fill(-1);
+    list.forEach((c, k) => {
+      const rows = recipes.get(c)!.rows!;
+      if (rows instanceof Int32Array) { for (const i of rows) if (owner[i] < 0) owner[i] = k; }
+      else for (let i = rows.start; i < rows.start + rows.count; i++) if (owner[i] < 0) owner[i] = k;
+    });
+    const cols = shape.length === 1 ? 1 : shape[1];
+    return (flat) => {
+      const row = shape.length === 1 ? flat : t ? flat % cols : Math.floor(flat / cols);
+      return comps[Math.max(0, owner[row])];
+    };
+  };
+  return { info, elements };
+}
+
+/** The name-pattern classification (checkpoint names of the GPT-2 and Llama families) as a ParamClassifier. */
+export const NAME_CLASSIFIER: ParamClassifier = { info: classifyParam, elements: elementComponent };

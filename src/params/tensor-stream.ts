@@ -3,6 +3,7 @@
  * straight from the file, so a comparison holds only a few MB per model whatever the tensor size; other
  * formats (pytorch_model.bin) fall back to one whole tensor.
  */
+import { legacyEmbeddingName } from '../model/legacy-names.ts';
 import { closeSync, openSync } from 'node:fs';
 import type { Checkpoint } from '../model/checkpoint.ts';
 import { SafetensorsFile, decodeToF32, readExactly } from '../model/safetensors.ts';
@@ -32,7 +33,7 @@ function storedEntry(ckpt: Checkpoint, name: string) {
   const f = SafetensorsFile.open(path);
   try {
     const want = ckpt.shape(name);
-    const embed = ckpt.config.architecture === 'gpt2' ? 'wte.weight' : 'embed_tokens.weight';
+    const embed = legacyEmbeddingName(ckpt.spec, ckpt.weights.recipes);
     const bases = name === 'lm_head.weight' ? [name, embed] : [name];
     for (const base of bases) for (const prefix of ['', 'transformer.', 'model.']) {
       const e = f.entries.get(prefix + base);

@@ -168,7 +168,7 @@ export async function evaluateLoss(params: ParamStore, vocab: Pick<CompactVocab,
     const targets = new Int32Array(chunk.length * T);
     chunk.forEach((w, b) => { ids.set(w.ids, b * T); targets.set(w.targets, b * T); });
     const tape = await forward(params, { ids, attentionMask: new Uint8Array(ids.length).fill(1), batch: chunk.length, seqLen: T });
-    const ce = compactCrossEntropy(tape.logits, targets, params.config.vocabSize, vocab, { grad: false });
+    const ce = compactCrossEntropy(tape.logits, targets, params.spec.vocabSize, vocab, { grad: false });
     sum += ce.lossSum;
     count += ce.count;
   }
@@ -189,7 +189,7 @@ export async function trainStep(params: ParamStore, opt: AdamWState, vocab: Pick
   const tape = await forward(params, batch);
   let count = 0;
   for (const t of targets) if (t >= 0) count++;
-  const ce = compactCrossEntropy(tape.logits, targets, params.config.vocabSize, vocab, { grad: true, scale: 1 / Math.max(1, count) });
+  const ce = compactCrossEntropy(tape.logits, targets, params.spec.vocabSize, vocab, { grad: true, scale: 1 / Math.max(1, count) });
   const grads = new Map<string, FloatArray>();
   await backward(tape, tape.logits, (name, _s, g) => grads.set(name, g));
   const gradNorm = clipGradNorm(grads, hp.clip ?? 1);

@@ -12,6 +12,7 @@ import { overrideDefaults, pickOptions } from '../../util/option-table.ts';
 import { parameterFisher } from '../../params/parameter-fisher.ts';
 import { FIM_NUM_SAMPLES, PARAM_FISHER_OPTIONS } from '../../params/defaults.ts';
 import { writeFisherOutputs } from '../../params/fisher-report.ts';
+import { paramClassifier } from '../../params/param-names.ts';
 import { fisherPlot, tryPlot } from '../../params/plots.ts';
 
 /** fim's dataset options: no labels, --num-samples 100 by default. */
@@ -67,7 +68,7 @@ ${tableHelp(FIM_DATASET)}
       bar.done();
       const out = resolve(stringFlag(values.out) ?? 'fim-out');
       const shapes = new Map([...result.params.tensors].map(([n, t]) => [n, t.shape]));
-      const report = writeFisherOutputs(out, result, shapes, { model: modelDir, data: data.source, maxLength: result.options.maxLength, batchSize: result.options.batchSize });
+      const report = writeFisherOutputs(out, result, shapes, { model: modelDir, data: data.source, maxLength: result.options.maxLength, batchSize: result.options.batchSize }, paramClassifier(result.params.layout.recipes));
       tryPlot('Fisher', () => fisherPlot(report, join(out, 'fisher_layers')));
       const ranked = [...report.layers].sort((a, b) => a.rank - b.rank).slice(0, 5).map((l) => l.group).join(', ');
       console.log(`Fisher of ${result.samples} texts (${result.tokens} tokens, mean loss ${result.meanLoss.toFixed(3)} nats) written to ${out}; most important layers: ${ranked}`);

@@ -1,0 +1,119 @@
+/**
+ * From canonical gradients (what the engine computes: one per canonical weight of the ModelSpec, per sample)
+ * to gradients per STORED tensor (what reports, the optimizer and the Fisher name: the checkpoint's tensors).
+ *
+ * Each stored tensor collects the canonical tensors made from it (GPT-2's c_attn → W_Q, W_K, W_V; a tied
+ * embedding → W_E and W_U) through the recipes' adjoint, and is handed to the sink as soon as its last
+ * contribution for that sample has arrived — so per-sample mode holds at most the partial stored tensors of
+ * the products in flight, never a whole model per sample.
+ */
+import type { WeightRecipe } from '../model/spec.ts';
+import { scatterToStored } from '../model/weights.ts';
+import { allocLike, type Arr } from './ops.ts';
+
+export type GradientSink = (name: string, sample: number, grad: Arr) => void;
+
+interface Pending {
+  grad: Arr;
+  left: number;
+}
+
+export class StoredGradientRouter {
+  private readonly contributions = new Map<string, number>();
+  private readonly pending = new Map<string, Pending>();
+
+  /** `recipes`: canonical name → recipe, for exactly the canonical tensors the engine emits. */
+  constructor(private readonly recipes: Map<string, WeightRecipe>, private readonly sink: GradientSink) {
+    for (const r of recipes.values()) this.contributions.set(r.from, (this.contributions.get(r.from) ?? 0) + 1);
+  }
+
+  private recipe(canonical: string): WeightRecipe {
+    const r = this.recipes.get(canonical);
+    if (!r) throw new Error(`StoredGradientRouter: no recipe for canonical tensor '${canonical}'`);
+    return r;
+  }
+
+  /**
+   * True when the stored tensor is the canonical one transposed (GPT-2's Conv1D): the engine then computes
+   * the gradient as xᵀ·dy directly in the stored layout and hands it to `addTransposed` (no strided scatter).
+   */
+  transposed(canonical: string): boolean {
+    return this.recipe(canonical).transpose === true;
+  }
+
+  /** The stored tensor's pending gradient for `sample` (zeros on first use), or the adopted array. */
+  private slot(r: WeightRecipe, sample: number, adopt: Arr | null, like: Arr): { key: string; p: Pending; adopted: boolean } {
+    const key = `${sample}\u0000${r.from}`;
+    let p = this.pending.get(key);
+    if (p) return { key, p, adopted: false };
+    const total = this.contributions.get(r.from)!;
+    p = adopt ? { grad: adopt, left: total } : { grad: allocLike(like, r.storedShape.reduce((a, b) => a * b, 1)), left: total };
+    this.pending.set(key, p);
+    return { key, p, adopted: adopt !== null };
+  }
+
+  private done(key: string, p: Pending, from: string, sample: number): void {
+    if (--p.left > 0) return;
+    this.pending.delete(key);
+    this.sink(from, sample, p.grad);
+  }
+
+  /** One canonical tensor's gradient for `sample` (-1 = batch sum). `grad` is fresh and may be kept. */
+  add(canonical: string, sample: number, grad: Arr): void {
+    const r = this.recipe(canonical);
+    const plain = !r.transpose && !r.rows;
+    const { key, p, adopted } = this.slot(r, sample, plain ? grad : null, grad);
+    if (!adopted) {
+      if (plain) {
+        const g = p.grad;
+        for (let i = 0; i < g.length; i++) g[i] += grad[i];
+      } else scatterToStored(r, grad, p.grad);
+    }
+    this.done(key, p, r.from, sample);
+  }
+
+  /** Like `add` with the gradient given transposed ([in, out], the stored layout of a transposed recipe). */
+  addTransposed(canonical: string, sample: number, gradT: Arr): void {
+    const r = this.recipe(canonical);
+    const whole = !r.rows;
+    const { key, p, adopted } = this.slot(r, sample, whole ? gradT : null, gradT);
+    if (!adopted) {
+      // stored [S0, S1]; canonical row i is stored column rowOf(i): stored[c, rowOf(i)] += gradT[c, i]
+      const [S0, S1] = r.storedShape;
+      const out = gradT.length / S0;
+      const rows = r.rows;
+      const g = p.grad;
+      for (let c = 0; c < S0; c++) {
+        const so = c * S1;
+        const go = c * out;
+        if (!rows) for (let i = 0; i < out; i++) g[so + i] += gradT[go + i];
+        else if (rows instanceof Int32Array) for (let i = 0; i < out; i++) g[so + rows[i]] += gradT[go + i];
+        else for (let i = 0, o = so + rows.start; i < out; i++) g[o + i] += gradT[go + i];
+      }
+    }
+    this.done(key, p, r.from, sample);
+  }
+
+  /**
+   * A sparse gradient: rows `rows[k]` of a [·, width] canonical table get `values[k·width ..]` (embedding
+   * and position scatters), added in place when the stored tensor is the table itself.
+   */
+  addRows(canonical: string, sample: number, rows: ArrayLike<number>, values: Arr, width: number, shape: number[]): void {
+    const r = this.recipe(canonical);
+    if (r.transpose || r.rows) {
+      const dense = allocLike(values, shape.reduce((a, b) => a * b, 1));
+      for (let k = 0; k < rows.length; k++) for (let j = 0, o = rows[k] * width; j < width; j++) dense[o + j] += values[k * width + j];
+      this.add(canonical, sample, dense);
+      return;
+    }
+    const { key, p } = this.slot(r, sample, null, values);
+    const g = p.grad;
+    for (let k = 0; k < rows.length; k++) for (let j = 0, o = rows[k] * width; j < width; j++) g[o + j] += values[k * width + j];
+    this.done(key, p, r.from, sample);
+  }
+
+  /** Throws when a stored tensor did not receive all its contributions (an engine bug, not bad input). */
+  finish(): void {
+    if (this.pending.size > 0) throw new Error(`StoredGradientRouter: incomplete gradients for ${[...this.pending.keys()].map((k) => k.replace('\u0000', ' ')).join(', ')}`);
+  }
+}
