@@ -5,6 +5,7 @@ import { AtlasError } from '../../errors.ts';
 import { extractionRows } from '../../data/extract.ts';
 import { reduce, REDUCE_METHODS, type ReduceMethod } from '../../geometry/reduce.ts';
 import { writeMap } from '../../geometry/map-output.ts';
+import { countDistinctRows, MIN_DISTINCT_POINTS } from '../../geometry/sample-checks.ts';
 
 const MAP_FLAGS = {
   ...MODEL_DATA_FLAGS,
@@ -47,6 +48,8 @@ ${MODEL_DATA_HELP}`,
       const rows = extractionRows(extraction);
       for (const layer of extraction.layers) {
         const x = extraction.readLayer(layer);
+        const distinct = countDistinctRows({ rows: x.rows, cols: x.cols, data: x.data });
+        if (distinct < MIN_DISTINCT_POINTS) { console.error(`warning: layer ${layer}: not mapped: only ${distinct} distinct point(s) among ${x.rows} texts`); continue; }
         const r = await reduce({ rows: x.rows, cols: x.cols, data: x.data }, {
           method, nComponents: dims, seed: intFlag(values.seed, 'seed', 0), geodesic: values.geodesic === true, k: intFlag(values.k, 'k', 15, 1),
         });
@@ -55,6 +58,7 @@ ${MODEL_DATA_HELP}`,
           title: `${model.id} · layer ${layer} · ${method.toUpperCase()}${values.geodesic ? ' (geodesic)' : ''}`,
           model: model.id, dataset: dataset.name, layer, activations: extraction.dir, seed: intFlag(values.seed, 'seed', 0),
         });
+        for (const w of (r.diagnostics.warnings as string[] | undefined) ?? []) console.error(`warning: layer ${layer}: ${w}`);
         const evr = r.diagnostics.explainedVarianceRatio as number[] | undefined;
         console.log(`layer ${layer}: ${files.html}${evr ? `  (explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(', ')})` : ''}`);
       }

@@ -18,7 +18,7 @@ import type { Nrag } from '../../mri/nrag.ts';
 const OPTIONS = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
   reduce: { type: 'string', default: 'pca' }, components: { type: 'string', default: '2' }, gridsize: { type: 'string', default: '10' },
-  seed: { type: 'string', default: '0' }, labels: { type: 'string' }, pooling: { type: 'string', default: 'first' },
+  seed: { type: 'string', default: '0' }, labels: { type: 'string' }, pooling: { type: 'string' },
   threshold: { type: 'string', default: '0.3' }, 'threshold-mode': { type: 'string', default: 'signed' }, layout: { type: 'string', default: 'fixed' },
   metric: { type: 'string', default: 'cosine' },
   evaluate: { type: 'boolean', default: false }, splits: { type: 'string', default: '5' }, 'test-size': { type: 'string', default: '0.3' },
@@ -47,7 +47,7 @@ With more components nodes are components and edges Spearman correlations (per c
   --gridsize G         grid cells per axis, 2 components only (default 10)
   --seed S             reduction seed (default 0)
   --labels A[,B]       restrict the graph to one or two labels (names); Spearman mode needs one
-  --pooling P          first ([CLS]; default) | mean | final | max
+  --pooling P          first | mean | final | max (default: first ([CLS]) for BERT, mean for decoders)
   --threshold T        Spearman threshold (default 0.3); --threshold-mode signed (ρ > T, default) | absolute
   --layout L           node x positions: fixed (by cell/component, comparable across labels; default) | compact
   --metric M           UMAP metric: cosine (default) | euclidean
@@ -69,7 +69,7 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
     const nComponents = intFlag(v.components, 'components', 2, 1);
     const gridsize = Number(v.gridsize);
     checkGridsize(gridsize);
-    const pooling = parseAggregation(String(v.pooling));
+    const pooling = v.pooling === undefined ? undefined : parseAggregation(String(v.pooling));
     const layout = String(v.layout);
     if (layout !== 'fixed' && layout !== 'compact') throw new AtlasError(`--layout must be fixed or compact, got '${layout}'`);
     const thresholdMode = String(v['threshold-mode']);
@@ -96,6 +96,7 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
         extract: { batchSize: intFlag(v['batch-size'], 'batch-size', 8, 1), maxLength: intFlag(v['max-length'], 'max-length', 512, 2), cacheRoot: stringFlag(v.cache) },
       });
       labelNames.forEach((l) => areas.category(l)); // unknown labels fail before any work
+      for (const w of areas.warnings) console.error(`latent-atlas mri: warning: ${w}`);
       mkdirSync(out, { recursive: true });
       const save = (svg: string, base: string): void => {
         if (png) savePlot(svg, base);

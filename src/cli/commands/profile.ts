@@ -56,15 +56,16 @@ ${MODEL_DATA_HELP}`,
         onLayer: () => bar.tick(1),
       });
       bar.done();
+      for (const w of new Set(profile.flatMap((r) => r.warnings))) console.error(`warning: ${w}`);
       // idProfile numbers layers 0..; map them back to the extracted layer indices.
       profile.forEach((r, i) => { r.layer = extraction.layers[i]; });
       const files = writeProfileOutputs(out, profile, {
         title: `Intrinsic dimension by layer · ${model.id}`, model: model.id, dataset: dataset.name, activations: extraction.dir,
-        k: intFlag(values.k, 'k', 30, 1), metric,
+        k: profile[0]?.kUsed, kRequested: intFlag(values.k, 'k', 30, 1), metric,
       });
       for (const r of profile) {
-        console.log(`layer ${String(r.layer).padStart(2)}  TwoNN ${r.twoNN.toFixed(2).padStart(6)}  Gride(n2=${r.gride[0]?.n2}) ${r.gride[0]?.id.toFixed(2).padStart(6)}` +
-          (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : ''));
+        console.log(`layer ${String(r.layer).padStart(2)}  TwoNN ${r.twoNN.toFixed(2).padStart(6)}  Gride(n2=${r.gride[0]?.n2 ?? 2}) ${(r.gride[0]?.id ?? NaN).toFixed(2).padStart(6)}` +
+          (r.notEstimable ? `  (ID not estimable: ${r.notEstimable})` : '') + (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : ''));
       }
       console.log(files.html);
     });
