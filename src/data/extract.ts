@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AtlasError } from '../errors.ts';
@@ -8,6 +9,7 @@ import { openActivationCache, type CacheDType, type CacheMeta, type CachedLayer 
 import type { Dataset } from './dataset.ts';
 import { progress } from '../util/progress.ts';
 import { readNpy } from './npy.ts';
+import { resolveMaxLength, truncationWarning } from './max-length.ts';
 
 /** Which activations to read: the residual stream (HF hidden_states) or the MLP neurons of each block. */
 export type ActivationSource = 'hidden' | 'mlp';
@@ -35,6 +37,8 @@ export interface ExtractOptions {
   progress?: boolean;
   /** Stops after the batch in flight (finished batches stay cached; the next run resumes). */
   signal?: AbortSignal;
+  /** Where warnings go (truncated texts, a damaged cache entry). Default: one `warning:` line on stderr each. */
+  onWarning?: (message: string) => void;
 }
 
 export interface Extraction {
@@ -43,6 +47,8 @@ export interface Extraction {
   layers: number[];
   /** Whether the result came from the cache without running the model. */
   cached: boolean;
+  /** Warnings given during this extraction (also passed to onWarning). */
+  warnings: string[];
   readLayer(layer: number): CachedLayer;
 }
 
@@ -89,6 +95,48 @@ export function tokenAtChar(tokenizer: AtlasTokenizer, ids: number[], charStart:
   return lo;
 }
 
+/** The weight files of a checkpoint folder, for error messages (the folder itself when none is recognised). */
+function weightFiles(dir: string): string {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => /\.(safetensors|bin|pt|pth)$/.test(n)).sort();
+  } catch { /* a folder we cannot list: name the folder */ }
+  return names.length ? names.map((n) => join(dir, n)).join(', ') : dir;
+}
+
+/** Name of a hook point, as a user reads it: hidden state 0 is the embeddings' output. */
+function hookName(source: ActivationSource, layer: number): string {
+  if (source === 'mlp') return `the MLP activations of block ${layer}`;
+  return layer === 0 ? 'the embeddings (hidden state 0)' : `the output of block ${layer - 1} (hidden state ${layer})`;
+}
+
+/**
+ * Fails on the first non-finite value among the real (unpadded) token states of a forward pass, naming the
+ * earliest layer where it appears: a NaN/Inf weight makes every later layer NaN, and caching those layers as if
+ * they were activations would be a silent wrong result. Checked for every batch (one pass over the outputs).
+ */
+function checkFinite(tensors: { data: Float32Array; shape: number[] }[], mask: ArrayLike<number>, source: ActivationSource, modelDir: string, texts: string[]): void {
+  for (let l = 0; l < tensors.length; l++) {
+    const { data, shape } = tensors[l];
+    const [batch, seqLen, d] = shape;
+    for (let b = 0; b < batch; b++) {
+      for (let t = 0; t < seqLen; t++) {
+        if (!mask[b * seqLen + t]) continue;
+        const off = (b * seqLen + t) * d;
+        for (let j = 0; j < d; j++) {
+          const v = data[off + j];
+          if (v - v !== 0) {
+            throw new AtlasError(
+              `the model produced ${Number.isNaN(v) ? 'NaN' : 'Inf'} in ${hookName(source, l)} (layer ${l}, ${source}) for the text ${JSON.stringify(texts[b].slice(0, 40))}; no activations of it were cached`,
+              { file: weightFiles(modelDir), hint: `a weight feeding ${l === 0 ? 'the embeddings' : `block ${source === 'hidden' ? l - 1 : l}`} is probably NaN/Inf or overflows: check the checkpoint (latent-atlas info), or load it in float32` },
+            );
+          }
+        }
+      }
+    }
+  }
+}
+
 /** Matched token position of each text: the token holding the first non-space character of its match. */
 function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer): number[] {
   if (!dataset.matches) {
@@ -117,7 +165,9 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
   const how = opts.aggregate ?? 'final';
   const batchSize = opts.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtlasError(`batch size must be a positive integer, got ${batchSize}`, { field: 'batch-size' });
-  const maxLength = Math.min(opts.maxLength ?? config.maxPositions, config.maxPositions);
+  const maxLength = resolveMaxLength(opts.maxLength, config.maxPositions);
+  const warnings: string[] = [];
+  const warn = (w: string) => { warnings.push(w); (opts.onWarning ?? ((m: string) => console.error(`warning: ${m}`)))(w); };
   if (dataset.texts.length === 0) throw new AtlasError(`dataset ${dataset.name} has no texts`, { file: dataset.source });
   const tokenizer = model.tokenizer;
   dataset.texts.forEach((t, i) => {
@@ -125,7 +175,10 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
   });
 
   // Lengths decide the batch plan; they are cheap next to the forward passes.
-  const lengths = dataset.texts.map((t) => Math.min(tokenizer.encode(t).length, maxLength));
+  const fullLengths = dataset.texts.map((t) => tokenizer.encode(t).length);
+  const lengths = fullLengths.map((n) => Math.min(n, maxLength));
+  const truncated = truncationWarning(fullLengths, maxLength);
+  if (truncated) warn(truncated);
   const positions = how === 'match' ? matchPositions(dataset, tokenizer) : undefined;
   if (positions) {
     positions.forEach((p, i) => {
@@ -147,8 +200,9 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
     plan: { batchSize, order: 'length' },
     force: opts.force,
   });
+  if (cache.discarded) warn(`the cached entry ${cache.dir} was damaged (${cache.discarded}): recomputing it`);
   const result = (cached: boolean): Extraction => ({
-    dir: cache.dir, meta: cache.meta()!, layers, cached, readLayer: (l) => cache.readLayer(l),
+    dir: cache.dir, meta: cache.meta()!, layers, cached, warnings, readLayer: (l) => cache.readLayer(l),
   });
   if (cache.isComplete()) return result(true);
 
@@ -168,6 +222,7 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
       { mlp: source === 'mlp' },
     );
     const tensors = source === 'hidden' ? out.hiddenStates : out.mlp!;
+    checkFinite(tensors, enc.attentionMask, source, model.dir, ids.map((i) => dataset.texts[i]));
     // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
     const matchAt = positions
       ? ids.map((i, k) => positions[i] + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k] : 0))

@@ -24,7 +24,7 @@ const OPTIONS = {
   evaluate: { type: 'boolean', default: false }, splits: { type: 'string', default: '5' }, 'test-size': { type: 'string', default: '0.3' },
   'split-seed': { type: 'string', default: '42' }, 'probe-metrics': { type: 'string' },
   'text-column': { type: 'string' }, 'label-column': { type: 'string' }, 'num-samples': { type: 'string' },
-  'batch-size': { type: 'string', default: '8' }, 'max-length': { type: 'string', default: '512' }, cache: { type: 'string' },
+  'batch-size': { type: 'string', default: '8' }, 'max-length': { type: 'string' }, cache: { type: 'string' },
   threads: { type: 'string' }, revision: { type: 'string', default: 'main' }, 'no-png': { type: 'boolean', default: false },
 } as const;
 
@@ -55,7 +55,7 @@ With more components nodes are components and edges Spearman correlations (per c
   --splits N           stratified shuffle splits (default 5); --test-size F (default 0.3); --split-seed (default 42)
   --probe-metrics LIST comma list (default f1_macro,f1_weighted,recall_macro,recall_weighted,accuracy,balanced_accuracy)
   --text-column, --label-column, --num-samples   dataset options
-  --batch-size N (8), --max-length N (512), --cache DIR, --threads N, --revision REV, --no-png
+  --batch-size N (8), --max-length N (the model's maximum), --cache DIR, --threads N, --revision REV, --no-png
   --config FILE        YAML file with any of these options
 
 Writes heatmaps/ (SVG, PNG, HTML per layer and label), graph.{svg,png,html,graphml,json},
@@ -93,7 +93,7 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
     try {
       const areas = await ActivationAreas.fromModel(model, dataset, {
         method, nComponents, gridsize, seed: intFlag(v.seed, 'seed', 0), metric, threads, pooling,
-        extract: { batchSize: intFlag(v['batch-size'], 'batch-size', 8, 1), maxLength: intFlag(v['max-length'], 'max-length', 512, 2), cacheRoot: stringFlag(v.cache) },
+        extract: { batchSize: intFlag(v['batch-size'], 'batch-size', 8, 1), maxLength: v['max-length'] === undefined ? undefined : intFlag(v['max-length'], 'max-length', 0, 2), cacheRoot: stringFlag(v.cache) },
       });
       labelNames.forEach((l) => areas.category(l)); // unknown labels fail before any work
       for (const w of areas.warnings) console.error(`latent-atlas mri: warning: ${w}`);
