@@ -228,7 +228,9 @@ async function loadMap(path: string): Promise<void> {
     plot.dataset.layer = layerKey(m.layer);
     const diag = Object.entries(m.diagnostics).filter(([, v]) => typeof v !== 'object' || (Array.isArray(v) && v.length <= 10))
       .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.map((x) => (typeof x === 'number' ? formatNumber(x, 3) : x)).join(', ') : typeof v === 'number' ? formatNumber(v, 4) : String(v)}`);
-    $('map-info').replaceChildren(h('b', {}, m.title), h('br'), `${m.n} points · ${m.method.toUpperCase()} · ${m.k} components`, ...diag.map((d) => h('div', { class: 'diag' }, d)));
+    $('map-info').replaceChildren(h('b', {}, m.title), h('br'), `${m.n} points · ${m.method.toUpperCase()} · ${m.k} components`,
+      ...(m.missing ? [h('div', { class: 'hint', id: 'map-missing' }, `${m.missing} point${m.missing === 1 ? '' : 's'} not drawn: NaN/Inf coordinates`)] : []),
+      ...diag.map((d) => h('div', { class: 'diag' }, d)), ...(m.notes ?? []).filter((n) => !/NaN\/Inf/.test(n)).map((n) => h('p', { class: 'hint' }, n)));
     const q = new URLSearchParams(location.search);
     q.set('map', m.path);
     if (!src.static) history.replaceState(null, '', `?${q}`);
@@ -244,7 +246,7 @@ function drawMap(resetView = true): void {
   if (!m || !mapPanel) return;
   const dim = m.k >= 3 && $<HTMLSelectElement>('map-dim').value === '3' ? 3 : 2;
   const coords = new Float32Array(m.n * dim);
-  for (let i = 0; i < m.n; i++) for (let a = 0; a < dim; a++) coords[i * dim + a] = m.coords[i * m.k + a];
+  for (let i = 0; i < m.n; i++) for (let a = 0; a < dim; a++) coords[i * dim + a] = m.coords[i * m.k + a] ?? NaN;
   mapPanel.show({ title: m.title, labels: m.labels, classNames: m.classNames, texts: m.texts }, coords, dim as 2 | 3, resetView);
 }
 
@@ -276,7 +278,7 @@ function drawFisher(resetView = true): void {
   const f = currentFisher;
   if (!f || !fisherPanel) return;
   const emb = $<HTMLSelectElement>('fisher-embedding').value;
-  const coords = Float32Array.from(f.embeddings[emb] ?? []);
+  const coords = Float32Array.from(f.embeddings[emb] ?? [], (v) => v ?? NaN);
   fisherPanel.show({ title: `${f.dir} · ${emb}`, labels: f.labels, classNames: f.classNames, texts: f.texts }, coords, 2, resetView);
   const ellipsesBox = $<HTMLInputElement>('fisher-ellipses');
   // Ellipses are pulled back into the Fisher MDS coordinates, so they only belong on that embedding.

@@ -162,6 +162,7 @@ export class ScatterGL {
     const hi = [-Infinity, -Infinity, -Infinity];
     for (let i = 0; i < d.n; i++) for (let a = 0; a < d.dim; a++) {
       const v = d.coords[i * d.dim + a];
+      if (!Number.isFinite(v)) continue;
       if (v < lo[a]) lo[a] = v;
       if (v > hi[a]) hi[a] = v;
     }
@@ -178,8 +179,20 @@ export class ScatterGL {
     return l >= 0 ? this.data!.palette[l % this.data!.palette.length] : UNLABELLED;
   }
 
+  /** Shown: its class is not hidden and its coordinates are finite (NaN/Inf points are missing, not at 0). */
   private visible(i: number): boolean {
-    return !this.hidden.has(this.data!.labels[i]);
+    const d = this.data!;
+    for (let a = 0; a < d.dim; a++) if (!Number.isFinite(d.coords[i * d.dim + a])) return false;
+    return !this.hidden.has(d.labels[i]);
+  }
+
+  /** Points not drawn because a coordinate is NaN/Inf. */
+  missingCount(): number {
+    const d = this.data;
+    if (!d) return 0;
+    let m = 0;
+    for (let i = 0; i < d.n; i++) for (let a = 0; a < d.dim; a++) if (!Number.isFinite(d.coords[i * d.dim + a])) { m++; break; }
+    return m;
   }
 
   private uploadPoints(): void {
