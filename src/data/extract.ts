@@ -1,15 +1,17 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AtlasError } from '../errors.ts';
 import type { LoadedModel } from '../model/load.ts';
 import type { AtlasTokenizer } from '../model/tokenizer.ts';
 import { aggregate, type Aggregation } from './aggregate.ts';
-import { openActivationCache, type CacheDType, type CacheMeta, type CachedLayer } from './activation-cache.ts';
+import { lockCacheEntry } from './cache-lock.ts';
+import { activationCacheDir, openActivationCache, type CacheDType, type CacheMeta, type CachedLayer } from './activation-cache.ts';
 import type { Dataset } from './dataset.ts';
 import { progress } from '../util/progress.ts';
 import { readNpy } from './npy.ts';
 import { resolveMaxLength, truncationWarning } from './max-length.ts';
+import { ensureWritableDir, fsError } from './fs-errors.ts';
 
 /** Which activations to read: the residual stream (HF hidden_states) or the MLP neurons of each block. */
 export type ActivationSource = 'hidden' | 'mlp';
@@ -37,7 +39,9 @@ export interface ExtractOptions {
   progress?: boolean;
   /** Stops after the batch in flight (finished batches stay cached; the next run resumes). */
   signal?: AbortSignal;
-  /** Where warnings go (truncated texts, a damaged cache entry). Default: one `warning:` line on stderr each. */
+  /** How long to wait for another process computing the same cache entry. Default 30 minutes. */
+  lockTimeoutMs?: number;
+  /** Where warnings go (truncated texts, a damaged cache entry, a wait for a lock). Default: one `warning:` line on stderr each. */
   onWarning?: (message: string) => void;
 }
 
@@ -189,8 +193,10 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
 
-  const cache = openActivationCache({
-    root: opts.cacheRoot ?? defaultCacheRoot(),
+  const cacheRoot = opts.cacheRoot ?? defaultCacheRoot();
+  ensureWritableDir(cacheRoot, 'cache'); // before any forward pass
+  const cacheOptions = {
+    root: cacheRoot,
     modelKey: model.key,
     datasetHash: dataset.hash,
     options: { source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, maxLength },
@@ -199,64 +205,92 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
     dtype: opts.dtype,
     plan: { batchSize, order: 'length' },
     force: opts.force,
-  });
-  if (cache.discarded) warn(`the cached entry ${cache.dir} was damaged (${cache.discarded}): recomputing it`);
-  const result = (cached: boolean): Extraction => ({
-    dir: cache.dir, meta: cache.meta()!, layers, cached, warnings, readLayer: (l) => cache.readLayer(l),
-  });
-  if (cache.isComplete()) return result(true);
-
-  const done = cache.finishedBatches();
-  const totalTokens = lengths.reduce((a, b) => a + b, 0);
-  const bar = progress({ total: dataset.texts.length, label: `extract ${source} ${how}`, unit: 'texts', enabled: opts.progress ?? true });
-  const started = performance.now();
-  let tokensDone = 0;
-  for (let bi = 0; bi < batches.length; bi++) {
-    const ids = batches[bi];
-    const batchTokens = ids.reduce((a, i) => a + lengths[i], 0);
-    if (done.has(bi)) { bar.tick(ids.length); continue; }
-    if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }
-    const enc = tokenizer.encodeBatch(ids.map((i) => dataset.texts[i]), { maxLength });
-    const out = await model.runtime.forward(
-      { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen },
-      { mlp: source === 'mlp' },
-    );
-    const tensors = source === 'hidden' ? out.hiddenStates : out.mlp!;
-    checkFinite(tensors, enc.attentionMask, source, model.dir, ids.map((i) => dataset.texts[i]));
-    // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
-    const matchAt = positions
-      ? ids.map((i, k) => positions[i] + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k] : 0))
-      : undefined;
-    let rowText: number[] | undefined;
-    let rowToken: number[] | undefined;
-    const perLayer = layers.map((l) => {
-      const t = tensors[l];
-      const d = t.shape[2];
-      const agg = aggregate({ states: t.data, batch: ids.length, seqLen: enc.seqLen, d, attentionMask: enc.attentionMask, matchPositions: matchAt }, how, { l2Normalize: opts.l2Normalize });
-      if (how === 'all' || how === 'match') {
-        rowText = Array.from(agg.textIndex, (k) => ids[k]);
-        // Positions are stored in unpadded coordinates, so they index the text's own token list.
-        rowToken = Array.from(agg.position, (p, r) => p - (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[agg.textIndex[r]] : 0));
-      }
-      return agg.data;
+  };
+  // One process per entry: a second one waits (saying for whom) instead of deleting the first one's parts.
+  const release = await lockCacheEntry(activationCacheDir(cacheOptions), { onMessage: warn, timeoutMs: opts.lockTimeoutMs });
+  try {
+    const cache = openActivationCache(cacheOptions);
+    if (cache.discarded) warn(`the cached entry ${cache.dir} was damaged (${cache.discarded}): recomputing it`);
+    const result = (cached: boolean): Extraction => ({
+      dir: cache.dir, meta: cache.meta()!, layers, cached, warnings, readLayer: (l) => cache.readLayer(l),
     });
-    cache.writeBatch(bi, perLayer, { textIds: ids, tokenCounts: ids.map((i) => lengths[i]), rowText: how === 'all' ? rowText : undefined, rowToken });
-    tokensDone += batchTokens;
-    const secs = (performance.now() - started) / 1000;
-    bar.tick(ids.length, { 'tok/s': Math.round(tokensDone / Math.max(secs, 1e-9)) });
+    if (cache.isComplete()) return result(true);
+
+    const done = cache.finishedBatches();
+    const totalTokens = lengths.reduce((a, b) => a + b, 0);
+    const bar = progress({ total: dataset.texts.length, label: `extract ${source} ${how}`, unit: 'texts', enabled: opts.progress ?? true });
+    const started = performance.now();
+    let tokensDone = 0;
+    for (let bi = 0; bi < batches.length; bi++) {
+      const ids = batches[bi];
+      const batchTokens = ids.reduce((a, i) => a + lengths[i], 0);
+      if (done.has(bi)) { bar.tick(ids.length); continue; }
+      if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }
+      const enc = tokenizer.encodeBatch(ids.map((i) => dataset.texts[i]), { maxLength });
+      const out = await model.runtime.forward(
+        { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen },
+        { mlp: source === 'mlp' },
+      );
+      const tensors = source === 'hidden' ? out.hiddenStates : out.mlp!;
+      checkFinite(tensors, enc.attentionMask, source, model.dir, ids.map((i) => dataset.texts[i]));
+      // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
+      const matchAt = positions
+        ? ids.map((i, k) => positions[i] + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k] : 0))
+        : undefined;
+      let rowText: number[] | undefined;
+      let rowToken: number[] | undefined;
+      const perLayer = layers.map((l) => {
+        const t = tensors[l];
+        const d = t.shape[2];
+        const agg = aggregate({ states: t.data, batch: ids.length, seqLen: enc.seqLen, d, attentionMask: enc.attentionMask, matchPositions: matchAt }, how, { l2Normalize: opts.l2Normalize });
+        if (how === 'all' || how === 'match') {
+          rowText = Array.from(agg.textIndex, (k) => ids[k]);
+          // Positions are stored in unpadded coordinates, so they index the text's own token list.
+          rowToken = Array.from(agg.position, (p, r) => p - (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[agg.textIndex[r]] : 0));
+        }
+        return agg.data;
+      });
+      try {
+        cache.writeBatch(bi, perLayer, { textIds: ids, tokenCounts: ids.map((i) => lengths[i]), rowText: how === 'all' ? rowText : undefined, rowToken });
+      } catch (e) {
+        bar.done();
+        throw fsError(e, { what: `writing batch ${bi + 1} of ${batches.length} of the activation cache`, hint: cacheResumeHint(cache.finishedBatches().size, batches.length, cache.dir) });
+      }
+      tokensDone += batchTokens;
+      const secs = (performance.now() - started) / 1000;
+      bar.tick(ids.length, { 'tok/s': Math.round(tokensDone / Math.max(secs, 1e-9)) });
+    }
+    bar.done();
+    const finalize = (extra: Record<string, unknown>) => {
+      try {
+        return cache.finalize(extra);
+      } catch (e) {
+        throw fsError(e, { what: 'writing the final layer files of the activation cache', hint: cacheResumeHint(batches.length, batches.length, cache.dir) });
+      }
+    };
+    finalize({
+      model: model.id,
+      modelDir: model.dir,
+      modelConfig: config.raw,
+      dataset: { name: dataset.name, source: dataset.source, hash: dataset.hash },
+      labels: dataset.labels,
+      classNames: dataset.classNames,
+      texts: dataset.texts,
+      totalTokens,
+    });
+    return result(false);
+  } finally {
+    release();
   }
-  bar.done();
-  cache.finalize({
-    model: model.id,
-    modelDir: model.dir,
-    modelConfig: config.raw,
-    dataset: { name: dataset.name, source: dataset.source, hash: dataset.hash },
-    labels: dataset.labels,
-    classNames: dataset.classNames,
-    texts: dataset.texts,
-    totalTokens,
-  });
-  return result(false);
+}
+
+/** What a failed cache write leaves behind, and that a rerun resumes from it. */
+function cacheResumeHint(finished: number, total: number, dir: string): string {
+  let bytes = 0;
+  try {
+    for (const f of readdirSync(join(dir, 'parts'))) bytes += statSync(join(dir, 'parts', f)).size;
+  } catch { /* no parts folder: nothing written yet */ }
+  return `${finished} of ${total} batches (${(bytes / 2 ** 20).toFixed(2)} MB) are safely cached in ${dir}; partial files were removed. Free space (or use --cache elsewhere) and rerun: it resumes from the cached batches`;
 }
 
 /** Per-row label index (or -1), class names and hover text of an extraction (one row per text, or per token for 'all'). */

@@ -25,6 +25,7 @@ import { defaultRadius, metricEllipses, type MetricEllipse } from './ellipses.ts
 import { compareGeometries, type ComparisonReport } from './compare.ts';
 import { cachedStep, readJson } from './step-cache.ts';
 import { writeFisherReport } from './report.ts';
+import { ensureWritableDir } from '../data/fs-errors.ts';
 
 export interface FisherPipelineOptions {
   /** Where outputs and the step cache go. */
@@ -103,7 +104,8 @@ const mat = (path: string): Matrix<Float64Array> => {
 export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasTokenizer, modelKey: string, dataset: Dataset, o: FisherPipelineOptions): Promise<FisherPipelineResult> {
   const log = o.log ?? (() => {});
   const cacheRoot = join(o.out, 'cache');
-  mkdirSync(cacheRoot, { recursive: true });
+  ensureWritableDir(o.out, 'out'); // before the metrics, not after them
+  ensureWritableDir(cacheRoot, 'out');
   const timings: StepTiming[] = [];
   const note = (step: string, r: { seconds: number; cached: boolean }) => {
     timings.push({ step, seconds: r.seconds, cached: r.cached });

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
 import { datasetFromFlags, extractFromFlags } from '../shared-flags.ts';
@@ -14,6 +13,7 @@ import { escapeHtml, htmlPage } from '../../plot/index.ts';
 import { ParamStore } from '../../params/param-store.ts';
 import { runFisherPipeline } from '../../fisher/pipeline.ts';
 import { loadDataset } from '../../data/dataset.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 /** The model trained by scripts/train-demo-model.ts and shipped under models/. */
 const SHIPPED_MODEL = 'latent-atlas-brown-gpt2';
@@ -50,7 +50,7 @@ builtin:topics.
   async run(argv) {
     const { values } = parseFlagsWithConfig('demo', argv, DEMO_FLAGS);
     const out = resolve(stringFlag(values.out) ?? 'atlas-demo');
-    mkdirSync(out, { recursive: true });
+    ensureWritableDir(out, 'out');
     const chosen = values.model ? { dir: String(values.model), random: false, description: String(values.model) } : defaultModel();
     console.log(`model: ${chosen.description}`);
     const numSamples = values.quick ? '10' : stringFlag(values['num-samples']);

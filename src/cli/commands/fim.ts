@@ -10,6 +10,7 @@ import { diagonalFisher, type FisherMode } from '../../params/fisher.ts';
 import type { TokenBatch } from '../../params/backprop.ts';
 import { writeFisherOutputs } from '../../params/fisher-report.ts';
 import { fisherPlot, tryPlot } from '../../params/plots.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 /** Diagonal Fisher information of a model on calibration texts. */
 export const fimCommand: Command = {
@@ -36,6 +37,7 @@ Writes fisher_diagonal.safetensors, layer_importance.json, summary.json and fish
     const numSamples = intFlag(values['num-samples'], 'num-samples', 100, 1);
     const maxLength = intFlag(values['max-length'], 'max-length', 128, 2);
     const batchSize = intFlag(values['batch-size'], 'batch-size', 8, 1);
+    ensureWritableDir(resolve(values.out!), 'out'); // before the gradients, not after them
     const modelDir = resolve(values.model);
     const ckpt = openCheckpoint(modelDir);
     let params: ParamStore<Float32Array>;

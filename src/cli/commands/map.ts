@@ -6,6 +6,7 @@ import { extractionRows } from '../../data/extract.ts';
 import { reduce, REDUCE_METHODS, type ReduceMethod } from '../../geometry/reduce.ts';
 import { writeMap } from '../../geometry/map-output.ts';
 import { countDistinctRows, MIN_DISTINCT_POINTS } from '../../geometry/sample-checks.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 const MAP_FLAGS = {
   ...MODEL_DATA_FLAGS,
@@ -44,6 +45,7 @@ ${MODEL_DATA_HELP}`,
     const dims = intFlag(values.dims, 'dims', 2, 1);
     if (dims !== 2 && dims !== 3) throw new AtlasError(`--dims must be 2 or 3, got ${dims}`);
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
+    ensureWritableDir(out, 'out'); // before the extraction, not after it
     await withExtraction(values, async (model, dataset, extraction) => {
       const rows = extractionRows(extraction);
       for (const layer of extraction.layers) {

@@ -14,6 +14,7 @@ import { nragToGraphml, nragToJson } from '../../mri/export.ts';
 import { gridHeatmapHtml, gridHeatmapSvg, nragHtml, nragSvg, probeBarSvg } from '../../mri/draw.ts';
 import { parseMetric } from '../../mri/classification-metrics.ts';
 import type { Nrag } from '../../mri/nrag.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 const OPTIONS = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
@@ -65,6 +66,7 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
     const modelArg = requireFlag(v.model, 'model', 'a checkpoint folder or hub id');
     const dataArg = requireFlag(v.data, 'data', 'a labelled dataset file');
     const out = resolve(requireFlag(v.out, 'out', 'the output folder'));
+    ensureWritableDir(out, 'out');
     const method = parseReductionMethod(String(v.reduce));
     const nComponents = intFlag(v.components, 'components', 2, 1);
     const gridsize = Number(v.gridsize);

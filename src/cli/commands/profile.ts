@@ -7,6 +7,7 @@ import { idProfile, type IdProfileRow } from '../../geometry/id-profile.ts';
 import { writeProfileOutputs } from '../../geometry/profile-output.ts';
 import type { Matrix } from '../../geometry/matrix.ts';
 import { progress } from '../../util/progress.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 const PROFILE_FLAGS = {
   ...MODEL_DATA_FLAGS,
@@ -47,6 +48,7 @@ ${MODEL_DATA_HELP}`,
     const metric = stringFlag(values.metric);
     if (metric !== 'euclidean' && metric !== 'cosine') throw new AtlasError(`--metric must be euclidean or cosine, got '${metric}'`);
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
+    ensureWritableDir(out, 'out'); // before the extraction, not after it
     await withExtraction(values, async (model, dataset, extraction) => {
       const rows = extractionRows(extraction);
       const labelled = rows.labels.some((l) => l >= 0);
