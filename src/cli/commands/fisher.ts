@@ -68,7 +68,7 @@ Outputs in OUT/fisher: comparison.json, report.html, fisher-mds/euclidean-mds/ts
     const model = await modelFromFlags(values);
     try {
       const cfg = model.checkpoint.config;
-      let layer = Number(values.layer);
+      let layer = String(values.layer).trim() === '' ? NaN : Number(values.layer);
       if (!Number.isInteger(layer)) throw new AtlasError(`--layer must be an integer, got '${String(values.layer)}'`);
       if (layer < 0) layer += cfg.nLayer + 1;
       const params = ParamStore.fromCheckpoint(model.checkpoint);

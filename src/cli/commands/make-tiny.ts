@@ -27,7 +27,7 @@ use it to test pipelines, never to draw conclusions.`,
     if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw new AtlasError(`--dtype must be F32, F16 or BF16, got '${dtype}'`);
     const out = resolve(values.out);
     const { config } = writeTinyCheckpoint(out, {
-      architecture: arch, seed: intFlag(values.seed, 'seed', 0), nLayer: values.layers ? intFlag(values.layers, 'layers', 2, 1) : undefined,
+      architecture: arch, seed: intFlag(values.seed, 'seed', 0), nLayer: values.layers === undefined ? undefined : intFlag(values.layers, 'layers', 2, 1),
       format, dtype,
     });
     console.log(`wrote ${config.modelType} checkpoint (${config.nLayer} layers, d=${config.dModel}, vocab ${config.vocabSize}) to ${out}`);

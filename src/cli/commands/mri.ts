@@ -80,6 +80,10 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
     if (metric !== 'cosine' && metric !== 'euclidean') throw new AtlasError(`--metric must be cosine or euclidean, got '${metric}'`);
     const probeMetrics = stringFlag(v['probe-metrics'])?.split(',').map((s) => parseMetric(s.trim()));
     const threads = v.threads === undefined ? undefined : intFlag(v.threads, 'threads', 1, 1);
+    // Every numeric flag is checked before the model runs, also those only --evaluate uses.
+    const threshold = numberFlag(v.threshold, 'threshold', 0.3);
+    const probe = { nSplits: intFlag(v.splits, 'splits', 5, 1), testSize: numberFlag(v['test-size'], 'test-size', 0.3), seed: intFlag(v['split-seed'], 'split-seed', 42) };
+    if (!(probe.testSize > 0 && probe.testSize < 1)) throw new AtlasError(`--test-size must be a fraction in (0, 1), got ${probe.testSize}`);
     const png = !v['no-png'];
 
     const dataset = await loadDataset(dataArg, {
@@ -126,7 +130,7 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
 
       // The main graph: the selected labels, else (grid mode) all texts, else (Spearman) the first label.
       const mainLabels = labelNames.length ? labelNames : nComponents === 2 || !dataset.labels ? [] : [dataset.classNames[0]!];
-      const graphOpts = { threshold: numberFlag(v.threshold, 'threshold', 0.3), thresholdMode: thresholdMode as 'signed' | 'absolute' };
+      const graphOpts = { threshold, thresholdMode: thresholdMode as 'signed' | 'absolute' };
       const graph = await areas.graph({ labels: mainLabels, ...graphOpts });
       const positions = areas.positions(graph, layout as NodeLayout);
       const title = `NRAG — ${model.id} — ${mainLabels.length ? mainLabels.join(' vs ') : 'all texts'}`;
@@ -151,7 +155,7 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
 
       if (v.evaluate) {
         const result = await areas.evaluate({
-          nSplits: intFlag(v.splits, 'splits', 5, 1), testSize: numberFlag(v['test-size'], 'test-size', 0.3), seed: intFlag(v['split-seed'], 'split-seed', 42),
+          ...probe,
           metrics: probeMetrics,
         });
         writeFileSync(join(out, 'evaluation.json'), JSON.stringify(result, null, 2) + '\n');
