@@ -224,7 +224,7 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
     for (let bi = 0; bi < batches.length; bi++) {
       const ids = batches[bi];
       const batchTokens = ids.reduce((a, i) => a + lengths[i], 0);
-      if (done.has(bi)) { bar.tick(ids.length); continue; }
+      if (done.has(bi)) { bar.skip(ids.length); continue; }
       if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }
       const enc = tokenizer.encodeBatch(ids.map((i) => dataset.texts[i]), { maxLength });
       const out = await model.runtime.forward(

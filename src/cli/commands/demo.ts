@@ -71,9 +71,10 @@ builtin:topics.
           title: `layer ${layer} · ${method.toUpperCase()}`, model: model.id, dataset: dataset.name, layer, activations: extraction.dir,
         });
         const evr = r.diagnostics.explainedVarianceRatio as number[] | undefined;
-        const note = evr ? `explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(' + ')}` : '';
+        const nn = r.diagnostics.nNeighbors as number | undefined;
+        const note = evr ? `explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(' + ')}` : nn !== undefined ? `${nn} neighbours` : '';
         maps.push({ layer, method, html: files.html, png: files.png, note });
-        console.log(`map: layer ${layer} ${method.toUpperCase()} ${note}`);
+        console.log(`map: layer ${layer} ${method.toUpperCase()}${note ? ` (${note})` : ''} → ${relative(out, files.html)}`);
       }
       const profile = await idProfile((function* () {
         for (const l of extraction.layers) { const x = extraction.readLayer(l); yield { rows: x.rows, cols: x.cols, data: x.data }; }
