@@ -103,9 +103,10 @@ export function writeFisherReport(dir: string, r: ReportInput): string[] {
     : '<p>unlabelled data</p>';
   const html = htmlPage({
     title: 'Latent Fisher geometry',
-    subtitle: JSON.stringify({ n: r.summary.n, d: r.summary.d, layer: r.summary.layer, point: r.summary.point, method: r.summary.method, lambda: r.summary.lambda, k: r.summary.k, rule: r.summary.rule }),
+    // Read by people: words and rounded numbers, not a JSON dump.
+    subtitle: `${r.summary.n} texts · d = ${r.summary.d} · layer ${r.summary.layer} (${r.summary.point}) · ${r.summary.method} metric, λ = ${r.summary.lambda} · k = ${r.summary.k} · edge rule ${r.summary.rule}`,
     sections: [
-      { heading: 'Fisher MDS with k-NN edges and metric ellipses', content: toggles + `<div id="fisher-fig">${fisherSvg}</div>`, caption: `Ellipses: 2-D pull-back of each point's Fisher metric (local least-squares map of its neighbours), level set of Fisher radius ${String(r.summary.ellipseRadius)}.` },
+      { heading: 'Fisher MDS with k-NN edges and metric ellipses', content: toggles + `<div id="fisher-fig">${fisherSvg}</div>`, caption: `Ellipses: 2-D pull-back of each point's Fisher metric (local least-squares map of its neighbours), level set of Fisher radius ${Number(r.summary.ellipseRadius).toPrecision(3)}.` },
       { heading: 'Comparison', content: table },
       { heading: 'Per-label geodesic distances', content: perLabel },
       { heading: 'Euclidean MDS', content: euclidSvg },

@@ -1,11 +1,14 @@
 /**
  * Figures of the MRI analysis, on top of src/plot: heatmaps of a layer's grid (SVG/PNG + HTML whose cells show
- * the count and example texts on hover), the NRAG drawing (layers stacked, early layers on top; edge colour by
- * label on a diverging colormap — RdBu_r, blue → red, the closest to the reference's matplotlib 'coolwarm' that
- * src/plot offers; width by weight; nodes show id, count and degree on hover) and the probing bar chart.
+ * the count and example texts on hover), the NRAG drawing (layers stacked, early layers on top, named at the
+ * left; edge colour by label — the two ends of RdBu_r (blue, red, as the reference's matplotlib 'coolwarm') for
+ * two labels, the categorical palette for more, since a diverging map's middle is near-white and vanishes on a
+ * white page; a legend of the labels; width by weight; nodes show id, count and degree on hover) and the
+ * probing bar chart.
  */
 import { AtlasError } from '../errors.ts';
 import { colormapHex } from '../plot/colormap.ts';
+import { categoricalColors } from '../plot/palette.ts';
 import { graphSvg, type GraphEdge, type GraphNode } from '../plot/graph.ts';
 import { heatmapSvg } from '../plot/heatmap.ts';
 import { htmlPage } from '../plot/html.ts';
@@ -45,10 +48,11 @@ export function gridHeatmapHtml(h: HeatmapFigureInput): string {
   return htmlPage({ title: h.title, subtitle: 'Hover a cell for its count and example texts.', sections: [gridHeatmapSvg({ ...h, title: '' })] });
 }
 
-/** Edge colour of a class index among K classes on the diverging map (one class: the map's middle). */
+/** Edge colour of a class index among K classes: blue/red for two, the categorical palette for more. */
 export function labelColor(label: number | undefined, classes: number): string {
   if (label === undefined) return '#4a6fa5';
-  return colormapHex('RdBu_r', classes > 1 ? label / (classes - 1) : 0.5);
+  if (classes <= 2) return colormapHex('RdBu_r', classes === 2 ? label : 0);
+  return categoricalColors(classes)[label % classes]!;
 }
 
 export function nragSvg(g: Nrag, positions: Map<string, { x: number; y: number }>, opts: { title?: string; width?: number; height?: number } = {}): string {
@@ -74,6 +78,8 @@ export function nragSvg(g: Nrag, positions: Map<string, { x: number; y: number }
     width: opts.width ?? 900,
     height: opts.height ?? Math.max(360, 60 * (layers + 1)),
     nodeLabels: false,
+    rowLabels: [...new Set(g.nodes.map((v) => v.layer))].sort((a, b) => a - b).map((l) => ({ y: positions.get(g.nodes.find((v) => v.layer === l)!.id)!.y, label: l === 0 ? 'embeddings' : `layer ${l}` })),
+    legend: K > 0 && g.edges.some((e) => e.label !== undefined) ? g.classNames.map((name, k) => ({ name, color: labelColor(k, K), kind: 'line' as const })) : undefined,
   });
 }
 
