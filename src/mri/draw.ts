@@ -52,7 +52,15 @@ export function gridHeatmapHtml(h: HeatmapFigureInput): string {
 export function labelColor(label: number | undefined, classes: number): string {
   if (label === undefined) return '#4a6fa5';
   if (classes <= 2) return colormapHex('RdBu_r', classes === 2 ? label : 0);
-  return categoricalColors(classes)[label % classes]!;
+  return darkenPale(categoricalColors(classes)[label % classes]!);
+}
+
+/** A palette colour too pale for a thin line on white (e.g. Okabe–Ito yellow) is mixed with 35 % black. */
+function darkenPale(hex: string): string {
+  const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  const lum = (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255;
+  if (lum < 0.6) return hex;
+  return `#${rgb.map((v) => Math.round(v * 0.65).toString(16).padStart(2, '0')).join('')}`;
 }
 
 export function nragSvg(g: Nrag, positions: Map<string, { x: number; y: number }>, opts: { title?: string; width?: number; height?: number } = {}): string {
