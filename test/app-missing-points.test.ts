@@ -18,3 +18,13 @@ test('issue 15.6: NaN/Inf map coordinates are sent as missing (null) with a coun
   // JSON round trip (what the client receives): no 0 stands in for a NaN.
   assert.deepEqual(JSON.parse(JSON.stringify(m)).coords.filter((v: number | null) => v === 0), []);
 });
+
+test('issue 15.23: a map whose sidecar is broken is listed as left out, with the reason, not dropped without a word', async () => {
+  const { scanOutputFolder } = await import('../src/app/scan.ts');
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'atlas-skipped-')));
+  writeNpy(join(root, 'map-layer2-pca.npy'), Float32Array.from([1, 2, 3, 4, 5, 6]), [3, 2]);
+  writeFileSync(join(root, 'map-layer2-pca.json'), '{"method": "pca", "labels": [0, 1');
+  const index = scanOutputFolder(root);
+  assert.equal(index.maps.length, 0);
+  assert.deepEqual(index.skipped, ['map-layer2-pca.npy: its sidecar map-layer2-pca.json is not valid JSON']);
+});

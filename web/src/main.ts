@@ -30,6 +30,11 @@ function showError(e: unknown): void {
   box.hidden = false;
 }
 
+/** A view that loaded fine replaces the error of the one before it. */
+function clearError(): void {
+  $('error').hidden = true;
+}
+
 function download(name: string, content: string | Blob): void {
   const url = typeof content === 'string' ? content : URL.createObjectURL(content);
   const a = h('a', { href: url, download: name });
@@ -123,6 +128,7 @@ class ScatterPanel {
         if (this.hidden.has(k)) this.hidden.delete(k); else this.hidden.add(k);
         item.classList.toggle('off');
         this.scatter.setHiddenClasses(this.hidden);
+        if (this.selection.length) this.select(this.selection); // hidden points leave the selection
       });
       box.append(item);
     });
@@ -139,7 +145,14 @@ class ScatterPanel {
     tip.style.top = `${Math.min(y + 14, window.innerHeight - tip.offsetHeight - 8)}px`;
   }
 
+  /** Whether point i is drawn: its label is not hidden. */
+  private shown(i: number): boolean {
+    const labels = this.points?.labels;
+    return !(this.colourBy === 'label' && labels && this.hidden.has(labels[i]));
+  }
+
   private select(sel: number[]): void {
+    sel = sel.filter((i) => this.shown(i));
     this.selection = sel;
     this.scatter.setSelection(sel.length ? sel : null);
     this.renderSelection();
@@ -218,6 +231,7 @@ async function loadMap(path: string): Promise<void> {
   plot.dataset.loading = '1';
   try {
     const m = await src.map(path);
+    clearError();
     if (req !== mapRequest) return;
     currentMap = m;
     const dimSel = $<HTMLSelectElement>('map-dim');
@@ -251,10 +265,12 @@ function drawMap(resetView = true): void {
 }
 
 async function initMapTab(): Promise<void> {
+  const skipped = (index.skipped ?? []).map((s) => h('p', { class: 'hint skipped' }, `left out: ${s}`));
   if (!index.maps.length) {
-    $('tab-map').replaceChildren(h('p', { class: 'empty' }, 'No maps in this folder. Maps are written by `latent-atlas map` and `latent-atlas demo`.'));
+    $('tab-map').replaceChildren(h('p', { class: 'empty' }, 'No maps in this folder. Maps are written by `latent-atlas map` and `latent-atlas demo`.'), ...skipped);
     return;
   }
+  $('map-info').after(...skipped);
   mapPanel = new ScatterPanel('map');
   const groups = [...new Set(index.maps.map((m) => m.group))];
   const wanted = new URLSearchParams(location.search).get('map');
@@ -293,6 +309,7 @@ function drawFisher(resetView = true): void {
 async function loadFisher(dir: string): Promise<void> {
   try {
     const f = await src.fisher(dir);
+    clearError();
     currentFisher = f;
     const embSel = $<HTMLSelectElement>('fisher-embedding');
     fillSelect(embSel, Object.keys(f.embeddings).map((e) => [e, e]), embSel.value || 'fisher-mds');
@@ -425,6 +442,13 @@ async function start(): Promise<void> {
   sub.push(`${index.maps.length} maps, ${index.fisher.length} Fisher, ${index.plots.length} plots, ${index.tables.length} tables`);
   $('subtitle').textContent = sub.join(' · ');
   if (run?.randomModel === true) $('warning').hidden = false;
+  const empty = !index.maps.length && !index.fisher.length && !index.plots.length && !index.tables.length && !index.profiles.length && !index.graphs.length;
+  if (empty) {
+    // A folder with no results at all: say what this app expects instead of five empty tabs.
+    const box = $('warning');
+    box.textContent = `No Latent Atlas results in '${index.name}'. Serve the output folder of a run: e.g. \`latent-atlas demo --out atlas-demo\` then \`latent-atlas serve atlas-demo\`, or the --out folder of map, profile, fisher, mri, fim, similarity or task-vector.`;
+    box.hidden = false;
+  }
   const view = new URLSearchParams(location.search).get('view');
   selectTab(view === 'fisher' && index.fisher.length ? 'fisher' : index.maps.length ? 'map' : 'plots');
   initPlotsTab();
