@@ -69,7 +69,9 @@ class ScatterPanel {
       onHover: (i, x, y) => this.hover(i, x, y),
       onSelect: (sel) => this.select(sel),
     });
-    $(`${prefix}-export-png`).addEventListener('click', () => download(`${this.fileBase()}.png`, this.scatter.toPng()));
+    $(`${prefix}-export-png`).addEventListener('click', () => {
+      this.scatter.toPngFigure(this.points?.title ?? '', this.names()).then((url) => download(`${this.fileBase()}.png`, url), showError);
+    });
     $(`${prefix}-export-svg`).addEventListener('click', () => download(`${this.fileBase()}.svg`, new Blob([this.scatter.toSvg(this.points?.title ?? '', this.names())], { type: 'image/svg+xml' })));
     $(`${prefix}-export-csv`).addEventListener('click', () => download(`${this.fileBase()}.csv`, new Blob([this.csv(null)], { type: 'text/csv' })));
     $(`${prefix}-mode`).addEventListener('change', (e) => { this.scatter.mode = (e.target as HTMLSelectElement).value as 'pan'; });

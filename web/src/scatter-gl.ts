@@ -460,10 +460,30 @@ export class ScatterGL {
     c.addEventListener('dblclick', () => this.fit());
   }
 
-  /** The current picture as a PNG data URL. */
+  /** The current picture as a PNG data URL (the bare WebGL canvas). */
   toPng(): string {
     this.draw();
     return this.canvas.toDataURL('image/png');
+  }
+
+  /**
+   * The exported PNG: the SVG export (title, legend, points, edges, ellipses as drawn) rasterised at the
+   * screen's pixel ratio, so a saved figure says what it shows — the bare canvas has no title or legend.
+   */
+  async toPngFigure(title: string, classNames: string[]): Promise<string> {
+    const svg = this.toSvg(title, classNames);
+    const w = this.canvas.clientWidth, h = this.canvas.clientHeight + 24;
+    const img = new Image();
+    img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+    await img.decode();
+    const scale = window.devicePixelRatio || 1;
+    const c = document.createElement('canvas');
+    c.width = Math.round(w * scale);
+    c.height = Math.round(h * scale);
+    const g = c.getContext('2d')!;
+    g.scale(scale, scale);
+    g.drawImage(img, 0, 0, w, h);
+    return c.toDataURL('image/png');
   }
 
   /** The current picture as an SVG document (points, edges and ellipses as drawn). */
