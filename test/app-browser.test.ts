@@ -45,7 +45,7 @@ before(async () => {
   const bin = fileURLToPath(new URL('../bin/latent-atlas.js', import.meta.url));
   const env = { ...process.env, LATENT_ATLAS_HOME: join(dir, 'home'), LATENT_ATLAS_CACHE: join(dir, 'cache') };
   const [, b] = await Promise.all([
-    promisify(execFile)(process.execPath, [bin, 'demo', '--quick', '--out', demoRoot], { env, timeout: 120_000 }),
+    promisify(execFile)(process.execPath, [bin, 'demo', '--quick', '--out', demoRoot], { env, timeout: 300_000 }), // a loaded 2-core CI machine needs minutes for demo --quick
     launchChromium(join(dir, 'profile')),
   ]);
   browser = b;
