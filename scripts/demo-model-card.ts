@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, statSync, readdirSync, copyFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadBrownCorpus, splitBrown, genrePassages, type GenrePassage } from '../src/data/brown.ts';
+import { brownGenresJsonl, type GenrePassage } from '../src/data/brown.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../src/data/atomic.ts';
 import { loadModel, type LoadedModel } from '../src/model/load.ts';
 import { loadTokenizer } from '../src/model/tokenizer.ts';
@@ -32,9 +32,8 @@ export interface CardInput {
 
 /** Writes data/builtin/brown-genres.jsonl: 20 passages per genre from the held-out documents. */
 export function writeGenreDataset(): GenrePassage[] {
-  const { validation } = splitBrown(loadBrownCorpus());
-  const passages = genrePassages(validation, { perDoc: 10 });
-  writeFileAtomic(join(repo, 'data', 'builtin', 'brown-genres.jsonl'), passages.map((p) => JSON.stringify(p)).join('\n') + '\n');
+  const { passages, jsonl } = brownGenresJsonl();
+  writeFileAtomic(join(repo, 'data', 'builtin', 'brown-genres.jsonl'), jsonl);
   return passages;
 }
 

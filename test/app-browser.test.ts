@@ -45,7 +45,7 @@ before(async () => {
   synthRoot = join(dir, 'synth');
   const env = { ...process.env, LATENT_ATLAS_HOME: join(dir, 'home'), LATENT_ATLAS_CACHE: join(dir, 'cache') };
   const [, b] = await Promise.all([
-    promisify(execFile)(process.execPath, [...CLI_ARGS, 'demo', '--quick', '--out', demoRoot], { env, timeout: 120_000 }),
+    promisify(execFile)(process.execPath, [...CLI_ARGS, 'demo', '--quick', '--out', demoRoot], { env, timeout: 300_000 }), // a loaded 2-core CI machine needs minutes for demo --quick
     launchChromium(join(dir, 'profile')),
   ]);
   browser = b;
@@ -168,4 +168,49 @@ test('static report opens from disk with the network blocked', { skip }, async (
   assert.deepEqual(requests, []);
   await page.screenshot({ path: join(artifacts, 'report-tables.png') });
   await page.close();
+});
+
+test('issue 15.6/15.23: NaN points counted as missing; a good map clears the error of a bad one; hidden labels leave the selection', { skip }, async () => {
+  const root = join(dir, 'defects');
+  mkdirSync(root);
+  const { writeNpy } = await import('../src/data/npy.ts');
+  // 40 points on a line, two labels alternating, point 3 with a NaN coordinate.
+  const coords = Float32Array.from({ length: 80 }, (_, i) => (i % 2 ? (i >> 1) % 5 : i >> 1));
+  coords[6] = NaN;
+  const meta = (layer: number) => JSON.stringify({ method: 'pca', layer, labels: Array.from({ length: 40 }, (_, i) => i % 2), classNames: ['even', 'odd'], texts: Array.from({ length: 40 }, (_, i) => `text ${i}`) });
+  writeNpy(join(root, 'map-layer1-pca.npy'), coords, [40, 2]);
+  writeFileSync(join(root, 'map-layer1-pca.json'), meta(1));
+  writeNpy(join(root, 'map-layer2-pca.npy'), coords, [40, 2]);
+  writeFileSync(join(root, 'map-layer2-pca.json'), meta(2));
+  const { truncateSync } = await import('node:fs');
+  truncateSync(join(root, 'map-layer2-pca.npy'), 200); // header intact, data cut: the payload fails
+  const app = await startServer({ root, port: 0 });
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${app.url}?map=map-layer2-pca.npy`);
+    await page.waitForSelector('body[data-ready]', { timeout: 15_000 });
+    assert.equal(await page.locator('#error').isHidden(), false, 'the broken map shows an error');
+    await page.selectOption('#map-layer', '1');
+    await page.waitForFunction(() => document.querySelector('#map-plot')?.getAttribute('data-layer') === '1' && !document.querySelector('#map-plot')?.hasAttribute('data-loading'));
+    assert.equal(await page.locator('#error').isHidden(), true, 'before: the banner stayed over the good map');
+    assert.equal(Number((await canvasData(page, 'map-plot')).points), 39, 'the NaN point is not drawn (before: drawn at 0)');
+    assert.match((await page.locator('#map-missing').textContent())!, /^1 point not drawn: NaN\/Inf coordinates/);
+    // Select everything, then hide 'odd': its texts leave the selection.
+    const box = (await page.locator('#map-plot').boundingBox())!;
+    await page.keyboard.down('Shift');
+    await page.mouse.move(box.x + 2, box.y + 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width - 2, box.y + box.height - 2, { steps: 4 });
+    await page.mouse.up();
+    await page.keyboard.up('Shift');
+    const all = await page.locator('#map-selection .sel-list li').count();
+    assert.ok(all >= 30, `selected ${all}`);
+    await page.click('#map-legend .legend-item[data-class="1"]');
+    const texts = await page.locator('#map-selection .sel-list li').allTextContents();
+    assert.ok(texts.length > 0 && texts.every((t) => t.startsWith('even:')), texts.join(' | '));
+    await page.screenshot({ path: join(artifacts, 'defects-missing-points.png') });
+  } finally {
+    await page.close();
+    await app.close();
+  }
 });

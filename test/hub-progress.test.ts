@@ -12,15 +12,29 @@ function sink(isTTY: boolean): Writable & { isTTY: boolean; text: () => string; 
   return w;
 }
 
-test('non-TTY: no bar, one summary line with amount and rate', () => {
+test('non-TTY (issue 15.23): no bar, a plain line per tenth of the work, then one summary line', () => {
   const s = sink(false);
   const p = progress({ total: 10, label: 'extract', unit: 'tok', stream: s });
   for (let i = 0; i < 10; i++) p.tick(1, { layer: i });
   p.done();
   p.done();
   const lines = s.text().split('\n').filter(Boolean);
-  assert.equal(lines.length, 1);
-  assert.match(lines[0]!, /^extract: 10 tok in [\d.]+s \((\? tok|[\d.]+ tok)\/s\)$/);
+  assert.equal(lines.length, 10);
+  assert.match(lines[0]!, /^extract: 1 tok of 10 tok \(10%, [\d.?]+ tok\/s\) layer=0$/);
+  assert.match(lines.at(-1)!, /^extract: 10 tok in [\d.]+s \((\? tok|[\d.]+ tok)\/s\)$/);
+});
+
+test('issue 15.23: cached work is not counted in the rate; units agree with their number', () => {
+  const s = sink(false);
+  const p = progress({ total: 3, label: 'extract', unit: 'texts', stream: s });
+  p.skip(2);
+  p.tick(1);
+  p.done();
+  const last = s.text().trim().split('\n').at(-1)!;
+  assert.match(last, /^extract: 3 texts in [\d.]+s \([\d.]+ texts\/s, 2 texts already cached\)$/);
+  assert.equal(formatAmount(1, 'texts'), '1 text');
+  assert.equal(formatAmount(20, 'text'), '20 texts');
+  assert.equal(formatAmount(1, 'layers'), '1 layer');
 });
 
 test('TTY: live bar shows label, counts, rate and extra fields', () => {

@@ -86,8 +86,9 @@ test('ActivationAreas: grids, NRAG, positions and metrics agree with their defin
   assert.ok(Math.abs(m.meanStrength! - (2 * g.edges.reduce((s, e) => s + e.weight, 0)) / g.nodes.length) < 1e-12, 'mean strength = 2·total weight / nodes');
   // drawings: SVG with one path per edge and one circle per node; HTML hover texts
   const svg = nragSvg(g, fixed.size ? areas.positions(g) : fixed, { title: 'test' });
-  assert.equal((svg.match(/<path /g) ?? []).length, g.edges.length);
-  assert.equal((svg.match(/<circle /g) ?? []).length, g.nodes.length);
+  const group = (cls: string) => (svg.split(`<g class="${cls}"`)[1] ?? '').split('</g>')[0];
+  assert.equal((group('edges').match(/<path /g) ?? []).length, g.edges.length);
+  assert.equal((group('nodes').match(/<circle /g) ?? []).length, g.nodes.length);
   const html = gridHeatmapHtml({ counts, examples: ex, title: 'layer 2' });
   assert.ok(html.includes('text 0 of class 0') || html.includes('of class'), 'examples in hover text');
   assert.ok(html.startsWith('<!DOCTYPE html>'));

@@ -22,8 +22,11 @@ export interface MapPayload extends PointsInfo {
   layer: number | null;
   n: number;
   k: number;
-  /** Row-major n × k, rounded to 7 significant digits (float32 precision). */
-  coords: number[];
+  /** Row-major n × k, rounded to 7 significant digits (float32 precision); null where a value is NaN/±Inf. */
+  coords: (number | null)[];
+  /** Points with a NaN/Inf coordinate: not drawn (shown as missing, with this count). */
+  missing: number;
+  notes: string[];
   diagnostics: Record<string, unknown>;
 }
 
@@ -38,8 +41,10 @@ export interface FisherEllipse {
 export interface FisherPayload extends PointsInfo {
   dir: string;
   n: number;
-  /** name → row-major n × 2 coordinates. Ellipses are in fisher-mds coordinates. */
-  embeddings: Record<string, number[]>;
+  /** name → row-major n × 2 coordinates (null where NaN/±Inf). Ellipses are in fisher-mds coordinates. */
+  embeddings: Record<string, (number | null)[]>;
+  /** name → points with a NaN/Inf coordinate (not drawn). */
+  missing: Record<string, number>;
   ellipses: FisherEllipse[];
   radius: number | null;
   /** Flat [i0, j0, i1, j1, ...] undirected Fisher k-NN edges (i < j), or null when not found. */
@@ -48,7 +53,21 @@ export interface FisherPayload extends PointsInfo {
   notes: string[];
 }
 
-const round7 = (v: number): number => (Number.isFinite(v) ? Number(v.toPrecision(7)) : 0);
+// NaN/Inf become null (JSON has no NaN): the client leaves such points out and says how many. Drawing them at
+// 0 would put a cluster of fake points at the origin.
+const round7 = (v: number): number | null => (Number.isFinite(v) ? Number(v.toPrecision(7)) : null);
+
+/** Points (rows of `cols` values) with at least one null coordinate. */
+function countMissing(coords: (number | null)[], cols: number): number {
+  let missing = 0;
+  for (let i = 0; i < coords.length; i += cols) {
+    for (let a = 0; a < cols; a++) if (coords[i + a] === null) { missing++; break; }
+  }
+  return missing;
+}
+
+const missingNote = (what: string, missing: number, n: number): string =>
+  `${what}: ${missing} of ${n} points have NaN/Inf coordinates and are not drawn`;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function parseJsonFile(abs: string, rel: string): unknown {
@@ -102,9 +121,12 @@ export function mapPayload(rootReal: string, rel: string): MapPayload {
   if (m.cols < 2) throw new HttpError(422, `'${rel}' has ${m.cols} column(s); a map needs at least 2`);
   const notes: string[] = [];
   const info = pointsInfo(meta, m.rows, notes);
+  const coords = Array.from(m.data, round7);
+  const missing = countMissing(coords, m.cols);
+  if (missing) notes.push(missingNote(rel, missing, m.rows));
   return {
     path: rel, title: typeof meta.title === 'string' ? meta.title : rel, method: meta.method, layer: typeof meta.layer === 'number' ? meta.layer : null,
-    n: m.rows, k: m.cols, coords: Array.from(m.data, round7), diagnostics: isRecord(meta.diagnostics) ? meta.diagnostics : {}, ...info,
+    n: m.rows, k: m.cols, coords, missing, notes, diagnostics: isRecord(meta.diagnostics) ? meta.diagnostics : {}, ...info,
   };
 }
 
@@ -128,7 +150,8 @@ export function fisherPayload(rootReal: string, dir: string): FisherPayload {
   const fisher = floatMatrix(resolveInside(rootReal, at('fisher-mds.npy')), at('fisher-mds.npy'));
   const n = fisher.rows;
   const notes: string[] = [];
-  const embeddings: Record<string, number[]> = {};
+  const embeddings: Record<string, (number | null)[]> = {};
+  const missing: Record<string, number> = {};
   for (const name of ['fisher-mds', 'euclidean-mds', 'tsne']) {
     if (!existsSync(join(dirAbs, `${name}.npy`))) continue;
     const m = name === 'fisher-mds' ? fisher : floatMatrix(resolveInside(rootReal, at(`${name}.npy`)), at(`${name}.npy`));
@@ -136,9 +159,11 @@ export function fisherPayload(rootReal: string, dir: string): FisherPayload {
       notes.push(`${name} ignored: shape (${m.rows}, ${m.cols}) for ${n} points`);
       continue;
     }
-    const c: number[] = new Array(n * 2);
+    const c: (number | null)[] = new Array(n * 2);
     for (let i = 0; i < n; i++) { c[2 * i] = round7(m.data[i * m.cols]); c[2 * i + 1] = round7(m.data[i * m.cols + 1]); }
     embeddings[name] = c;
+    missing[name] = countMissing(c, 2);
+    if (missing[name]) notes.push(missingNote(name, missing[name], n));
   }
   const ellipses: FisherEllipse[] = ell.ellipses.flatMap((e: unknown) => {
     if (!isRecord(e)) return [];
@@ -164,7 +189,7 @@ export function fisherPayload(rootReal: string, dir: string): FisherPayload {
   const cmpRel = at('comparison.json');
   const comparison = existsSync(join(dirAbs, 'comparison.json')) ? parseJsonFile(resolveInside(rootReal, cmpRel), cmpRel) : null;
   return {
-    dir, n, embeddings, ellipses, radius: typeof ell.radius === 'number' ? ell.radius : null, edges,
+    dir, n, embeddings, missing, ellipses, radius: typeof ell.radius === 'number' ? ell.radius : null, edges,
     comparison: isRecord(comparison) ? comparison : null, notes, ...info,
   };
 }

@@ -62,6 +62,8 @@ export interface AtlasIndex {
   tables: FileEntry[];
   graphs: FileEntry[];
   pages: FileEntry[];
+  /** Results that look like maps but cannot be shown, each with the reason (shown in the app, not dropped silently). */
+  skipped: string[];
 }
 
 const MAX_ENTRIES = 20000;
@@ -137,7 +139,7 @@ export function scanOutputFolder(root: string): AtlasIndex {
   };
   walk([], 0);
 
-  const index: AtlasIndex = { name: basename(rootReal), run: null, maps: [], profiles: [], fisher: [], plots: [], tables: [], graphs: [], pages: [] };
+  const index: AtlasIndex = { name: basename(rootReal), run: null, maps: [], profiles: [], fisher: [], plots: [], tables: [], graphs: [], pages: [], skipped: [] };
   const run = readJson(join(rootReal, 'run.json'));
   if (isRecord(run)) index.run = run;
   const present = new Set(files.map(relOf));
@@ -152,9 +154,10 @@ export function scanOutputFolder(root: string): AtlasIndex {
       const sidecar = rel.slice(0, -4) + '.json';
       if (!present.has(sidecar)) continue;
       const shape = npyShape(join(rootReal, ...parts));
-      if (!shape || shape.length !== 2 || shape[1] < 2) continue;
       const meta = readJson(join(rootReal, ...sidecar.split('/')));
-      if (!isRecord(meta) || typeof meta.method !== 'string') continue;
+      if (meta === undefined) { index.skipped.push(`${rel}: its sidecar ${sidecar} is not valid JSON`); continue; }
+      if (!isRecord(meta) || typeof meta.method !== 'string') continue; // a JSON next to some other array: not a map
+      if (!shape || shape.length !== 2 || shape[1] < 2) { index.skipped.push(`${rel}: not a readable n × 2 (or × 3) float array`); continue; }
       index.maps.push({
         path: rel, sidecar, title: typeof meta.title === 'string' ? meta.title : titleOf(parts), method: meta.method,
         layer: typeof meta.layer === 'number' ? meta.layer : null, nComponents: shape[1], rows: shape[0], group: groupOf(parts),

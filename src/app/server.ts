@@ -133,6 +133,25 @@ export function atlasHandler(root: string, bindHost: string): (req: IncomingMess
   };
 }
 
+/** A failed listen as one line naming the flag: a busy port, an address that is not this machine's, a name that does not resolve. */
+function listenError(e: NodeJS.ErrnoException, host: string, port: number): unknown {
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return new AtlasError(`port ${port} on ${host} is already in use`, { field: 'port', hint: 'pass --port N (or --port 0 for any free port)' });
+    case 'EADDRNOTAVAIL':
+      return new AtlasError(`'${host}' is not an address of this machine, so the app cannot listen on it`, { field: 'host', hint: 'use 127.0.0.1 (the default) or one of the addresses `ip addr` lists' });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_FAIL':
+      return new AtlasError(`'${host}' is not an IP address and does not resolve to one`, { field: 'host', hint: 'use 127.0.0.1 (the default) or an address of this machine' });
+    case 'EACCES':
+      return new AtlasError(`permission denied listening on port ${port}`, { field: 'port', hint: 'ports below 1024 need privileges: use --port 8765 or --port 0' });
+    default:
+      return e;
+  }
+}
+
 /** Starts the app over `root`; resolves once it listens. */
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const host = o.host ?? '127.0.0.1';
@@ -148,7 +167,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   await clientAssets(); // fail now (not on the first request) if the client does not build
   const server = createServer((req, res) => void handler(req, res));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new AtlasError(`port ${port} on ${host} is already in use`, { field: 'port', hint: 'pass --port N (or --port 0 for any free port)' }) : e));
+    server.once('error', (e: NodeJS.ErrnoException) => reject(listenError(e, host, port)));
     server.listen(port, host, () => resolve());
   });
   const addr = server.address();

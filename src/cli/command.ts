@@ -69,8 +69,9 @@ export type ParsedFlags<O extends Options> = ReturnType<typeof parseArgs<{ args:
 
 export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false): ParsedFlags<O> {
   const help = `see 'latent-atlas ${command} --help'`;
+  let parsed;
   try {
-    return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals, strict: true, tokens: true });
   } catch (e) {
     const message = (e as Error).message;
     const unknown = /^Unknown option '(-{1,2})([^']*)'/.exec(message);
@@ -82,8 +83,20 @@ export function parseFlags<O extends Options>(command: string, argv: string[], o
     if (missing) throw new AtlasError(`${missing[1]} needs a value`, { hint: help });
     const positional = /^Unexpected argument '([^']*)'/.exec(message);
     if (positional) throw new AtlasError(`unexpected argument '${positional[1]}': this command takes only options`, { hint: help });
-    throw new AtlasError(message.split('\n')[0]!, { hint: help });
+    // parseArgs explains over several lines; the CLI's contract is one.
+    throw new AtlasError(message.replace(/\s*\n\s*/g, ' '), { hint: help });
   }
+  // A flag given twice silently kept the last value; a repeat is almost always a mistake in a long command line.
+  const seen = new Map<string, string | undefined>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== 'option' || options[t.name]?.multiple) continue;
+    if (seen.has(t.name)) {
+      throw new AtlasError(`--${t.name} is given twice ('${seen.get(t.name) ?? ''}' and '${t.value ?? ''}')`, { hint: `give it once; see 'latent-atlas ${command} --help'` });
+    }
+    seen.set(t.name, t.value);
+  }
+  const { tokens: _tokens, ...rest } = parsed;
+  return rest as ParsedFlags<O>;
 }
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
@@ -107,7 +120,8 @@ export function parseFlagsWithConfig(command: string, argv: string[], options: O
     } catch (e) {
       throw new AtlasError(`is not valid YAML: ${(e as Error).message}`, { file: configPath });
     }
-    if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) throw new AtlasError('must be a mapping of option names to values', { file: configPath });
+    if (doc === null || doc === undefined) throw new AtlasError('the config file is empty', { file: configPath, hint: 'write options as `name: value` lines, or leave out --config' });
+    if (typeof doc !== 'object' || Array.isArray(doc)) throw new AtlasError('must be a mapping of option names to values', { file: configPath });
     for (const [rawKey, v] of Object.entries((doc ?? {}) as Record<string, unknown>)) {
       const key = rawKey.replace(/_/g, '-');
       const opt = options[key];
@@ -133,6 +147,7 @@ export function parseFlagsWithConfig(command: string, argv: string[], options: O
 /** Parses an integer flag value, naming the flag in the error. */
 export function intFlag(value: unknown, flag: string, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
+  if (String(value).trim() === '') throw new AtlasError(`--${flag} needs a value (an integer ≥ ${min})`); // Number('') is 0
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new AtlasError(`--${flag} must be an integer ≥ ${min}, got '${String(value)}'`);
   return n;
@@ -141,6 +156,7 @@ export function intFlag(value: unknown, flag: string, fallback: number, min = 0)
 /** Parses a number flag value, naming the flag in the error. */
 export function numberFlag(value: unknown, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
+  if (String(value).trim() === '') throw new AtlasError(`--${flag} needs a value (a number)`); // Number('') is 0
   const n = Number(value);
   if (!Number.isFinite(n)) throw new AtlasError(`--${flag} must be a number, got '${String(value)}'`);
   return n;

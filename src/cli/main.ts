@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAtlasError } from '../errors.ts';
+import { fsError } from '../data/fs-errors.ts';
 import { didYouMean, type Command } from './command.ts';
 import { infoCommand } from './commands/info.ts';
 import { makeTinyCommand } from './commands/make-tiny.ts';
@@ -70,7 +71,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   try {
     await command.run(rest);
-  } catch (e) {
+  } catch (caught) {
+    // A disk that is full or a folder that is read-only is the user's to fix: one line, status 2.
+    const e = fsError(caught);
     if (isAtlasError(e)) {
       console.error(`latent-atlas ${name}: error: ${e.message}`);
       process.exitCode = 2;

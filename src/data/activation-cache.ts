@@ -13,6 +13,7 @@
  * only whole batches; reopening reports them in `finishedBatches()` and the caller computes the rest. `finalize`
  * orders rows by text index, so the final files do not depend on how the work was split or interrupted.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { AtlasError } from '../errors.ts';
@@ -81,6 +82,8 @@ export interface CacheMeta {
   tokenCounts: number[];
   /** File name per layer ("layer-<L>.npy"). */
   files: Record<string, string>;
+  /** Size and SHA-256 of every final file, written at finalisation; checked on open (size) and on read (hash). */
+  checksums?: Record<string, { bytes: number; sha256: string }>;
   rowTextFile?: string;
   rowTokenFile?: string;
   /** Whatever the caller passed to finalize (labels, class names, texts, model config, …). */
@@ -104,6 +107,17 @@ export interface ActivationCache {
   meta(): CacheMeta | null;
   /** Removes the entry (final files and parts). */
   clear(): void;
+  /** Why a complete-looking entry was discarded on open (a truncated or missing final file), else undefined. */
+  discarded?: string;
+}
+
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** Size and checksum record of the final files (name → {bytes, sha256}). */
+function checksumsOf(dir: string, names: string[]): Record<string, { bytes: number; sha256: string }> {
+  return Object.fromEntries(names.map((n) => [n, { bytes: statSync(join(dir, n)).size, sha256: sha256File(join(dir, n)) }]));
 }
 
 const MAGIC = 'LATBATCH';
@@ -248,10 +262,29 @@ export function openActivationCache(o: ActivationCacheOptions): ActivationCache 
       return null;
     }
   };
+  /** Why the final files do not match meta.json (missing, or another size than recorded), or undefined. */
+  const damage = (m: CacheMeta): string | undefined => {
+    const names = [...Object.values(m.files), ...(m.rowTextFile ? [m.rowTextFile] : []), ...(m.rowTokenFile ? [m.rowTokenFile] : [])];
+    for (const f of names) {
+      if (!existsSync(join(dir, f))) return `${f} is missing`;
+      const want = m.checksums?.[f]?.bytes;
+      const got = statSync(join(dir, f)).size;
+      if (want !== undefined && got !== want) return `${f} has ${got} bytes, meta.json records ${want} (truncated or overwritten)`;
+    }
+    return undefined;
+  };
   const isComplete = (): boolean => {
     const m = readMeta();
-    return m !== null && Object.values(m.files).every((f) => existsSync(join(dir, f)));
+    return m !== null && damage(m) === undefined;
   };
+
+  // A damaged complete entry is discarded (meta.json first, so it is never read again) and recomputed.
+  let discarded: string | undefined;
+  const existing = readMeta();
+  if (existing) {
+    discarded = damage(existing);
+    if (discarded) rmSync(metaPath, { force: true });
+  }
 
   if (!isComplete()) {
     // Parts from another plan (batch size, order) cannot be mixed with ours: drop them.
@@ -287,6 +320,7 @@ export function openActivationCache(o: ActivationCacheOptions): ActivationCache 
 
   const cache: ActivationCache = {
     dir,
+    discarded,
     isComplete,
     finishedBatches: () => new Set(listBatches().map((b) => b.header.index)),
 
@@ -389,6 +423,7 @@ export function openActivationCache(o: ActivationCacheOptions): ActivationCache 
         meta.rowTokenFile = 'row-token.npy';
         written.push(join(dir, 'row-token.npy'));
       }
+      meta.checksums = checksumsOf(dir, written.map((p) => basename(p)));
       writeJsonAtomic(metaPath, meta); // last: from here on the entry is complete
       written.push(metaPath);
       rmSync(partsDir, { recursive: true, force: true });
@@ -400,6 +435,10 @@ export function openActivationCache(o: ActivationCacheOptions): ActivationCache 
       if (!m) throw new AtlasError('the cache entry is not complete', { file: dir, hint: 'run the extraction first' });
       const name = m.files[String(layer)];
       if (!name) throw new AtlasError(`layer ${layer} is not in this cache entry`, { file: metaPath, field: 'layers', hint: `cached layers: ${m.layers.join(', ')}` });
+      const want = m.checksums?.[name]?.sha256;
+      if (want !== undefined && sha256File(join(dir, name)) !== want) {
+        throw new AtlasError('the cached file does not match the checksum recorded in meta.json (damaged or modified after extraction)', { file: join(dir, name), hint: 'rerun with --force to recompute it' });
+      }
       const { shape, data } = readNpyF32(join(dir, name));
       return { data, rows: shape[0], cols: shape[1] };
     },

@@ -120,9 +120,20 @@ export interface GenrePassage {
 }
 
 /**
+ * Brown's tokenisation writes a sentence that ends in a semicolon, question or exclamation mark with the mark
+ * doubled (";;", "??", "!!"), also before a closing quote. In printed text the mark is single; a passage that
+ * ends on a semicolon (the corpus split the sentence there) ends with a full stop. Left as they are, the doubled
+ * marks are a feature of their own: the demo's maps showed a separate strip of texts ending in ";;".
+ */
+export function cleanDoubledMarks(text: string): string {
+  return text.replace(/([;?!])\1+/g, '$1').replace(/;(["')\]]*)$/, '.$1');
+}
+
+/**
  * Labelled passages for the genre demo: each document cut into runs of whole consecutive sentences of
  * `minWords`..`maxWords` words (sentences longer than maxWords are skipped, so every passage fits a
- * 128-token context), then `perDoc` passages taken evenly spaced through the document. Label = genre.
+ * 128-token context), then `perDoc` passages taken evenly spaced through the document, cleaned of Brown's
+ * doubled marks (cleanDoubledMarks). Label = genre. (The model's training text keeps the corpus as it is.)
  */
 export function genrePassages(docs: BrownDocument[], opts: { perDoc?: number; minWords?: number; maxWords?: number } = {}): GenrePassage[] {
   const perDoc = opts.perDoc ?? 10;
@@ -142,7 +153,13 @@ export function genrePassages(docs: BrownDocument[], opts: { perDoc?: number; mi
       if (words >= minWords) { passages.push(cur.join(' ')); cur = []; words = 0; }
     }
     const take = Math.min(perDoc, passages.length);
-    for (let i = 0; i < take; i++) out.push({ text: passages[Math.floor((i * passages.length) / take)], label: doc.genre, doc: doc.id });
+    for (let i = 0; i < take; i++) out.push({ text: cleanDoubledMarks(passages[Math.floor((i * passages.length) / take)]), label: doc.genre, doc: doc.id });
   }
   return out;
+}
+
+/** data/builtin/brown-genres.jsonl: 10 passages from each of the 30 held-out documents (20 per genre), one JSON object a line. */
+export function brownGenresJsonl(docs: BrownDocument[] = loadBrownCorpus()): { passages: GenrePassage[]; jsonl: string } {
+  const passages = genrePassages(splitBrown(docs).validation, { perDoc: 10 });
+  return { passages, jsonl: passages.map((p) => JSON.stringify(p)).join('\n') + '\n' };
 }

@@ -229,10 +229,20 @@ function spanOf(s: unknown, e: unknown, text: string, where: string, file: strin
   return { start, end };
 }
 
-/** Accepts `pattern` or `/pattern/flags`. */
+/**
+ * Accepts `pattern` or `/pattern/flags` (--match-regex). A pattern that does not compile is one clear line naming
+ * the flag; `g`/`y` are dropped because they make `exec` stateful (each text would start where the last match
+ * of the previous text ended).
+ */
 export function compileUserRegex(source: string): RegExp {
   const lit = /^\/(.*)\/([a-z]*)$/s.exec(source);
-  return lit ? new RegExp(lit[1], lit[2]) : new RegExp(source);
+  try {
+    return lit ? new RegExp(lit[1], lit[2].replace(/[gy]/g, '')) : new RegExp(source);
+  } catch (e) {
+    throw new AtlasError(`--match-regex '${source}' is not a valid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`, {
+      field: 'match-regex', hint: 'JavaScript RegExp syntax, as `pattern` or `/pattern/flags` (flags i, m, s, u)',
+    });
+  }
 }
 
 /** splitmix32: a tiny, well-mixed seeded PRNG in [0, 1). Deterministic across platforms (pure 32-bit integer ops). */

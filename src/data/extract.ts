@@ -1,13 +1,17 @@
+import { readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AtlasError } from '../errors.ts';
 import type { LoadedModel } from '../model/load.ts';
 import type { AtlasTokenizer } from '../model/tokenizer.ts';
 import { aggregate, type Aggregation } from './aggregate.ts';
-import { openActivationCache, type ActivationCache, type ActivationCacheOptions, type CacheDType, type CacheMeta, type CachedLayer } from './activation-cache.ts';
+import { lockCacheEntry } from './cache-lock.ts';
+import { activationCacheDir, openActivationCache, type ActivationCache, type ActivationCacheOptions, type CacheDType, type CacheMeta, type CachedLayer } from './activation-cache.ts';
 import type { Dataset } from './dataset.ts';
 import { progress } from '../util/progress.ts';
 import { readNpy } from './npy.ts';
+import { resolveMaxLength, truncationWarning } from './max-length.ts';
+import { ensureWritableDir, fsError } from './fs-errors.ts';
 import { type HookPoint, type ModelSpec, hookName } from '../model/spec.ts';
 import { EXTRACT_OPTIONS, TOKEN_HOOK_KINDS, type TokenHookKind } from './defaults.ts';
 
@@ -61,6 +65,10 @@ export interface ExtractOptions {
   progress?: boolean;
   /** Stops after the batch in flight (finished batches stay cached; the next run resumes). */
   signal?: AbortSignal;
+  /** How long to wait for another process computing the same cache entry. Default 30 minutes. */
+  lockTimeoutMs?: number;
+  /** Where warnings go (truncated texts, a damaged cache entry, a wait for a lock). Default: one `warning:` line on stderr each. */
+  onWarning?: (message: string) => void;
 }
 
 export interface Extraction {
@@ -69,6 +77,8 @@ export interface Extraction {
   layers: number[];
   /** Whether the result came from the cache without running the model. */
   cached: boolean;
+  /** Warnings given during this extraction (also passed to onWarning). */
+  warnings: string[];
   readLayer(layer: number): CachedLayer;
 }
 
@@ -120,6 +130,50 @@ export function tokenAtChar(tokenizer: AtlasTokenizer, ids: number[], charStart:
   return lo;
 }
 
+/** The weight files of a checkpoint folder, for error messages (the folder itself when none is recognised). */
+function weightFiles(dir: string): string {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => /\.(safetensors|bin|pt|pth)$/.test(n)).sort();
+  } catch { /* a folder we cannot list: name the folder */ }
+  return names.length ? names.map((n) => join(dir, n)).join(', ') : dir;
+}
+
+/** Where a value was read, as a user reads it: hidden state 0 is the embeddings' output. */
+function hookLabel(source: ActivationSource, layer: number): string {
+  if (source === 'mlp') return `the MLP activations of block ${layer}`;
+  if (source !== 'hidden') return hookName(sourceHook(source, layer));
+  return layer === 0 ? 'the embeddings (hidden state 0)' : `the output of block ${layer - 1} (hidden state ${layer})`;
+}
+
+/**
+ * Fails on the first non-finite value among the real (unpadded) token states of a forward pass, naming the
+ * earliest layer where it appears: a NaN/Inf weight makes every later layer NaN, and caching those layers as if
+ * they were activations would be a silent wrong result. Checked for every batch (one pass over the outputs).
+ */
+function checkFinite(tensors: { data: Float32Array; shape: number[] }[], mask: ArrayLike<number>, source: ActivationSource, modelDir: string, texts: string[]): void {
+  for (let l = 0; l < tensors.length; l++) {
+    if (!tensors[l]) continue; // hook sources hold only the requested layers
+    const { data, shape } = tensors[l]!;
+    const [batch, seqLen, d] = shape;
+    for (let b = 0; b < batch; b++) {
+      for (let t = 0; t < seqLen; t++) {
+        if (!mask[b * seqLen + t]) continue;
+        const off = (b * seqLen + t) * d;
+        for (let j = 0; j < d; j++) {
+          const v = data[off + j];
+          if (v - v !== 0) {
+            throw new AtlasError(
+              `the model produced ${Number.isNaN(v) ? 'NaN' : 'Inf'} in ${hookLabel(source, l)} (layer ${l}, ${source}) for the text ${JSON.stringify(texts[b].slice(0, 40))}; no activations of it were cached`,
+              { file: weightFiles(modelDir), hint: `a weight feeding ${l === 0 ? 'the embeddings' : `block ${source === 'hidden' ? l - 1 : l}`} is probably NaN/Inf or overflows: check the checkpoint (latent-atlas info), or load it in float32` },
+            );
+          }
+        }
+      }
+    }
+  }
+}
+
 /** Matched token position of each text: the token holding the first non-space character of its match. */
 function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer): number[] {
   if (!dataset.matches) {
@@ -140,6 +194,8 @@ function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer): number[] {
  * computes exactly the same batches and its merged files equal a single-process run's byte for byte.
  */
 export interface ExtractionPlan {
+  /** Warnings given while planning (truncated texts), then during the extraction. */
+  warnings: string[];
   source: ActivationSource;
   aggregate: Aggregation;
   l2Normalize: boolean;
@@ -168,7 +224,9 @@ export function planExtraction(model: LoadedModel, dataset: Dataset, opts: Extra
   const how = opts.aggregate ?? EXTRACT_OPTIONS.aggregate.default;
   const batchSize = opts.batchSize ?? EXTRACT_OPTIONS.batchSize.default;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtlasError(`batch size must be a positive integer, got ${batchSize}`, { field: 'batch-size' });
-  const maxLength = Math.min(opts.maxLength ?? config.maxPositions, config.maxPositions);
+  const maxLength = resolveMaxLength(opts.maxLength, config.maxPositions);
+  const warnings: string[] = [];
+  const warn = (w: string) => { warnings.push(w); (opts.onWarning ?? ((m: string) => console.error(`warning: ${m}`)))(w); };
   if (dataset.texts.length === 0) throw new AtlasError(`dataset ${dataset.name} has no texts`, { file: dataset.source });
   const tokenizer = model.tokenizer;
   dataset.texts.forEach((t, i) => {
@@ -176,7 +234,10 @@ export function planExtraction(model: LoadedModel, dataset: Dataset, opts: Extra
   });
 
   // Lengths decide the batch plan; they are cheap next to the forward passes.
-  const lengths = dataset.texts.map((t) => Math.min(tokenizer.encode(t).length, maxLength));
+  const fullLengths = dataset.texts.map((t) => tokenizer.encode(t).length);
+  const lengths = fullLengths.map((n) => Math.min(n, maxLength));
+  const truncated = truncationWarning(fullLengths, maxLength);
+  if (truncated) warn(truncated);
   const positions = how === 'match' ? matchPositions(dataset, tokenizer) : undefined;
   if (positions) {
     positions.forEach((p, i) => {
@@ -187,7 +248,7 @@ export function planExtraction(model: LoadedModel, dataset: Dataset, opts: Extra
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
   return {
-    source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, layers, maxLength, batches, lengths, positions,
+    source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, layers, maxLength, batches, lengths, positions, warnings,
     cache: {
       modelKey: model.key,
       datasetHash: dataset.hash,
@@ -226,6 +287,7 @@ export async function computeBatch(model: LoadedModel, dataset: Dataset, plan: E
     tensors = [];
     for (const l of plan.layers) tensors[l] = out.get(hookName(sourceHook(source, l)))!;
   }
+  checkFinite(tensors, enc.attentionMask, source, model.dir, ids.map((i) => dataset.texts[i]!));
   // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
   const matchAt = positions
     ? ids.map((i, k) => positions[i] + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k] : 0))
@@ -243,7 +305,11 @@ export async function computeBatch(model: LoadedModel, dataset: Dataset, plan: E
     }
     return agg.data;
   });
-  cache.writeBatch(bi, perLayer, { textIds: ids, tokenCounts: ids.map((i) => lengths[i]), rowText: how === 'all' ? rowText : undefined, rowToken });
+  try {
+    cache.writeBatch(bi, perLayer, { textIds: ids, tokenCounts: ids.map((i) => lengths[i]), rowText: how === 'all' ? rowText : undefined, rowToken });
+  } catch (e) {
+    throw fsError(e, { what: `writing batch ${bi + 1} of ${plan.batches.length} of the activation cache`, hint: cacheResumeHint(cache.finishedBatches().size, plan.batches.length, cache.dir) });
+  }
 }
 
 /**
@@ -254,29 +320,49 @@ export async function computeBatch(model: LoadedModel, dataset: Dataset, plan: E
  */
 export async function extractActivations(model: LoadedModel, dataset: Dataset, opts: ExtractOptions = {}): Promise<Extraction> {
   const plan = planExtraction(model, dataset, opts);
-  const { layers, batches, lengths } = plan;
-  const cache = openActivationCache({ ...plan.cache, root: opts.cacheRoot ?? defaultCacheRoot(), force: opts.force });
-  const result = (cached: boolean): Extraction => ({
-    dir: cache.dir, meta: cache.meta()!, layers, cached, readLayer: (l) => cache.readLayer(l),
-  });
-  if (cache.isComplete()) return result(true);
+  const { layers, batches, lengths, warnings } = plan;
+  const warn = (w: string) => { warnings.push(w); (opts.onWarning ?? ((m: string) => console.error(`warning: ${m}`)))(w); };
+  const cacheRoot = opts.cacheRoot ?? defaultCacheRoot();
+  ensureWritableDir(cacheRoot, 'cache'); // before any forward pass
+  const cacheOptions = { ...plan.cache, root: cacheRoot, force: opts.force };
+  // One process per entry: a second one waits (saying for whom) instead of deleting the first one's parts.
+  const release = await lockCacheEntry(activationCacheDir(cacheOptions), { onMessage: warn, timeoutMs: opts.lockTimeoutMs });
+  try {
+    const cache = openActivationCache(cacheOptions);
+    if (cache.discarded) warn(`the cached entry ${cache.dir} was damaged (${cache.discarded}): recomputing it`);
+    const result = (cached: boolean): Extraction => ({
+      dir: cache.dir, meta: cache.meta()!, layers, cached, warnings, readLayer: (l) => cache.readLayer(l),
+    });
+    if (cache.isComplete()) return result(true);
 
-  const done = cache.finishedBatches();
-  const bar = progress({ total: dataset.texts.length, label: `extract ${plan.source} ${plan.aggregate}`, unit: 'texts', enabled: opts.progress ?? true });
-  const started = performance.now();
-  let tokensDone = 0;
-  for (let bi = 0; bi < batches.length; bi++) {
-    const ids = batches[bi];
-    if (done.has(bi)) { bar.tick(ids.length); continue; }
-    if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }
-    await computeBatch(model, dataset, plan, bi, cache);
-    tokensDone += ids.reduce((a, i) => a + lengths[i], 0);
-    const secs = (performance.now() - started) / 1000;
-    bar.tick(ids.length, { 'tok/s': Math.round(tokensDone / Math.max(secs, 1e-9)) });
+    const done = cache.finishedBatches();
+    const bar = progress({ total: dataset.texts.length, label: `extract ${plan.source} ${plan.aggregate}`, unit: 'texts', enabled: opts.progress ?? true });
+    const started = performance.now();
+    let tokensDone = 0;
+    for (let bi = 0; bi < batches.length; bi++) {
+      const ids = batches[bi]!;
+      if (done.has(bi)) { bar.skip(ids.length); continue; }
+      if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }
+      try {
+        await computeBatch(model, dataset, plan, bi, cache);
+      } catch (e) {
+        bar.done();
+        throw e;
+      }
+      tokensDone += ids.reduce((a, i) => a + lengths[i]!, 0);
+      const secs = (performance.now() - started) / 1000;
+      bar.tick(ids.length, { 'tok/s': Math.round(tokensDone / Math.max(secs, 1e-9)) });
+    }
+    bar.done();
+    try {
+      cache.finalize(plan.extraMeta);
+    } catch (e) {
+      throw fsError(e, { what: 'writing the final layer files of the activation cache', hint: cacheResumeHint(batches.length, batches.length, cache.dir) });
+    }
+    return result(false);
+  } finally {
+    release();
   }
-  bar.done();
-  cache.finalize(plan.extraMeta);
-  return result(false);
 }
 
 /** Per-row label index (or -1), class names and hover text of an extraction (one row per text, or per token for 'all'). */
@@ -297,4 +383,11 @@ export function extractionRows(e: Extraction): { labels: Int32Array; classNames:
 function readNpyInt32(path: string): Int32Array {
   const a = readNpy(path);
   return a.data instanceof Int32Array ? a.data : Int32Array.from(a.data as ArrayLike<number>);
+}
+function cacheResumeHint(finished: number, total: number, dir: string): string {
+  let bytes = 0;
+  try {
+    for (const f of readdirSync(join(dir, 'parts'))) bytes += statSync(join(dir, 'parts', f)).size;
+  } catch { /* no parts folder: nothing written yet */ }
+  return `${finished} of ${total} batches (${(bytes / 2 ** 20).toFixed(2)} MB) are safely cached in ${dir}; partial files were removed. Free space (or use --cache elsewhere) and rerun: it resumes from the cached batches`;
 }

@@ -12,6 +12,7 @@
  * token through src/fisher/tail.ts with the identity seeded at `layer` (the exact Jacobian K, d directions).
  */
 import { AtlasError } from '../errors.ts';
+import { resolveMaxLength } from '../data/max-length.ts';
 import type { AtlasTokenizer } from '../model/tokenizer.ts';
 import { forward } from '../params/backprop.ts';
 import type { FloatArray, ParamStore } from '../params/param-store.ts';
@@ -85,7 +86,7 @@ export async function computeFisherMetrics(params: ParamStore, tokenizer: AtlasT
   const data = new Float32Array(n * d * rank);
   const captured = new Float64Array(n).fill(1);
   const entropy = new Float64Array(n);
-  const maxLength = Math.min(opts.maxLength ?? spec.maxPositions, spec.maxPositions);
+  const maxLength = resolveMaxLength(opts.maxLength, spec.maxPositions);
   const batchSize = opts.batchSize ?? 8;
   const lengths = texts.map((t) => tokenizer.encode(t).length);
   const order = texts.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);

@@ -31,6 +31,7 @@ import type { LoadedModel } from '../model/load.ts';
 import { covarianceEllipses, fillDisconnected, mdsSpectrum, metricsIn2d, writeUpstreamOutputs } from './upstream.ts';
 import { FISHER_OPTIONS } from './defaults.ts';
 import { withDefaults } from '../util/option-table.ts';
+import { ensureWritableDir } from '../data/fs-errors.ts';
 
 /** Defaults and meaning of each option: FISHER_OPTIONS (src/fisher/defaults.ts). */
 export interface FisherPipelineOptions {
@@ -135,7 +136,8 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   const layer = o.layer < 0 ? o.layer + nHidden : o.layer;
   const log = o.log ?? (() => {});
   const cacheRoot = join(o.out, 'cache');
-  mkdirSync(cacheRoot, { recursive: true });
+  ensureWritableDir(o.out, 'out'); // before the metrics, not after them
+  ensureWritableDir(cacheRoot, 'out');
   const timings: StepTiming[] = [];
   const note = (step: string, r: { seconds: number; cached: boolean }) => {
     timings.push({ step, seconds: r.seconds, cached: r.cached });

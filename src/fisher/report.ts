@@ -41,8 +41,31 @@ function edgesOf(g: CsrGraph): [number, number][] {
 const col = (m: Matrix, c: number): number[] => Array.from({ length: m.rows }, (_, i) => m.data[i * m.cols + c]);
 
 /** Ellipses whose axes are not finite (degenerate pull-back) are left out of the drawing. */
-function drawable(e: MetricEllipse[], labels: number[] | null): Ellipse[] {
-  return e.flatMap((x, i) => (Number.isFinite(x.rx) && Number.isFinite(x.ry) ? [{ cx: x.cx, cy: x.cy, rx: x.rx, ry: x.ry, angle: x.angle, classIndex: labels ? labels[i] : undefined }] : []));
+/** At most this many ellipses are drawn; more overplot into a blot. */
+export const MAX_DRAWN_ELLIPSES = 80;
+
+/**
+ * The ellipses as drawn: every k-th point's (at most MAX_DRAWN_ELLIPSES), all scaled by one factor so the
+ * median long axis is 4 % of the plot's extent when they would be larger. One factor for all keeps them
+ * comparable: it is a level set of Fisher radius ρ·scale, and the caption says so.
+ */
+export function drawableEllipses(e: MetricEllipse[], labels: number[] | null, extent: number): { ellipses: Ellipse[]; scale: number; drawn: number } {
+  const finite = e.flatMap((x, i) => (Number.isFinite(x.rx) && Number.isFinite(x.ry) ? [{ x, i }] : []));
+  const step = Math.max(1, Math.ceil(finite.length / MAX_DRAWN_ELLIPSES));
+  const kept = finite.filter((_, j) => j % step === 0);
+  const axes = kept.map(({ x }) => Math.max(x.rx, x.ry)).sort((a, b) => a - b);
+  const median = axes[axes.length >> 1] ?? 0;
+  const scale = median > 0 && extent > 0 ? Math.min(1, (0.04 * extent) / median) : 1;
+  return {
+    ellipses: kept.map(({ x, i }) => ({ cx: x.cx, cy: x.cy, rx: x.rx * scale, ry: x.ry * scale, angle: x.angle, classIndex: labels ? labels[i] : undefined })),
+    scale, drawn: kept.length,
+  };
+}
+
+function extentOf(m: Matrix<Float64Array> | { rows: number; cols: number; data: ArrayLike<number> }): number {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < m.rows * m.cols; i++) if (i % m.cols < 2 && Number.isFinite(m.data[i])) { lo = Math.min(lo, m.data[i]); hi = Math.max(hi, m.data[i]); }
+  return hi > lo ? hi - lo : 0;
 }
 
 /** Writes SVG (+ PNG) figures and report.html into `dir`; returns the written paths. */
@@ -60,9 +83,10 @@ export function writeFisherReport(dir: string, r: ReportInput): string[] {
     }
     return svg;
   };
+  const shown = drawableEllipses(r.ellipses, r.labels, extentOf(r.fisherMds));
   const fisherSvg = save('fisher-mds', scatterSvg({
     x: col(r.fisherMds, 0), y: col(r.fisherMds, 1), labels, classNames, title: 'MDS of Fisher geodesic distances', xLabel: 'MDS 1', yLabel: 'MDS 2',
-    edges: edgesOf(r.fisherGraph), ellipses: drawable(r.ellipses, r.labels), equalAspect: true,
+    edges: edgesOf(r.fisherGraph), ellipses: shown.ellipses, equalAspect: true,
   }));
   const euclidSvg = save('euclidean-mds', scatterSvg({
     x: col(r.euclideanMds, 0), y: col(r.euclideanMds, 1), labels, classNames, title: 'MDS of Euclidean geodesic distances', xLabel: 'MDS 1', yLabel: 'MDS 2',
@@ -110,9 +134,10 @@ export function writeFisherReport(dir: string, r: ReportInput): string[] {
     : '<p>unlabelled data</p>';
   const html = htmlPage({
     title: 'Latent Fisher geometry',
-    subtitle: JSON.stringify({ n: r.summary.n, d: r.summary.d, layer: r.summary.layer, point: r.summary.point, method: r.summary.method, lambda: r.summary.lambda, k: r.summary.k, rule: r.summary.rule }),
+    // Read by people: words and rounded numbers, not a JSON dump.
+    subtitle: `${r.summary.n} texts · d = ${r.summary.d} · layer ${r.summary.layer} (${r.summary.point}) · ${r.summary.method} metric, λ = ${r.summary.lambda} · k = ${r.summary.k} · edge rule ${r.summary.rule}`,
     sections: [
-      { heading: 'Fisher MDS with k-NN edges and metric ellipses', content: toggles + `<div id="fisher-fig">${fisherSvg}</div>`, caption: `Ellipses: 2-D pull-back of each point's Fisher metric (local least-squares map of its neighbours), level set of Fisher radius ${String(r.summary.ellipseRadius)}.` },
+      { heading: 'Fisher MDS with k-NN edges and metric ellipses', content: toggles + `<div id="fisher-fig">${fisherSvg}</div>`, caption: `Ellipses: 2-D pull-back of each point's Fisher metric (local least-squares map of its neighbours), level set of Fisher radius ${(Number(r.summary.ellipseRadius) * shown.scale).toPrecision(3)}${shown.scale < 1 ? ` (${Number(r.summary.ellipseRadius).toPrecision(3)} scaled by ${shown.scale.toPrecision(2)} to fit the plot)` : ''}; ${shown.drawn} of ${r.ellipses.length} points' ellipses drawn.` },
       { heading: 'Comparison', content: table },
       { heading: 'Per-label geodesic distances', content: perLabel },
       { heading: 'Euclidean MDS', content: euclidSvg },

@@ -9,6 +9,7 @@ import type { LayerDiagnostics } from './layer-diagnostics.ts';
 import type { LayerProbeResult } from '../mri/layer-probe.ts';
 import { neighbourRecall, type NeighbourMethod } from './knn-hnsw.ts';
 import { PROFILE_OPTIONS } from './defaults.ts';
+import { MIN_DISTINCT_POINTS, duplicateWarning, neighbourCount, singleLabelWarning } from './sample-checks.ts';
 
 /**
  * Per-layer geometry profile: for every layer's N×d representation of the same N inputs, TwoNN and Gride
@@ -18,7 +19,10 @@ import { PROFILE_OPTIONS } from './defaults.ts';
  *
  * Identical rows (common in activations: e.g. the first token of every sequence) would make the ratio
  * estimators infinite. Overlaps use the full table (duplicates are ordinary neighbours at distance 0);
- * the ID estimators are computed on the layer with duplicate rows removed, and the row reports how many.
+ * the ID estimators are computed on the layer with duplicate rows removed, and the row reports how many and
+ * warns. A layer with fewer than MIN_DISTINCT_POINTS distinct rows is not estimable: its IDs are NaN with the
+ * reason in `notEstimable`, and the other layers are still computed. A k above n − 1 is clamped with a warning
+ * and the k used is recorded (`kUsed`); a single label gives no label overlap (undefined) and a warning.
  */
 export interface IdProfileOptions {
   /** Neighbours for the label and consecutive-layer overlaps. Default 30. */
@@ -43,6 +47,14 @@ export interface IdProfileRow {
   n: number;
   /** Identical rows dropped before the ID estimates. */
   duplicatesRemoved: number;
+  /** Distinct rows (n − duplicatesRemoved). */
+  distinct: number;
+  /** Neighbours actually used by the overlaps (the requested k, clamped to n − 1). */
+  kUsed: number;
+  /** Why the ID estimates are NaN, when they are. */
+  notEstimable?: string;
+  /** What the user must know about this layer's numbers (duplicates, clamped k, a single label). */
+  warnings: string[];
   twoNN: number;
   twoNNScale: number;
   /** Gride at each scale (n1 = n2/2). */
@@ -83,24 +95,40 @@ export async function idProfile(layers: Iterable<Matrix> | AsyncIterable<Matrix>
     if (previous && previous.n !== X.rows) {
       throw new AtlasError(`layer ${layer} has ${X.rows} rows but layer ${layer - 1} has ${previous.n}; a profile needs the same inputs in every layer`, { field: `layers[${layer}]` });
     }
-    const kNeeded = Math.min(X.rows - 1, Math.max(kOverlap, grideRanks(X.rows, rangeMax).at(-1)!));
+    const warnings: string[] = [];
+    const kUse = neighbourCount(kOverlap, X.rows);
+    if (kUse.warning) warnings.push(kUse.warning);
+    const kNeeded = Math.min(X.rows - 1, Math.max(kUse.used, grideRanks(X.rows, rangeMax).at(-1)!));
     const nn = await search(X, kNeeded);
-    let idTable = nn;
+    let idTable: KnnResult | undefined = nn;
     let removed = 0;
     if (countZeroDistances(nn) > 0) {
       const unique = removeIdenticalPoints(X);
       removed = unique.removed;
-      idTable = await search(unique.X, Math.min(unique.X.rows - 1, kNeeded));
+      idTable = unique.X.rows >= MIN_DISTINCT_POINTS
+        ? await search(unique.X, Math.min(unique.X.rows - 1, kNeeded))
+        : undefined;
     }
-    const two = twoNNFromKnn(idTable, { muFraction: opts.muFraction });
-    const gr = await idScalingGride(idTable, { rangeMax });
+    const distinct = X.rows - removed;
+    const dup = duplicateWarning(`layer ${layer}`, X.rows, distinct);
+    let notEstimable: string | undefined;
+    if (!idTable) {
+      notEstimable = `only ${distinct} distinct point${distinct === 1 ? '' : 's'} (an ID estimate needs ${MIN_DISTINCT_POINTS})`;
+      warnings.push(`layer ${layer}: intrinsic dimension not estimable: ${notEstimable}`);
+    } else if (dup) warnings.push(`${dup}; the ID estimates use the ${distinct} distinct points`);
+    const two = idTable ? twoNNFromKnn(idTable, { muFraction: opts.muFraction }) : { id: NaN, scale: NaN };
+    const gr = idTable ? await idScalingGride(idTable, { rangeMax }) : undefined;
     const row: IdProfileRow = {
-      layer, n: X.rows, duplicatesRemoved: removed, twoNN: two.id, twoNNScale: two.scale, neighbours: method,
-      gride: Array.from(gr.ranks, (n2, i) => ({ n2, id: gr.ids[i], error: gr.errors[i], scale: gr.scales[i] })),
+      layer, n: X.rows, duplicatesRemoved: removed, distinct, kUsed: kUse.used, twoNN: two.id, twoNNScale: two.scale, neighbours: method,
+      gride: gr ? Array.from(gr.ranks, (n2, i) => ({ n2, id: gr.ids[i], error: gr.errors[i], scale: gr.scales[i] })) : [],
+      warnings,
     };
+    if (notEstimable) row.notEstimable = notEstimable;
     if (method !== 'exact') row.recall = neighbourRecall(X, nn, { sample: opts.neighbours?.recallSample });
-    const overlapTable = tableOf(nn, Math.min(kOverlap, nn.k));
-    if (labels) row.labelOverlap = labelOverlapFromKnn(overlapTable, labels, { k: overlapTable.k }).overlap;
+    const overlapTable = tableOf(nn, Math.min(kUse.used, nn.k));
+    const oneLabel = labels ? singleLabelWarning(labels) : undefined;
+    if (oneLabel) warnings.push(oneLabel);
+    else if (labels) row.labelOverlap = labelOverlapFromKnn(overlapTable, labels, { k: overlapTable.k }).overlap;
     if (previous) rows[rows.length - 1].overlapNext = dataOverlapFromKnn(previous, overlapTable, overlapTable.k).overlap;
     rows.push(row);
     opts.onLayer?.(row);
@@ -112,17 +140,17 @@ export async function idProfile(layers: Iterable<Matrix> | AsyncIterable<Matrix>
 
 /** One line per layer; Gride columns per scale (gride_n2_<n2>, gride_err_n2_<n2>, gride_scale_n2_<n2>). */
 export function profileToCsv(rows: IdProfileRow[]): string {
-  const ranks = rows[0]?.gride.map((g) => g.n2) ?? [];
+  const ranks = rows.reduce((best, r) => (r.gride.length > best.length ? r.gride : best), [] as IdProfileRow['gride']).map((g) => g.n2);
   const header = ['layer', 'n', 'duplicates_removed', 'twonn_id', 'twonn_scale',
     ...ranks.flatMap((r) => [`gride_n2_${r}`, `gride_err_n2_${r}`, `gride_scale_n2_${r}`]), 'label_overlap', 'overlap_next',
     'mean_norm', 'anisotropy', 'outlier_dims', 'mean_kurtosis', 'effective_rank',
-    'probe_accuracy', 'probe_ci_low', 'probe_ci_high', 'control_accuracy', 'selectivity'];
+    'probe_accuracy', 'probe_ci_low', 'probe_ci_high', 'control_accuracy', 'selectivity', 'distinct', 'k_used'];
   const fmt = (v: number | undefined) => (v === undefined ? '' : String(v));
   const lines = rows.map((r) => [r.layer, r.n, r.duplicatesRemoved, r.twoNN, r.twoNNScale,
     ...ranks.flatMap((n2) => { const g = r.gride.find((x) => x.n2 === n2); return [g?.id, g?.error, g?.scale]; }),
     r.labelOverlap, r.overlapNext,
     r.diagnostics?.meanNorm, r.diagnostics?.anisotropy, r.diagnostics?.outlierDims.length, r.diagnostics?.meanKurtosis, r.diagnostics?.effectiveRank,
-    r.probe?.accuracy, r.probe?.ci[0], r.probe?.ci[1], r.probe?.control?.accuracy, r.probe?.selectivity].map(fmt).join(','));
+    r.probe?.accuracy, r.probe?.ci[0], r.probe?.ci[1], r.probe?.control?.accuracy, r.probe?.selectivity, r.distinct, r.kUsed].map(fmt).join(','));
   return [header.join(','), ...lines].join('\n') + '\n';
 }
 

@@ -40,7 +40,8 @@ export function writeMap(outDir: string, base: string, reduction: Reduction, row
     classNames: rows.classNames, labels: [...rows.labels], texts: rows.texts,
   });
   const col = (j: number) => Array.from({ length: e.rows }, (_, i) => e.data[i * k + j]);
-  const title = String(info.title ?? `${reduction.method.toUpperCase()} map`);
+  const distinct = reduction.diagnostics.distinctPoints as number | undefined;
+  const title = String(info.title ?? `${reduction.method.toUpperCase()} map`) + (distinct !== undefined && distinct < e.rows ? ` · ${distinct} distinct of ${e.rows} points` : '');
   const axis = (j: number) => `${reduction.method.toUpperCase()} ${j + 1}`;
   const classNames = rows.classNames.length ? rows.classNames : ['all'];
   const labelOf = (i: number) => (rows.labels[i] >= 0 ? rows.labels[i] : 0);

@@ -29,7 +29,7 @@ export function writeProfileOutputs(outDir: string, rows: IdProfileRow[], info: 
   // Series use positions 0..n-1 with the layer numbers as tick names, so ticks fall on layers only.
   const x = rows.map((_, i) => i);
   const xTickNames = rows.map((r) => String(r.layer));
-  const ranks = rows[0]?.gride.map((g) => g.n2) ?? [];
+  const ranks = rows.reduce((best, r) => (r.gride.length > best.length ? r.gride : best), [] as IdProfileRow['gride']).map((g) => g.n2);
   const wanted = [ranks[0], opts.grideN2 ?? ranks[Math.min(ranks.length - 1, 3)]].filter((v, i, a) => v !== undefined && a.indexOf(v) === i) as number[];
   const gride = wanted.map((n2) => ({
     name: `Gride n2=${n2}`,

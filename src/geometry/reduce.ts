@@ -9,6 +9,7 @@ import { knn } from './knn.ts';
 import { knnGraph } from './graph.ts';
 import { geodesicDistances } from './geodesic.ts';
 import { condensedDistances } from './quality.ts';
+import { MIN_DISTINCT_POINTS, countDistinctRows, duplicateWarning, neighbourCount } from './sample-checks.ts';
 
 /** The reductions a map can use. 'mds' is classical (Torgerson) scaling, 'smacof' metric MDS. */
 import { REDUCE_METHODS, REDUCE_OPTIONS, type ReduceMethod } from './defaults.ts';
@@ -52,21 +53,38 @@ async function distanceMatrix(x: Matrix, opts: ReduceOptions): Promise<{ d: Matr
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) { d[i * n + j] = d[j * n + i] = c[p++]; }
     return { d: { rows: n, cols: n, data: d }, diagnostics: { distances: 'euclidean' } };
   }
-  const k = opts.k ?? REDUCE_OPTIONS.k.default;
-  const table = await knn(x, { k: Math.min(k, n - 1), threads: opts.threads });
+  const kk = neighbourCount(opts.k ?? REDUCE_OPTIONS.k.default, n);
+  const k = kk.used;
+  const table = await knn(x, { k, threads: opts.threads });
   const geo = await geodesicDistances(knnGraph(table), { disconnected: 'connect', points: x, threads: opts.threads });
   return {
     d: { rows: n, cols: n, data: Float64Array.from(geo.distances) },
-    diagnostics: { distances: 'geodesic', k, components: geo.components.count, joiningEdges: geo.addedEdges.length },
+    diagnostics: { distances: 'geodesic', k, ...(kk.warning ? { warnings: [kk.warning] } : {}), components: geo.components.count, joiningEdges: geo.addedEdges.length },
   };
 }
 
-/** Reduces the rows of x to a low-dimensional embedding with the chosen method. */
+/**
+ * Reduces the rows of x to a low-dimensional embedding with the chosen method. Duplicate rows are counted
+ * (diagnostics.distinctPoints, and a warning in diagnostics.warnings): a map of near-identical points would
+ * otherwise be drawn as a convincing spread of rounding noise. Fewer than 3 distinct points is an error.
+ */
 export async function reduce(x: Matrix, opts: ReduceOptions): Promise<Reduction> {
+  const distinct = countDistinctRows(x);
+  if (distinct < MIN_DISTINCT_POINTS) {
+    throw new AtlasError(`a map needs at least ${MIN_DISTINCT_POINTS} distinct points, got ${distinct} among ${x.rows} rows`, { field: 'data', hint: 'the texts give (nearly) identical vectors here: try another layer or --aggregate mean' });
+  }
+  const r = await reduceDistinct(x, opts);
+  const warnings = [...((r.diagnostics.warnings as string[] | undefined) ?? [])];
+  const dup = duplicateWarning('map', x.rows, distinct);
+  if (dup) warnings.unshift(`${dup}: duplicates sit on top of each other`);
+  r.diagnostics = { ...r.diagnostics, distinctPoints: distinct, ...(warnings.length ? { warnings } : {}) };
+  return r;
+}
+
+async function reduceDistinct(x: Matrix, opts: ReduceOptions): Promise<Reduction> {
   const nComponents = opts.nComponents ?? REDUCE_OPTIONS.nComponents.default;
   const seed = opts.seed ?? REDUCE_OPTIONS.seed.default;
   const n = x.rows;
-  if (n < 3) throw new AtlasError(`a map needs at least 3 points, got ${n}`, { field: 'data' });
   switch (opts.method) {
     case 'pca': {
       const r = await pca(x, { nComponents, seed, threads: opts.threads });

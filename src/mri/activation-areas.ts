@@ -4,8 +4,10 @@
  * built from a model, on disk next to the activation cache) → heatmap grids, NRAGs, graph metrics and the
  * probing evaluation.
  *
- * Representations (see ../shared/spec/llm-mri.md): one vector per text per hidden-state array, the FIRST token
- * by default ([CLS] for BERT; `pooling: 'mean'` and the other aggregations of data/aggregate.ts are options).
+ * Representations (see ../shared/spec/llm-mri.md): one vector per text per hidden-state array. The default
+ * pooling depends on the architecture (defaultPooling): the FIRST token ([CLS]) for encoders, the MEAN over
+ * the tokens for causal decoders, whose first-token state sees only the first token (60 texts → as many points
+ * as distinct first tokens). Layers where many texts coincide are reported in `warnings`.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -22,6 +24,16 @@ import { buildGridNrag, buildSpearmanNrag, checkCategories, type Nrag } from './
 import { graphMetrics, type GraphMetrics } from './metrics.ts';
 import { evaluateProbe, type ProbeOptions, type ProbeResult } from './probe.ts';
 import { checkComponents, reduceLayer, type ReductionMethod } from './reduce.ts';
+import type { Architecture } from '../model/config.ts';
+import { countDistinctRows } from '../geometry/sample-checks.ts';
+
+/** [CLS]/first token for a bidirectional encoder; the mean for a causal decoder (its first state sees one token). */
+export function defaultPooling(architecture: Architecture): Aggregation {
+  return architecture === 'bert' ? 'first' : 'mean';
+}
+
+/** Warn when fewer than this fraction of the texts give distinct points in a layer. */
+const COINCIDE_FRACTION = 0.9;
 
 export interface ActivationAreasOptions {
   /** Default 'pca'. */
@@ -58,7 +70,7 @@ export interface ActivationInput {
 }
 
 export interface FromModelOptions extends ActivationAreasOptions {
-  /** How token states become one vector per text. Default 'first' ([CLS] for BERT; the reference's choice). */
+  /** How token states become one vector per text. Default: defaultPooling(architecture). */
   pooling?: Aggregation;
   /** Passed to extractActivations (batch size, max length, cache root, progress…). */
   extract?: Omit<ExtractOptions, 'aggregate' | 'layers' | 'source'>;
@@ -74,6 +86,8 @@ export class ActivationAreas {
   readonly seed: number;
   private readonly reducedCache = new Map<string, Promise<Matrix<Float64Array>>>();
   private readonly gridCache = new Map<number, Promise<LayerGrid>>();
+  /** What the user must know about these activations (layers where many texts coincide). */
+  readonly warnings: string[] = [];
 
   constructor(readonly input: ActivationInput, readonly options: ActivationAreasOptions = {}) {
     this.method = options.method ?? 'pca';
@@ -90,13 +104,23 @@ export class ActivationAreas {
 
   /** Extracts the pooled hidden states of every layer (cached by data/extract.ts) and wraps them. */
   static async fromModel(model: LoadedModel, dataset: Dataset, opts: FromModelOptions = {}): Promise<ActivationAreas> {
-    const pooling = opts.pooling ?? 'first';
+    const architecture = model.checkpoint.config.architecture;
+    const pooling = opts.pooling ?? defaultPooling(architecture);
     if (pooling === 'all' || pooling === 'match') {
       throw new AtlasError(`pooling '${pooling}' does not give one vector per text`, { field: 'pooling', hint: 'use first ([CLS]), mean, final or max' });
     }
     const ex = await extractActivations(model, dataset, { ...opts.extract, aggregate: pooling, source: 'hidden', layers: 'all' });
     const nLayers = model.checkpoint.config.nLayer + 1;
-    return new ActivationAreas(
+    const warnings: string[] = [];
+    for (const l of ex.layers) {
+      const x = ex.readLayer(l);
+      const distinct = countDistinctRows({ rows: x.rows, cols: x.cols, data: x.data });
+      if (distinct < COINCIDE_FRACTION * x.rows) {
+        const why = pooling === 'first' && architecture !== 'bert' ? ` (pooling 'first' on a causal decoder sees only the first token: use --pooling mean or final)` : '';
+        warnings.push(`layer ${l}: the ${x.rows} texts give only ${distinct} distinct point${distinct === 1 ? '' : 's'} with pooling '${pooling}'${why}`);
+      }
+    }
+    const areas = new ActivationAreas(
       {
         layers: ex.layers,
         nLayers,
@@ -108,6 +132,8 @@ export class ActivationAreas {
       },
       { ...opts, cacheDir: opts.cacheDir ?? join(ex.dir, 'mri') },
     );
+    areas.warnings.push(...warnings);
+    return areas;
   }
 
   get layers(): number[] {

@@ -9,7 +9,7 @@ export const MRI_OPTIONS = defineOptions({
   nComponents: opt<number>({ kind: 'int', default: 2, min: 1, flag: 'components', metavar: 'K', help: 'reduced dimensions per layer (2: grid NRAG; more: Spearman NRAG)' }),
   gridsize: opt<number>({ kind: 'int', default: 10, min: 1, metavar: 'G', help: 'grid cells per axis (2 components only)' }),
   seed: { ...SEED, help: 'reduction seed' },
-  pooling: opt<Aggregation>({ kind: 'choice', default: 'first', choices: AGGREGATIONS, aliases: ['aggregate'], help: "how a text's token states become one vector ([CLS] for BERT)" }),
+  pooling: opt<Aggregation | undefined>({ kind: 'choice', default: undefined, choices: AGGREGATIONS, aliases: ['aggregate'], defaultText: 'first ([CLS]) for encoders, mean for decoders', help: "how a text's token states become one vector" }),
   metric: opt<'cosine' | 'euclidean'>({ kind: 'choice', default: 'cosine', choices: ['cosine', 'euclidean'], help: 'UMAP metric' }),
   threshold: opt<number>({ kind: 'number', default: 0.3, metavar: 'T', help: 'Spearman edge threshold' }),
   thresholdMode: opt<'signed' | 'absolute'>({ kind: 'choice', default: 'signed', choices: ['signed', 'absolute'], help: 'signed: ρ > T; absolute: |ρ| > T' }),

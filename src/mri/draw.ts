@@ -1,11 +1,14 @@
 /**
  * Figures of the MRI analysis, on top of src/plot: heatmaps of a layer's grid (SVG/PNG + HTML whose cells show
- * the count and example texts on hover), the NRAG drawing (layers stacked, early layers on top; edge colour by
- * label on a diverging colormap — RdBu_r, blue → red, the closest to the reference's matplotlib 'coolwarm' that
- * src/plot offers; width by weight; nodes show id, count and degree on hover) and the probing bar chart.
+ * the count and example texts on hover), the NRAG drawing (layers stacked, early layers on top, named at the
+ * left; edge colour by label — the two ends of RdBu_r (blue, red, as the reference's matplotlib 'coolwarm') for
+ * two labels, the categorical palette for more, since a diverging map's middle is near-white and vanishes on a
+ * white page; a legend of the labels; width by weight; nodes show id, count and degree on hover) and the
+ * probing bar chart.
  */
 import { AtlasError } from '../errors.ts';
 import { colormapHex, type ColormapName } from '../plot/colormap.ts';
+import { categoricalColors } from '../plot/palette.ts';
 import { graphSvg, type GraphEdge, type GraphNode } from '../plot/graph.ts';
 import { heatmapSvg } from '../plot/heatmap.ts';
 import { htmlPage } from '../plot/html.ts';
@@ -49,14 +52,24 @@ export function gridHeatmapHtml(h: HeatmapFigureInput): string {
 export const DEFAULT_NRAG_COLORMAP: ColormapName = 'coolwarm';
 
 /**
- * Edge colour of a class on the diverging map. With two selected categories they take the map's two ends, so
- * their colours always differ (the reference spreads all K classes over the map, which can give two adjacent
- * classes nearly the same colour); otherwise class k of K sits at k / (K − 1) (one class: the middle).
+ * Edge colour of a class. Two selected categories take the diverging map's two ends, so their colours always
+ * differ (the reference spreads all K classes over the map, which gives adjacent classes nearly the same colour
+ * and the middle class a near-white one); a two-class dataset does the same; with more classes the categorical
+ * palette (pale entries darkened for thin lines on white).
  */
 export function labelColor(label: number | undefined, classes: number, colormap: ColormapName = DEFAULT_NRAG_COLORMAP, categories: readonly number[] = []): string {
   if (label === undefined) return '#4a6fa5';
   if (categories.length === 2 && categories.includes(label)) return colormapHex(colormap, categories.indexOf(label));
-  return colormapHex(colormap, classes > 1 ? label / (classes - 1) : 0.5);
+  if (classes <= 2) return colormapHex(colormap, classes === 2 ? label : 0);
+  return darkenPale(categoricalColors(classes)[label % classes]!);
+}
+
+/** A palette colour too pale for a thin line on white (e.g. Okabe–Ito yellow) is mixed with 35 % black. */
+function darkenPale(hex: string): string {
+  const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  const lum = (0.2126 * rgb[0]! + 0.7152 * rgb[1]! + 0.0722 * rgb[2]!) / 255;
+  if (lum < 0.6) return hex;
+  return `#${rgb.map((v) => Math.round(v * 0.65).toString(16).padStart(2, '0')).join('')}`;
 }
 
 /**
@@ -118,6 +131,8 @@ export function nragSvg(g: Nrag, positions: Map<string, { x: number; y: number }
     width: opts.width ?? 900,
     height: opts.height ?? Math.max(360, 60 * (layers + 1)),
     nodeLabels: false,
+    rowLabels: [...new Set(g.nodes.map((v) => v.layer))].sort((a, b) => a - b).map((l) => ({ y: positions.get(g.nodes.find((v) => v.layer === l)!.id)!.y, label: l === 0 ? 'embeddings' : `layer ${l}` })),
+    legend: K > 0 && g.edges.some((e) => e.label !== undefined) ? g.classNames.map((name, k) => ({ name, color: labelColor(k, K), kind: 'line' as const })) : undefined,
   });
 }
 

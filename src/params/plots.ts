@@ -2,6 +2,7 @@
 import { facetSvg, heatmapSvg, lineSvg, savePlot, type LineSeries } from '../plot/index.ts';
 import type { SimilarityResult } from './similarity.ts';
 import type { FisherReport } from './fisher-report.ts';
+import { groupOrder } from './param-names.ts';
 import type { TaskVectorReport } from './task-vector.ts';
 
 const layerGroups = (groups: string[]): string[] => groups.filter((g) => /^\d+$/.test(g)).sort((a, b) => Number(a) - Number(b));
@@ -27,12 +28,19 @@ export function similarityPlots(res: SimilarityResult, base: string): string[] {
 
 /** Fisher total per layer, one line per component. */
 export function fisherPlot(report: FisherReport, base: string): string[] {
-  const layers = report.layers.filter((l) => /^\d+$/.test(l.group));
-  const comps = [...new Set(layers.flatMap((l) => Object.keys(l.components)))].sort();
+  // Every group (embed, 0..L-1, head) at integer positions named by the group: ticks fall on layers only, and
+  // the embedding and head are not dropped. Sums of squares are ≥ 0, so the y axis starts at 0.
+  const groups = report.layers.filter((l) => l.group !== 'other').sort((a, b) => groupOrder(a.group, b.group));
+  const comps = [...new Set(groups.flatMap((l) => Object.keys(l.components)))].sort();
+  const x = groups.map((_, i) => i);
+  const all = groups.map((l) => l.total.sum);
+  const top = Math.max(0, ...all.filter(Number.isFinite));
   const svg = lineSvg({
     title: 'Diagonal Fisher per layer', xLabel: 'layer', yLabel: 'sum of F_i',
-    series: [{ name: 'all', x: layers.map((l) => Number(l.group)), y: layers.map((l) => l.total.sum) },
-      ...comps.map((c): LineSeries => ({ name: c, x: layers.map((l) => Number(l.group)), y: layers.map((l) => l.components[c]?.sum ?? NaN) }))],
+    xTickNames: groups.map((l) => (l.group === 'embed' ? 'embed' : l.group === 'head' ? 'head' : l.group)),
+    yDomain: [0, top > 0 ? top * 1.08 : 1],
+    series: [{ name: 'all', x, y: all },
+      ...comps.map((c): LineSeries => ({ name: c, x, y: groups.map((l) => l.components[c]?.sum ?? NaN) }))],
   });
   const s = savePlot(svg, base);
   return [s.svgPath, s.pngPath];

@@ -6,6 +6,7 @@ import { AtlasError } from '../errors.ts';
 import { makeFrame, titleText } from './frame.ts';
 import { extent, padExtent } from './scale.ts';
 import { el, escapeXml, px, svgDocument, text } from './svg.ts';
+import { legendLayout, legendSvg, type LegendItem } from './legend.ts';
 
 export interface GraphNode {
   id: string | number;
@@ -42,6 +43,10 @@ export interface GraphOptions {
   xTickNames?: readonly string[];
   /** Draw node labels next to nodes (default: when there are at most 60 nodes). */
   nodeLabels?: boolean;
+  /** A legend to the right of the drawing (e.g. the edge colour of each label). */
+  legend?: readonly LegendItem[];
+  /** Names of rows drawn at the left edge, at data y (e.g. 'layer 3' for a layered graph). */
+  rowLabels?: readonly { y: number; label: string }[];
 }
 
 export function graphSvg(o: GraphOptions): string {
@@ -59,16 +64,21 @@ export function graphSvg(o: GraphOptions): string {
     if (!(Number.isFinite(e.weight) && e.weight >= 0)) throw new AtlasError(`edge ${i} has weight ${e.weight}; weights must be finite and ≥ 0`, { field: `edges[${i}].weight` });
     maxW = Math.max(maxW, e.weight);
   });
-  const width = o.width ?? 720;
+  const legendItems = o.legend ?? [];
+  const legendBox = legendItems.length ? legendLayout(legendItems, (o.height ?? 480) - 60) : undefined;
+  const rowLabelWidth = o.rowLabels?.length ? 64 : 0;
+  const width = (o.width ?? 720) + (legendBox ? legendBox.width + 12 : 0) + rowLabelWidth;
   const height = o.height ?? 480;
   const axes = o.axes ?? (o.xLabel !== undefined || o.yLabel !== undefined);
   const frame = makeFrame({
     width, height, title: o.title, xLabel: axes ? o.xLabel : undefined, yLabel: axes ? o.yLabel : undefined,
     xDomain: padExtent(extent(o.nodes.map((n) => n.x)) ?? [0, 1], 0.05),
     yDomain: padExtent(extent(o.nodes.map((n) => n.y)) ?? [0, 1], 0.06),
-    nice: axes, grid: axes, xTickNames: o.xTickNames, rightExtra: 40,
+    nice: axes, grid: axes, xTickNames: o.xTickNames, rightExtra: 40 + (legendBox ? legendBox.width + 12 : 0),
   });
-  const { x: sx, y: sy } = frame;
+  const { y: sy } = frame;
+  // Row labels take a strip on the left: the drawing is shifted right by its width.
+  const sx = (v: number) => frame.plot.left + rowLabelWidth + ((frame.x(v) - frame.plot.left) * (frame.plot.width - rowLabelWidth)) / frame.plot.width;
   const maxEdge = o.maxEdgeWidth ?? 6;
   const sorted = o.edges.slice().sort((a, b) => a.weight - b.weight);
   const edges = sorted.map((e) => {
@@ -88,11 +98,14 @@ export function graphSvg(o: GraphOptions): string {
   const labels = showLabels
     ? o.nodes.filter((n) => n.label).map((n) => text(n.label!, { x: sx(n.x) + (n.size ?? 5) + 3, y: sy(n.y) + 4, 'font-size': 10, fill: '#333333' }))
     : [];
+  const rows = (o.rowLabels ?? []).map((r) => text(r.label, { x: 8, y: sy(r.y) + 4, 'font-size': 11, fill: '#333333' }));
   return svgDocument(width, height, [
     axes ? frame.under : '',
     el('g', { class: 'edges', fill: 'none' }, edges),
     el('g', { class: 'nodes' }, nodes),
     labels.join(''),
+    rows.join(''),
+    legendBox ? legendSvg(legendItems, frame.plot.left + frame.plot.width + 12 + 40, frame.plot.top, height - 60) : '',
     axes ? frame.over : o.title ? titleText(o.title, width) : '',
   ]);
 }

@@ -30,6 +30,11 @@ function showError(e: unknown): void {
   box.hidden = false;
 }
 
+/** A view that loaded fine replaces the error of the one before it. */
+function clearError(): void {
+  $('error').hidden = true;
+}
+
 function download(name: string, content: string | Blob): void {
   const url = typeof content === 'string' ? content : URL.createObjectURL(content);
   const a = h('a', { href: url, download: name });
@@ -64,7 +69,9 @@ class ScatterPanel {
       onHover: (i, x, y) => this.hover(i, x, y),
       onSelect: (sel) => this.select(sel),
     });
-    $(`${prefix}-export-png`).addEventListener('click', () => download(`${this.fileBase()}.png`, this.scatter.toPng()));
+    $(`${prefix}-export-png`).addEventListener('click', () => {
+      this.scatter.toPngFigure(this.points?.title ?? '', this.names()).then((url) => download(`${this.fileBase()}.png`, url), showError);
+    });
     $(`${prefix}-export-svg`).addEventListener('click', () => download(`${this.fileBase()}.svg`, new Blob([this.scatter.toSvg(this.points?.title ?? '', this.names())], { type: 'image/svg+xml' })));
     $(`${prefix}-export-csv`).addEventListener('click', () => download(`${this.fileBase()}.csv`, new Blob([this.csv(null)], { type: 'text/csv' })));
     $(`${prefix}-mode`).addEventListener('change', (e) => { this.scatter.mode = (e.target as HTMLSelectElement).value as 'pan'; });
@@ -123,6 +130,7 @@ class ScatterPanel {
         if (this.hidden.has(k)) this.hidden.delete(k); else this.hidden.add(k);
         item.classList.toggle('off');
         this.scatter.setHiddenClasses(this.hidden);
+        if (this.selection.length) this.select(this.selection); // hidden points leave the selection
       });
       box.append(item);
     });
@@ -139,7 +147,14 @@ class ScatterPanel {
     tip.style.top = `${Math.min(y + 14, window.innerHeight - tip.offsetHeight - 8)}px`;
   }
 
+  /** Whether point i is drawn: its label is not hidden. */
+  private shown(i: number): boolean {
+    const labels = this.points?.labels;
+    return !(this.colourBy === 'label' && labels && this.hidden.has(labels[i]));
+  }
+
   private select(sel: number[]): void {
+    sel = sel.filter((i) => this.shown(i));
     this.selection = sel;
     this.scatter.setSelection(sel.length ? sel : null);
     this.renderSelection();
@@ -218,6 +233,7 @@ async function loadMap(path: string): Promise<void> {
   plot.dataset.loading = '1';
   try {
     const m = await src.map(path);
+    clearError();
     if (req !== mapRequest) return;
     currentMap = m;
     const dimSel = $<HTMLSelectElement>('map-dim');
@@ -228,7 +244,9 @@ async function loadMap(path: string): Promise<void> {
     plot.dataset.layer = layerKey(m.layer);
     const diag = Object.entries(m.diagnostics).filter(([, v]) => typeof v !== 'object' || (Array.isArray(v) && v.length <= 10))
       .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.map((x) => (typeof x === 'number' ? formatNumber(x, 3) : x)).join(', ') : typeof v === 'number' ? formatNumber(v, 4) : String(v)}`);
-    $('map-info').replaceChildren(h('b', {}, m.title), h('br'), `${m.n} points · ${m.method.toUpperCase()} · ${m.k} components`, ...diag.map((d) => h('div', { class: 'diag' }, d)));
+    $('map-info').replaceChildren(h('b', {}, m.title), h('br'), `${m.n} points · ${m.method.toUpperCase()} · ${m.k} components`,
+      ...(m.missing ? [h('div', { class: 'hint', id: 'map-missing' }, `${m.missing} point${m.missing === 1 ? '' : 's'} not drawn: NaN/Inf coordinates`)] : []),
+      ...diag.map((d) => h('div', { class: 'diag' }, d)), ...(m.notes ?? []).filter((n) => !/NaN\/Inf/.test(n)).map((n) => h('p', { class: 'hint' }, n)));
     const q = new URLSearchParams(location.search);
     q.set('map', m.path);
     if (!src.static) history.replaceState(null, '', `?${q}`);
@@ -244,15 +262,17 @@ function drawMap(resetView = true): void {
   if (!m || !mapPanel) return;
   const dim = m.k >= 3 && $<HTMLSelectElement>('map-dim').value === '3' ? 3 : 2;
   const coords = new Float32Array(m.n * dim);
-  for (let i = 0; i < m.n; i++) for (let a = 0; a < dim; a++) coords[i * dim + a] = m.coords[i * m.k + a];
+  for (let i = 0; i < m.n; i++) for (let a = 0; a < dim; a++) coords[i * dim + a] = m.coords[i * m.k + a] ?? NaN;
   mapPanel.show({ title: m.title, labels: m.labels, classNames: m.classNames, texts: m.texts }, coords, dim as 2 | 3, resetView);
 }
 
 async function initMapTab(): Promise<void> {
+  const skipped = (index.skipped ?? []).map((s) => h('p', { class: 'hint skipped' }, `left out: ${s}`));
   if (!index.maps.length) {
-    $('tab-map').replaceChildren(h('p', { class: 'empty' }, 'No maps in this folder. Maps are written by `latent-atlas map` and `latent-atlas demo`.'));
+    $('tab-map').replaceChildren(h('p', { class: 'empty' }, 'No maps in this folder. Maps are written by `latent-atlas map` and `latent-atlas demo`.'), ...skipped);
     return;
   }
+  $('map-info').after(...skipped);
   mapPanel = new ScatterPanel('map');
   const groups = [...new Set(index.maps.map((m) => m.group))];
   const wanted = new URLSearchParams(location.search).get('map');
@@ -276,7 +296,7 @@ function drawFisher(resetView = true): void {
   const f = currentFisher;
   if (!f || !fisherPanel) return;
   const emb = $<HTMLSelectElement>('fisher-embedding').value;
-  const coords = Float32Array.from(f.embeddings[emb] ?? []);
+  const coords = Float32Array.from(f.embeddings[emb] ?? [], (v) => v ?? NaN);
   fisherPanel.show({ title: `${f.dir} · ${emb}`, labels: f.labels, classNames: f.classNames, texts: f.texts }, coords, 2, resetView);
   const ellipsesBox = $<HTMLInputElement>('fisher-ellipses');
   // Ellipses are pulled back into the Fisher MDS coordinates, so they only belong on that embedding.
@@ -291,6 +311,7 @@ function drawFisher(resetView = true): void {
 async function loadFisher(dir: string): Promise<void> {
   try {
     const f = await src.fisher(dir);
+    clearError();
     currentFisher = f;
     const embSel = $<HTMLSelectElement>('fisher-embedding');
     fillSelect(embSel, Object.keys(f.embeddings).map((e) => [e, e]), embSel.value || 'fisher-mds');
@@ -423,6 +444,13 @@ async function start(): Promise<void> {
   sub.push(`${index.maps.length} maps, ${index.fisher.length} Fisher, ${index.plots.length} plots, ${index.tables.length} tables`);
   $('subtitle').textContent = sub.join(' · ');
   if (run?.randomModel === true) $('warning').hidden = false;
+  const empty = !index.maps.length && !index.fisher.length && !index.plots.length && !index.tables.length && !index.profiles.length && !index.graphs.length;
+  if (empty) {
+    // A folder with no results at all: say what this app expects instead of five empty tabs.
+    const box = $('warning');
+    box.textContent = `No Latent Atlas results in '${index.name}'. Serve the output folder of a run: e.g. \`latent-atlas demo --out atlas-demo\` then \`latent-atlas serve atlas-demo\`, or the --out folder of map, profile, fisher, mri, fim, similarity or task-vector.`;
+    box.hidden = false;
+  }
   const view = new URLSearchParams(location.search).get('view');
   selectTab(view === 'fisher' && index.fisher.length ? 'fisher' : index.maps.length ? 'map' : 'plots');
   initPlotsTab();

@@ -162,6 +162,7 @@ export class ScatterGL {
     const hi = [-Infinity, -Infinity, -Infinity];
     for (let i = 0; i < d.n; i++) for (let a = 0; a < d.dim; a++) {
       const v = d.coords[i * d.dim + a];
+      if (!Number.isFinite(v)) continue;
       if (v < lo[a]) lo[a] = v;
       if (v > hi[a]) hi[a] = v;
     }
@@ -178,8 +179,20 @@ export class ScatterGL {
     return l >= 0 ? this.data!.palette[l % this.data!.palette.length] : UNLABELLED;
   }
 
+  /** Shown: its class is not hidden and its coordinates are finite (NaN/Inf points are missing, not at 0). */
   private visible(i: number): boolean {
-    return !this.hidden.has(this.data!.labels[i]);
+    const d = this.data!;
+    for (let a = 0; a < d.dim; a++) if (!Number.isFinite(d.coords[i * d.dim + a])) return false;
+    return !this.hidden.has(d.labels[i]);
+  }
+
+  /** Points not drawn because a coordinate is NaN/Inf. */
+  missingCount(): number {
+    const d = this.data;
+    if (!d) return 0;
+    let m = 0;
+    for (let i = 0; i < d.n; i++) for (let a = 0; a < d.dim; a++) if (!Number.isFinite(d.coords[i * d.dim + a])) { m++; break; }
+    return m;
   }
 
   private uploadPoints(): void {
@@ -447,10 +460,30 @@ export class ScatterGL {
     c.addEventListener('dblclick', () => this.fit());
   }
 
-  /** The current picture as a PNG data URL. */
+  /** The current picture as a PNG data URL (the bare WebGL canvas). */
   toPng(): string {
     this.draw();
     return this.canvas.toDataURL('image/png');
+  }
+
+  /**
+   * The exported PNG: the SVG export (title, legend, points, edges, ellipses as drawn) rasterised at the
+   * screen's pixel ratio, so a saved figure says what it shows — the bare canvas has no title or legend.
+   */
+  async toPngFigure(title: string, classNames: string[]): Promise<string> {
+    const svg = this.toSvg(title, classNames);
+    const w = this.canvas.clientWidth, h = this.canvas.clientHeight + 24;
+    const img = new Image();
+    img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+    await img.decode();
+    const scale = window.devicePixelRatio || 1;
+    const c = document.createElement('canvas');
+    c.width = Math.round(w * scale);
+    c.height = Math.round(h * scale);
+    const g = c.getContext('2d')!;
+    g.scale(scale, scale);
+    g.drawImage(img, 0, 0, w, h);
+    return c.toDataURL('image/png');
   }
 
   /** The current picture as an SVG document (points, edges and ellipses as drawn). */

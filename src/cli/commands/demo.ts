@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
 import { datasetFromFlags, extractFromFlags } from '../shared-flags.ts';
@@ -14,6 +13,7 @@ import { escapeHtml, htmlPage } from '../../plot/index.ts';
 import { ParamStore } from '../../params/param-store.ts';
 import { runFisherPipeline } from '../../fisher/pipeline.ts';
 import { loadDataset } from '../../data/dataset.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 /** The model trained by scripts/train-demo-model.ts and shipped under models/. */
 const SHIPPED_MODEL = 'latent-atlas-brown-gpt2';
@@ -50,7 +50,7 @@ builtin:topics.
   async run(argv) {
     const { values } = parseFlagsWithConfig('demo', argv, DEMO_FLAGS);
     const out = resolve(stringFlag(values.out) ?? 'atlas-demo');
-    mkdirSync(out, { recursive: true });
+    ensureWritableDir(out, 'out');
     const chosen = values.model ? { dir: String(values.model), random: false, description: String(values.model) } : defaultModel();
     console.log(`model: ${chosen.description}`);
     const numSamples = values.quick ? '10' : stringFlag(values['num-samples']);
@@ -64,16 +64,18 @@ builtin:topics.
       const last = extraction.layers[extraction.layers.length - 1];
       const middle = extraction.layers[Math.floor(extraction.layers.length / 2)];
       const maps: { layer: number; method: ReduceMethod; html: string; png: string; note: string }[] = [];
-      for (const [layer, method] of [[middle, 'pca'], [last, 'pca'], [last, 'umap']] as const) {
+      // The 3D map is there to try the app's 3D view (select "3D" in the map tab).
+      for (const [layer, method, dims] of [[middle, 'pca', 2], [last, 'pca', 2], [last, 'umap', 2], [last, 'pca', 3]] as const) {
         const x = extraction.readLayer(layer);
-        const r = await reduce({ rows: x.rows, cols: x.cols, data: x.data }, { method, nComponents: 2, seed: 0 });
-        const files = writeMap(join(out, 'maps'), `map-layer${layer}-${method}`, r, rows, {
-          title: `layer ${layer} · ${method.toUpperCase()}`, model: model.id, dataset: dataset.name, layer, activations: extraction.dir,
+        const r = await reduce({ rows: x.rows, cols: x.cols, data: x.data }, { method, nComponents: dims, seed: 0 });
+        const files = writeMap(join(out, 'maps'), `map-layer${layer}-${method}${dims === 3 ? '-3d' : ''}`, r, rows, {
+          title: `layer ${layer} · ${method.toUpperCase()}${dims === 3 ? ' 3D' : ''}`, model: model.id, dataset: dataset.name, layer, activations: extraction.dir,
         });
         const evr = r.diagnostics.explainedVarianceRatio as number[] | undefined;
-        const note = evr ? `explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(' + ')}` : '';
+        const nn = r.diagnostics.nNeighbors as number | undefined;
+        const note = (dims === 3 ? '3D, drag to rotate; ' : '') + (evr ? `explained variance ${evr.map((v) => (100 * v).toFixed(1) + '%').join(' + ')}` : nn !== undefined ? `${nn} neighbours` : '');
         maps.push({ layer, method, html: files.html, png: files.png, note });
-        console.log(`map: layer ${layer} ${method.toUpperCase()} ${note}`);
+        console.log(`map: layer ${layer} ${method.toUpperCase()}${note ? ` (${note})` : ''} → ${relative(out, files.html)}`);
       }
       const profile = await idProfile((function* () {
         for (const l of extraction.layers) { const x = extraction.readLayer(l); yield { rows: x.rows, cols: x.cols, data: x.data }; }

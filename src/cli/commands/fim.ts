@@ -14,6 +14,7 @@ import { FIM_NUM_SAMPLES, PARAM_FISHER_OPTIONS } from '../../params/defaults.ts'
 import { writeFisherOutputs } from '../../params/fisher-report.ts';
 import { paramClassifier } from '../../params/param-names.ts';
 import { fisherPlot, tryPlot } from '../../params/plots.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 /** fim's dataset options: no labels, --num-samples 100 by default. */
 const FIM_DATASET = overrideDefaults(pickOptions(DATASET_OPTIONS, ['textColumn', 'numSamples', 'format']), { numSamples: FIM_NUM_SAMPLES });
@@ -43,6 +44,7 @@ ${tableHelp(FIM_DATASET)}
   async run(argv) {
     const { values, positionals } = parseFlagsWithConfig('fim', argv, FLAGS);
     const modelDir = resolve(modelArgument(values, positionals));
+    ensureWritableDir(resolve(stringFlag(values.out) ?? 'fim-out'), 'out'); // before the gradients, not after them
     const dataArg = stringFlag(values.data);
     if (!dataArg) throw new AtlasError('--data is required (a text file or dataset, e.g. builtin:brown-genres)');
     const options = fromFlags(PARAM_FISHER_OPTIONS, values);

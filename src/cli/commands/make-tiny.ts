@@ -41,7 +41,7 @@ use it to test pipelines, never to draw conclusions. An existing non-empty --out
       return;
     }
     const { config } = writeTinyCheckpoint(out, {
-      architecture: arch, seed: intFlag(values.seed, 'seed', 0), nLayer: values.layers ? intFlag(values.layers, 'layers', 2, 1) : undefined,
+      architecture: arch, seed: intFlag(values.seed, 'seed', 0), nLayer: values.layers === undefined ? undefined : intFlag(values.layers, 'layers', 2, 1),
       format, dtype,
     });
     console.log(`wrote ${config.modelType} checkpoint (${config.nLayer} layers, d=${config.dModel}, vocab ${config.vocabSize}) to ${out}`);

@@ -10,6 +10,8 @@ import { REDUCE_OPTIONS } from '../../geometry/defaults.ts';
 import { DATASET_OPTIONS, EXTRACT_OPTIONS } from '../../data/defaults.ts';
 import { MODEL_OPTIONS } from '../../model/defaults.ts';
 import { overrideDefaults, withDefaults, type ResolvedOptions } from '../../util/option-table.ts';
+import { countDistinctRows, MIN_DISTINCT_POINTS } from '../../geometry/sample-checks.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 /** map draws the last layer unless told otherwise. */
 const MAP_EXTRACT = overrideDefaults(EXTRACT_OPTIONS, { layers: '-1' });
@@ -39,7 +41,10 @@ async function mapSet(set: ActivationSet, layers: number[], options: ResolvedOpt
   const method = options.method;
   for (const layer of layers) {
     const x = set.readLayer(layer);
+    const distinct = countDistinctRows({ rows: x.rows, cols: x.cols, data: x.data });
+    if (distinct < MIN_DISTINCT_POINTS) { console.error(`warning: layer ${layer}: not mapped: only ${distinct} distinct point(s) among ${x.rows} rows`); continue; }
     const r = await reduce({ rows: x.rows, cols: x.cols, data: x.data }, options);
+    for (const w of (r.diagnostics.warnings as string[] | undefined) ?? []) console.error(`warning: layer ${layer}: ${w}`);
     const base = `map-layer${layer}-${method}${options.geodesic ? '-geodesic' : ''}${options.nComponents === 3 ? '-3d' : ''}`;
     const files = writeMap(o.out, base, r, rows, {
       title: `${o.model} · layer ${layer} · ${method.toUpperCase()}${options.geodesic ? ' (geodesic)' : ''}`,
@@ -77,6 +82,7 @@ ${extractHelp(MAP_EXTRACT)}`,
     const dims = options.nComponents;
     if (dims !== 2 && dims !== 3) throw new AtlasError(`--dims must be 2 or 3, got ${dims}`);
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
+    ensureWritableDir(out, 'out'); // before the extraction, not after it
     const acts = stringFlag(values.activations);
     if (acts) {
       if (values.model || values.data || positionals.length) throw new AtlasError('--activations replaces the model and --data; pass one or the other');

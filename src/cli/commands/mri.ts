@@ -19,6 +19,7 @@ import { degreeByLayer, projectionMetrics } from '../../mri/projection.ts';
 import { parseDivergingColormap } from '../../plot/colormap.ts';
 import { openActivationSet } from '../../data/activation-set.ts';
 import { AtlasError } from '../../errors.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 const OPTIONS = {
   ...MODEL_FLAGS_ONLY,
@@ -58,6 +59,7 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
     const { values: v, positionals } = parseFlagsWithConfig('mri', argv, OPTIONS);
     const o = withDefaults(MRI_OPTIONS, fromFlags(MRI_OPTIONS, v));
     const out = resolve(requireFlag(v.out, 'out', 'the output folder'));
+    ensureWritableDir(out, 'out');
     const { method, nComponents, gridsize, pooling, layout, thresholdMode, metric } = o;
     checkGridsize(gridsize);
     const probeMetrics = stringFlag(v['probe-metrics'])?.split(',').map((s) => parseMetric(s.trim()));
@@ -95,6 +97,7 @@ metrics.{json,tsv} (all texts and each label) and, with --evaluate, evaluation.{
       }
     }
     try {
+      for (const w of areas.warnings) console.error(`latent-atlas mri: warning: ${w}`);
       labelNames.forEach((l) => areas.category(l)); // unknown labels fail before any work
       mkdirSync(out, { recursive: true });
       const save = (svg: string, base: string): void => {

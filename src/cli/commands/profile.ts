@@ -15,6 +15,7 @@ import { layerProbe, type LayerProbeResult } from '../../mri/layer-probe.ts';
 import type { Matrix } from '../../geometry/matrix.ts';
 import { progress } from '../../util/progress.ts';
 import { knnHnsw } from '../../geometry/knn-hnsw.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 const PROFILE_FLAGS = {
   ...MODEL_DATA_FLAGS,
@@ -61,12 +62,13 @@ async function profileSet(set: ActivationSet, options: ResolvedOptions<typeof PR
     r.layer = set.layers[i]!;
     Object.assign(r, extras[i]);
   });
+  for (const w of new Set(profile.flatMap((r) => r.warnings))) console.error(`warning: ${w}`);
   const files = writeProfileOutputs(out, profile, {
-    title: `Intrinsic dimension by layer · ${info.model}`, model: info.model, dataset: info.dataset, activations: set.source, k, metric, neighbours: method,
+    title: `Intrinsic dimension by layer · ${info.model}`, model: info.model, dataset: info.dataset, activations: set.source, k: profile[0]?.kUsed, kRequested: k, metric, neighbours: method,
   });
   for (const r of profile) {
-    console.log(`layer ${String(r.layer).padStart(2)}  TwoNN ${r.twoNN.toFixed(2).padStart(6)}  Gride(n2=${r.gride[0]?.n2}) ${r.gride[0]?.id.toFixed(2).padStart(6)}` +
-      (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : '') +
+    console.log(`layer ${String(r.layer).padStart(2)}  TwoNN ${r.twoNN.toFixed(2).padStart(6)}  Gride(n2=${r.gride[0]?.n2 ?? 2}) ${(r.gride[0]?.id ?? NaN).toFixed(2).padStart(6)}` +
+      (r.notEstimable ? `  (ID not estimable: ${r.notEstimable})` : '') + (r.labelOverlap !== undefined ? `  label overlap ${r.labelOverlap.toFixed(3)}` : '') + (r.overlapNext !== undefined ? `  overlap→next ${r.overlapNext.toFixed(3)}` : '') +
       (r.recall ? `  [hnsw recall@${r.recall.k} ${r.recall.recall.toFixed(3)} on ${r.recall.sample} rows]` : '') +
       (r.probe ? `  probe ${r.probe.accuracy.toFixed(3)} (control ${r.probe.control?.accuracy.toFixed(3) ?? '-'})` : '') +
       (r.diagnostics ? `  erank ${r.diagnostics.effectiveRank.toFixed(1)}  aniso ${r.diagnostics.anisotropy.toFixed(3)}` : ''));
@@ -104,6 +106,7 @@ ${MODEL_DATA_HELP}`,
     const { values, positionals } = parseFlagsWithConfig('profile', argv, PROFILE_FLAGS);
     const options = withDefaults(PROFILE_OPTIONS, fromFlags(PROFILE_OPTIONS, values));
     const out = resolve(stringFlag(values.out) ?? 'atlas-out');
+    ensureWritableDir(out, 'out'); // before the extraction, not after it
     const acts = stringFlag(values.activations);
     if (acts) {
       if (values.model || values.data || positionals.length) throw new AtlasError('--activations replaces the model and --data; pass one or the other');

@@ -1,11 +1,12 @@
 import { resolve, join } from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { parseFlags, type Command } from '../command.ts';
 import { AtlasError } from '../../errors.ts';
 import { progress } from '../../util/progress.ts';
 import { analyzeSimilarity } from '../../params/similarity.ts';
 import { toCsv } from '../../params/stats.ts';
 import { similarityPlots, tryPlot } from '../../params/plots.ts';
+import { ensureWritableDir } from '../../data/fs-errors.ts';
 
 /** Column-wise cosine similarity between checkpoints, streamed tensor by tensor. */
 export const similarityCommand: Command = {
@@ -36,7 +37,7 @@ similarity_heatmap / similarity_layers plots (svg, png) to --out.`,
       throw new AtlasError(`compared 0 tensors: the checkpoints share no tensor of the same shape (${res.problems.length} problem(s))`, { hint: 'compare checkpoints of the same architecture and size' });
     }
     const out = resolve(values.out!);
-    mkdirSync(out, { recursive: true });
+    ensureWritableDir(out, 'out');
     writeFileSync(join(out, 'similarity.json'), JSON.stringify(res, null, 2) + '\n');
     writeFileSync(join(out, 'similarity_tensors.csv'), toCsv(res.tensors.flatMap((t) => Object.entries(t.pairs).map(([pair, s]) => ({
       pair, tensor: t.name, layer: t.layer, component: t.component, shape: t.shape.join('x'), ...s,

@@ -1,5 +1,5 @@
 import { resolve, join, dirname } from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { parseFlags, type Command } from '../command.ts';
 import { AtlasError } from '../../errors.ts';
 import { openCheckpoint } from '../../model/checkpoint.ts';
@@ -8,6 +8,7 @@ import { progress } from '../../util/progress.ts';
 import { taskVector } from '../../params/task-vector.ts';
 import { toCsv } from '../../params/stats.ts';
 import { taskVectorPlot, tryPlot } from '../../params/plots.ts';
+import { ensureWritableDir, ensureWritableFile } from '../../data/fs-errors.ts';
 
 /** τ = finetuned − base as a checkpoint, with per-layer change norms (and Fisher importance when given). */
 export const taskVectorCommand: Command = {
@@ -32,8 +33,8 @@ Spearman correlation across layers of Fisher importance vs relative change.`,
     if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw new AtlasError(`--dtype must be F32, F16 or BF16, got '${dtype}'`);
     const out = resolve(values.out);
     const reportDir = resolve(values.report ?? dirname(out));
-    mkdirSync(dirname(out), { recursive: true });
-    mkdirSync(reportDir, { recursive: true });
+    ensureWritableFile(out, 'out', 'task_vector.safetensors');
+    ensureWritableDir(reportDir, 'report');
     const c = openCheckpoint(resolve(values.base));
     const names = c.names();
     const total = names.length;
