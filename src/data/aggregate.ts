@@ -4,13 +4,14 @@ import { AtlasError } from '../errors.ts';
  * How a text's token states become one vector (or several, for `all`).
  * - `final`: the last non-pad token — what a causal LM "has read" the whole text at (the default, as in the
  *   reference tools for decoder models).
- * - `mean`: mean over non-pad tokens. `max`: element-wise maximum over non-pad tokens.
+ * - `mean`: mean over non-pad tokens. `sum`: their sum (the seed-001 notebook's pooling). `max`: element-wise
+ *   maximum over non-pad tokens.
  * - `first`: the first non-pad token (BOS for checkpoints whose tokenizer prepends one).
  * - `match`: the token where the text's regex match starts (see Dataset.matches); needs per-text token positions.
  * - `all`: every non-pad token, one row each, with (text, position) recorded.
  */
-export type Aggregation = 'final' | 'mean' | 'max' | 'first' | 'match' | 'all';
-export const AGGREGATIONS: readonly Aggregation[] = ['final', 'mean', 'max', 'first', 'match', 'all'];
+export type Aggregation = 'final' | 'mean' | 'sum' | 'max' | 'first' | 'match' | 'all';
+export const AGGREGATIONS: readonly Aggregation[] = ['final', 'mean', 'sum', 'max', 'first', 'match', 'all'];
 
 export interface AggregateInput {
   /** One layer's states, [batch, seqLen, d] row-major. */
@@ -69,12 +70,12 @@ export function aggregate(input: AggregateInput, how: Aggregation, opts: { l2Nor
         break;
       }
       case 'all': for (const t of real) pick(t); break;
-      case 'mean': case 'max': {
+      case 'mean': case 'sum': case 'max': {
         // Accumulate in float64: a mean over hundreds of tokens in float32 loses digits the reference keeps.
         const acc = new Float64Array(d).fill(how === 'max' ? -Infinity : 0);
         for (const t of real) {
           const v = at(t);
-          if (how === 'mean') for (let j = 0; j < d; j++) acc[j] += v[j];
+          if (how !== 'max') for (let j = 0; j < d; j++) acc[j] += v[j];
           else for (let j = 0; j < d; j++) if (v[j] > acc[j]) acc[j] = v[j];
         }
         if (how === 'mean') for (let j = 0; j < d; j++) acc[j] /= real.length;
