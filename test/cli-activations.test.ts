@@ -76,7 +76,7 @@ test('bad input to --activations and compare: one line, exit 2', async () => {
   assert.doesNotMatch(r1.stderr, /\n\s+at /);
   const r2 = await cli(['profile', '--activations', join(home, 'nope'), '--model', model]);
   assert.equal(r2.code, 2);
-  assert.match(r2.stderr, /--activations replaces --model and --data/);
+  assert.match(r2.stderr, /--activations replaces the model and --data/);
   const r3 = await cli(['compare']);
   assert.equal(r3.code, 2);
   assert.match(r3.stderr, /expected one or two runs/);
