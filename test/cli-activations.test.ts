@@ -1,3 +1,4 @@
+import { CLI_ARGS } from './cli-entry.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,13 +10,13 @@ import { readNpy } from '../src/data/npy.ts';
 import { writeTinyCheckpoint } from '../src/model/tiny-checkpoint.ts';
 
 const run = promisify(execFile);
-const bin = join(import.meta.dirname, '..', 'bin', 'latent-atlas.js');
+
 const home = mkdtempSync(join(tmpdir(), 'atlas-acts-cli-'));
 const env = { ...process.env, LATENT_ATLAS_CACHE: join(home, 'cache'), LATENT_ATLAS_QUIET: '1', HF_HUB_OFFLINE: '1' };
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env, cwd: home });
+    const { stdout, stderr } = await run(process.execPath, [...CLI_ARGS, ...args], { env, cwd: home });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };

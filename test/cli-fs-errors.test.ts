@@ -1,3 +1,4 @@
+import { CLI_ARGS } from './cli-entry.ts';
 import { test, before, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import fs, { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -71,10 +72,10 @@ test('issue 15.11: an unwritable --out or --cache fails before any computation, 
   chmodSync(ro, 0o555);
   const asRoot = process.getuid?.() === 0;
   const env = { ...process.env, LATENT_ATLAS_QUIET: '1', LATENT_ATLAS_CACHE: join(ro, 'cache'), HOME: ro };
-  const bin = join(import.meta.dirname, '..', 'bin', 'latent-atlas.js');
+  
   const run = async (args: string[]) => {
     try {
-      const r = await promisify(execFile)(process.execPath, [bin, ...args], { env, cwd: root, timeout: 120_000, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+      const r = await promisify(execFile)(process.execPath, [...CLI_ARGS, ...args], { env, cwd: root, timeout: 120_000, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (e) {
       const x = e as { code: number; stdout: string; stderr: string };

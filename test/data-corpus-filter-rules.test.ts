@@ -1,3 +1,4 @@
+import { CLI_ARGS } from './cli-entry.ts';
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -78,10 +79,10 @@ test('the filter streams: memory does not grow with the corpus size, and it stop
 
 test('filter command: CSV with spans that loadDataset reads back; bad input is one line, exit 2', async () => {
   const run = promisify(execFile);
-  const bin = join(import.meta.dirname, '..', 'bin', 'latent-atlas.js');
+  
   const env = { ...process.env, LATENT_ATLAS_QUIET: '1' };
   const out = join(dir, 'filtered.csv');
-  const { stdout } = await run(process.execPath, [bin, 'filter', '--corpus', corpus, '--patterns', 'builtin:days', '--per-label', '5', '--rule', 'cut', '--out', out], { env });
+  const { stdout } = await run(process.execPath, [...CLI_ARGS, 'filter', '--corpus', corpus, '--patterns', 'builtin:days', '--per-label', '5', '--rule', 'cut', '--out', out], { env });
   assert.match(stdout, /kept 35 texts/);
   const ds = await loadDataset(out);
   assert.equal(ds.texts.length, 35);
@@ -92,7 +93,7 @@ test('filter command: CSV with spans that loadDataset reads back; bad input is o
     [['--corpus', corpus, '--patterns', 'builtin:weekdays'], /unknown built-in pattern set/],
     [['--corpus', corpus, '--patterns', 'builtin:days', '--rule', 'fuzzy'], /--rule must be span or cut/],
   ] as const) {
-    const e = await run(process.execPath, [bin, 'filter', ...args], { env }).then(() => null, (err: { code: number; stderr: string }) => err);
+    const e = await run(process.execPath, [...CLI_ARGS, 'filter', ...args], { env }).then(() => null, (err: { code: number; stderr: string }) => err);
     assert.ok(e, `${args.join(' ')} must fail`);
     assert.equal(e.code, 2);
     assert.match(e.stderr, msg);

@@ -3,6 +3,7 @@
  * here on a free loopback port without persistence and stopped at the end. Two queue workers run as separate
  * processes; one is slowed by a preload (test/fixtures/slow-batch-writes.mjs) so it can be killed mid-shard.
  */
+import { CLI_ARGS } from './cli-entry.ts';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -16,7 +17,7 @@ import { connectRedis, queueStatus, submitPlan, QUEUE_FILE, type QueueStatus } f
 import { AtlasError } from '../src/errors.ts';
 import { scaleFixture, extractFlags, cli, filesUnder, entryUnder, metaWithoutTime, type ScaleFixture } from './scale-fixture.ts';
 
-const bin = join(import.meta.dirname, '..', 'bin', 'latent-atlas.js');
+
 const slow = join(import.meta.dirname, 'fixtures', 'slow-batch-writes.mjs');
 const QUEUE = 'scale-test';
 let f: ScaleFixture;
@@ -46,7 +47,7 @@ async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T |
 }
 
 function startWorker(opts: { slow?: boolean } = {}): ChildProcess & { out: string[] } {
-  const args = [...(opts.slow ? ['--import', slow] : []), bin, 'queue', 'worker', '--redis', url, '--queue', QUEUE, '--lock-ms', '2000'];
+  const args = [...(opts.slow ? ['--import', slow] : []), ...CLI_ARGS, 'queue', 'worker', '--redis', url, '--queue', QUEUE, '--lock-ms', '2000'];
   const child = spawn(process.execPath, args, { env: { ...process.env, LATENT_ATLAS_QUIET: '1' }, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { out: string[] };
   child.out = [];
   child.stdout!.on('data', (d: Buffer) => child.out.push(...d.toString().split('\n').filter(Boolean)));

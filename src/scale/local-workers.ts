@@ -1,3 +1,4 @@
+import { selfCommand } from '../cli/self.ts';
 /**
  * The local backend: N worker processes on this machine, each running `latent-atlas work PLAN --shard i` for
  * the next unfinished shard. Separate processes (not threads) because each loads its own model runtime and a
@@ -8,7 +9,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AtlasError } from '../errors.ts';
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'latent-atlas.js');
+// The same code as this process: compiled bin from the package, the sources through tsx in a checkout.
+const [NODE, ...CLI] = selfCommand();
 
 export interface LocalRunResult {
   computed: number[];
@@ -21,7 +23,7 @@ export async function runLocalWorkers(planDir: string, shards: number[], workers
   const queue = [...shards];
   const result: LocalRunResult = { computed: [], failed: [] };
   const one = (index: number) => new Promise<void>((done) => {
-    const child = spawn(process.execPath, [CLI, 'work', planDir, '--shard', String(index)], {
+    const child = spawn(NODE!, [...CLI, 'work', planDir, '--shard', String(index)], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, LATENT_ATLAS_QUIET: '1' },
     });

@@ -1,3 +1,4 @@
+import { selfCommand } from '../cli/self.ts';
 /**
  * Slurm job arrays over a shard plan: one array task per shard (`work PLAN --shard $SLURM_ARRAY_TASK_ID`),
  * then one merge job that starts when every task succeeded (`--dependency=afterok`). The scripts call this
@@ -13,7 +14,7 @@ export const SBATCH_FILE = 'sbatch.sh';
 export const MERGE_SBATCH_FILE = 'merge.sbatch.sh';
 export const SUBMIT_FILE = 'slurm-submit.sh';
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'latent-atlas.js');
+const CLI = selfCommand();
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -21,7 +22,7 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 export function writeSlurmScripts(planDir: string, plan: ShardPlan, opts: { cpusPerTask?: number } = {}): string[] {
   const dir = resolve(planDir);
   const cpus = opts.cpusPerTask ?? (typeof plan.flags.threads === 'string' ? Number(plan.flags.threads) : 4);
-  const cli = `${quote(process.execPath)} ${quote(CLI)}`;
+  const cli = CLI.map(quote).join(' ');
   const head = (name: string) => [
     '#!/bin/bash',
     `#SBATCH --job-name=${name}`,
