@@ -36,7 +36,7 @@ export function readLlama2cTokenizer(file: string): Llama2cVocab {
   const notTokenizer = (why: string): AtlasError =>
     new AtlasError(`is not a llama2.c tokenizer (int32 max_token_length, then per token float32 score, int32 length, bytes): ${why}`, {
       file,
-      hint: 'pass the tokenizer.bin exported with the model (written by llama2.c's tokenizer.py from the SentencePiece model)',
+      hint: 'pass the tokenizer.bin exported with the model (written by the tokenizer.py export script of llama2.c from the SentencePiece model)',
     });
   if (buf.length < 4) throw notTokenizer(`the file has ${buf.length} bytes`);
   const maxTokenLength = buf.readInt32LE(0);
