@@ -168,9 +168,12 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
 
   const mdsMethod = o.mds ?? 'classical';
   const mds = await cachedStep(cacheRoot, 'mds', { geo: geo.key, mdsMethod, seed: o.seed ?? 0 }, async (dir) => {
-    const run = (dm: Matrix) => (mdsMethod === 'smacof' ? smacof(dm, { seed: o.seed ?? 0, init: classicalMds(dm).embedding, nInit: 1 }).embedding : classicalMds(dm).embedding);
-    const f = run(geo.value.fisher);
-    const e = run(geo.value.euclidean);
+    const run = async (dm: Matrix) => {
+      const c = (await classicalMds(dm)).embedding;
+      return mdsMethod === 'smacof' ? smacof(dm, { seed: o.seed ?? 0, init: c, nInit: 1 }).embedding : c;
+    };
+    const f = await run(geo.value.fisher);
+    const e = await run(geo.value.euclidean);
     writeNpy(join(dir, 'fisher.npy'), f.data, [n, 2]);
     writeNpy(join(dir, 'euclidean.npy'), e.data, [n, 2]);
     return { fisher: f, euclidean: e };
