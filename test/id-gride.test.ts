@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { knn } from '../src/geometry/knn.ts';
-import { gride, grideFromKnn, grideFromMus, idScalingGride, grideRanks, filterMus, percentileSorted } from '../src/geometry/gride.ts';
+import { gride, grideFromKnn, grideFromMus, idScalingGride, grideRanks, filterMus, percentileSorted, percentileSelect } from '../src/geometry/gride.ts';
 import { AtlasError } from '../src/errors.ts';
 import type { Matrix } from '../src/geometry/matrix.ts';
 import { rng, uniformCube, uniformSphere } from './id-synthetic.ts';
@@ -225,4 +225,12 @@ test('Gride on float32 input with tied distances follows DADApy (float64 cast, f
     assert.ok(Math.abs(ours.errors[s] - 1 / Math.sqrt(j)) <= 1e-12 * (1 / Math.sqrt(j)), `n2 = ${n2}: error`);
   });
   assert.ok(tiedTotal > 100, `the lattice must produce tied distances (μ = 1): ${tiedTotal}`);
+});
+
+test('percentileSelect (quickselect) equals percentileSorted on random data with ties', () => {
+  const u = rng(99);
+  for (const n of [1, 2, 3, 10, 101, 1000, 4097]) for (const q of [0, 5, 50, 95, 100]) {
+    const a = Float64Array.from({ length: n }, () => (u() < 0.3 ? 1 : Math.floor(u() * 50) / 7));
+    assert.equal(percentileSelect(Float64Array.from(a), q), percentileSorted(Float64Array.from(a).sort(), q), `n=${n} q=${q}`);
+  }
 });

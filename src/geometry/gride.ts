@@ -75,11 +75,15 @@ export function grideNegDLogLik(d: number, mus: Float64Array, n1: number, n2: nu
  * (`grideNegDLogLik`) only at the midpoints within a relative 1e-9 of that root, where rounding could decide.
  */
 export function grideBisection(mus: Float64Array, n1: number, n2: number, n: number, eps: number, d0: number, d1: number): number {
-  const l1 = grideNegDLogLik(d1, mus, n1, n2, n, eps);
+  const logs = new Float64Array(mus.length);
+  for (let i = 0; i < mus.length; i++) logs[i] = Math.log(mus[i]);
   const exact = (d: number) => grideNegDLogLik(d, mus, n1, n2, n, eps);
+  // Only the sign of g(d1) enters the bisection: the vectorised value decides unless it is near 0.
+  const f1 = scaledSlope(logs, n1, n2, n, eps, d1).f;
+  const l1 = Math.abs(f1) > 1e-6 * Math.max(1, n - 1) ? Math.sign(f1) : exact(d1);
   // sign(g(d)) for the replay: +1 above the root, −1 below, exact evaluation near it.
   let root = NaN;
-  if (l1 > 0) root = newtonRoot(mus, n1, n2, n, eps, d0, d1);
+  if (l1 > 0) root = newtonRoot(logs, n1, n2, n, eps, d0, d1);
   else if (l1 < 0) root = Infinity; // g < 0 on the whole interval: every midpoint is below the root
   const band = 1e-9 * Math.max(1, Math.abs(root));
   while (Math.abs(d0 - d1) > eps) {
@@ -91,12 +95,12 @@ export function grideBisection(mus: Float64Array, n1: number, n2: number, n: num
   return (d0 + d1) / 2;
 }
 
-/** The root of g in (d0, d1) given g(d1) > 0: Newton steps, bisection whenever a step leaves the bracket. */
-function newtonRoot(mus: Float64Array, n1: number, n2: number, n: number, eps: number, d0: number, d1: number): number {
-  const logs = new Float64Array(mus.length);
-  for (let i = 0; i < mus.length; i++) logs[i] = Math.log(mus[i]);
-  const c = n2 - n1 - 1;
-  const floor = 2 * eps;
+/**
+ * The root of g in (d0, d1) given g(d1) > 0. Newton steps on f(d) = d·g(d) = d·S(d) − (N − 1), which has g's sign
+ * and is nearly linear (exactly so when n2 − n1 = 1, where S is constant), unlike g itself (concave in d, so
+ * Newton on g overshoots); bisection whenever a step leaves the bracket.
+ */
+function newtonRoot(logs: Float64Array, n1: number, n2: number, n: number, eps: number, d0: number, d1: number): number {
   let lo = d0;
   let hi = d1;
   // Start at the plain MLE of the (n2 − n1 = 1) case, clamped into the bracket.
@@ -104,27 +108,33 @@ function newtonRoot(mus: Float64Array, n1: number, n2: number, n: number, eps: n
   for (let i = 0; i < logs.length; i++) sumLog += logs[i];
   let d = Math.min(hi, Math.max(lo, (n - 1) / ((n2 - 1) * sumLog)));
   for (let it = 0; it < 200; it++) {
-    let g = 0;
-    let dg = 0;
-    for (let i = 0; i < logs.length; i++) {
-      const L = logs[i];
-      const p = Math.exp(-d * L);
-      const raw = 1 - p;
-      const oneM = raw < floor ? floor : raw;
-      g += (n2 - 1 - c / oneM) * L;
-      if (raw >= floor) dg += (L * L * p) / (oneM * oneM);
-    }
-    g -= (n - 1) / d;
-    dg = c * dg + (n - 1) / (d * d);
-    if (g > 0) hi = d;
-    else if (g < 0) lo = d;
+    const { f, df } = scaledSlope(logs, n1, n2, n, eps, d);
+    if (f > 0) hi = d;
+    else if (f < 0) lo = d;
     else return d;
-    let next = d - g / dg;
+    let next = d - f / df;
     if (!(next > lo && next < hi)) next = (lo + hi) / 2;
     if (Math.abs(next - d) <= 1e-14 * Math.max(1, d) || hi - lo <= 1e-14 * Math.max(1, d)) return next;
     d = next;
   }
   return (lo + hi) / 2;
+}
+
+/** f(d) = d·g(d) and f'(d) from log μ, with μ^{−d} = exp(−d log μ) (not bit-identical to g: it only locates). */
+function scaledSlope(logs: Float64Array, n1: number, n2: number, n: number, eps: number, d: number): { f: number; df: number } {
+  const c = n2 - n1 - 1;
+  const floor = 2 * eps;
+  let sum = 0;
+  let dsum = 0;
+  for (let i = 0; i < logs.length; i++) {
+    const L = logs[i];
+    const p = Math.exp(-d * L);
+    const raw = 1 - p;
+    const oneM = raw < floor ? floor : raw;
+    sum += (n2 - 1 - c / oneM) * L;
+    if (raw >= floor) dsum += (L * L * p) / (oneM * oneM);
+  }
+  return { f: d * sum - (n - 1), df: sum + d * c * dsum };
 }
 
 /** numpy.percentile with the default 'linear' method, on an ascending-sorted array. */
@@ -140,12 +150,58 @@ export function percentileSorted(sorted: Float64Array, q: number): number {
   return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
 }
 
+/**
+ * percentileSorted without sorting: the two order statistics it interpolates, by quickselect (O(n)). `a` is
+ * reordered. Same values as sorting, so the same result bit for bit.
+ */
+export function percentileSelect(a: Float64Array, q: number): number {
+  const h = (a.length - 1) * q / 100;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, a.length - 1);
+  const t = h - lo;
+  const x = select(a, lo);
+  let y = x;
+  if (hi > lo) {
+    y = Infinity;
+    for (let i = lo + 1; i < a.length; i++) if (a[i] < y) y = a[i];
+  }
+  const diff = y - x;
+  return t >= 0.5 ? y - diff * (1 - t) : x + diff * t;
+}
+
+/** Hoare-style quickselect: afterwards a[k] is the k-th smallest, a[< k] ≤ a[k] ≤ a[> k]. */
+function select(a: Float64Array, k: number): number {
+  let left = 0;
+  let right = a.length - 1;
+  while (right > left) {
+    // Median of three as the pivot.
+    const mid = (left + right) >> 1;
+    let p = a[mid];
+    const lv = a[left], rv = a[right];
+    if ((lv <= p) !== (lv <= rv)) p = lv;
+    else if ((rv <= p) !== (rv <= lv)) p = rv;
+    let i = left, j = right;
+    while (i <= j) {
+      while (a[i] < p) i++;
+      while (a[j] > p) j--;
+      if (i <= j) {
+        const t = a[i]; a[i] = a[j]; a[j] = t;
+        i++; j--;
+      }
+    }
+    if (k <= j) right = j;
+    else if (k >= i) left = i;
+    else break;
+  }
+  return a[k];
+}
+
 /** DADApy `_filter_mus`: nudges μ = 1 in place and returns the μ below the outlier threshold. */
 export function filterMus(mus: Float64Array, dtypeEps: number): Float64Array {
   for (let i = 0; i < mus.length; i++) if (mus[i] === 1) mus[i] += 10 * dtypeEps;
-  const sorted = Float64Array.from(mus).sort();
-  const q95 = percentileSorted(sorted, 95);
-  const q50 = percentileSorted(sorted, 50);
+  const work = Float64Array.from(mus);
+  const q95 = percentileSelect(work, 95);
+  const q50 = percentileSelect(work, 50);
   const muMax = 20 * (q95 - q50) + q50;
   return mus.filter((m) => m < muMax);
 }
