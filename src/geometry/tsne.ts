@@ -488,14 +488,14 @@ export function repulsion(tree: QuadTree, y: Float64Array, start: number, end: n
 
 /**
  * KL divergence (on request) and its gradient by Barnes–Hut. The repulsion, most of the cost, is split over
- * the pool's worker threads by point ranges (each builds the same tree from the shared embedding); sumQ is
+ * the pool's worker threads by chunks of points (each builds the same tree from the shared embedding); sumQ is
  * summed over points in order afterwards, so the result is bit-identical for any number of threads.
  */
 function klBarnesHut(p: SparseP, y: Float64Array, n: number, grad: Float64Array, computeError: boolean, pScale: number, theta: number, tree: QuadTree, pool?: RepulsionPool): number {
   tree.build(y, n);
   const neg = pool ? pool.neg : new Float64Array(2 * n);
   const qs = pool ? pool.q : new Float64Array(n);
-  if (pool) pool.run(() => repulsion(tree, y, 0, pool.mainEnd, theta, neg, qs));
+  if (pool) pool.run((start, end) => repulsion(tree, y, start, end, theta, neg, qs));
   else repulsion(tree, y, 0, n, theta, neg, qs);
   let sumQ = 0;
   for (let i = 0; i < n; i++) sumQ += qs[i];
