@@ -1,8 +1,9 @@
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../util/workers.ts';
+import type { SparseP } from './tsne.ts';
 
 /**
- * Worker threads for the Barnes–Hut repulsion of t-SNE (tsne.ts). Every gradient step the points are handed
+ * Worker threads for the Barnes–Hut gradient of t-SNE (tsne.ts): repulsion and attraction per point. Every gradient step the points are handed
  * out in chunks from one shared atomic word, to the main thread and the workers alike, so a worker that the
  * OS does not schedule (a busy machine) costs at most its chunk in flight instead of stalling every step.
  *
@@ -15,6 +16,12 @@ import { startWorker } from '../util/workers.ts';
  */
 export interface RepulsionTask {
   y: SharedArrayBuffer;
+  attr: SharedArrayBuffer;
+  /** The joint probabilities (CSR) and the current exaggeration (one float64). */
+  indptr: SharedArrayBuffer;
+  indices: SharedArrayBuffer;
+  values: SharedArrayBuffer;
+  scale: SharedArrayBuffer;
   neg: SharedArrayBuffer;
   q: SharedArrayBuffer;
   ctrl: SharedArrayBuffer;
@@ -35,19 +42,35 @@ export class RepulsionPool {
   readonly y: Float64Array;
   readonly neg: Float64Array;
   readonly q: Float64Array;
+  readonly attr: Float64Array;
+  private readonly scale: Float64Array;
   private readonly ctrl: Int32Array;
   private generation = 0;
 
-  private constructor(private readonly workers: Worker[], y: SharedArrayBuffer, neg: SharedArrayBuffer, q: SharedArrayBuffer, ctrl: SharedArrayBuffer, readonly n: number, readonly chunk: number) {
-    this.y = new Float64Array(y);
-    this.neg = new Float64Array(neg);
-    this.q = new Float64Array(q);
-    this.ctrl = new Int32Array(ctrl);
+  private constructor(private readonly workers: Worker[], t: RepulsionTask) {
+    this.n = t.n;
+    this.chunk = t.chunk;
+    this.y = new Float64Array(t.y);
+    this.attr = new Float64Array(t.attr);
+    this.scale = new Float64Array(t.scale);
+    this.neg = new Float64Array(t.neg);
+    this.q = new Float64Array(t.q);
+    this.ctrl = new Int32Array(t.ctrl);
   }
 
+  readonly n: number;
+  readonly chunk: number;
+
   /** Starts threads − 1 workers over n points and waits until each is ready. */
-  static async create(n: number, theta: number, threads: number): Promise<RepulsionPool> {
+  static async create(n: number, theta: number, threads: number, p: SparseP): Promise<RepulsionPool> {
+    const shared = (a: Int32Array | Float64Array): SharedArrayBuffer => {
+      const b = new SharedArrayBuffer(a.byteLength);
+      new Uint8Array(b).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      return b;
+    };
     const y = new SharedArrayBuffer(16 * n);
+    const attr = new SharedArrayBuffer(16 * n);
+    const P = { indptr: shared(p.indptr), indices: shared(p.indices), values: shared(p.values), scale: new SharedArrayBuffer(8) };
     const neg = new SharedArrayBuffer(16 * n);
     const q = new SharedArrayBuffer(8 * n);
     const ctrl = new SharedArrayBuffer(4 * 5);
@@ -56,8 +79,8 @@ export class RepulsionPool {
     new Int32Array(ctrl)[0] = Math.ceil(n / chunk);
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
+    const task: RepulsionTask = { y, attr, ...P, neg, q, ctrl, n, theta, chunk };
     for (let w = 1; w < threads; w++) {
-      const task: RepulsionTask = { y, neg, q, ctrl, n, theta, chunk };
       const worker = startWorker(new URL('./tsne-worker.ts', import.meta.url), task);
       workers.push(worker);
       ready.push(new Promise((resolve, reject) => {
@@ -65,7 +88,7 @@ export class RepulsionPool {
         worker.once('error', reject);
       }));
     }
-    const pool = new RepulsionPool(workers, y, neg, q, ctrl, n, chunk);
+    const pool = new RepulsionPool(workers, task);
     try {
       await Promise.all(ready);
     } catch (e) {
@@ -75,9 +98,10 @@ export class RepulsionPool {
     return pool;
   }
 
-  /** One step: `range(start, end)` on this thread for the chunks it claims, the rest on the workers. */
-  run(range: (start: number, end: number) => void): void {
+  /** One step at exaggeration `pScale`: `range(start, end)` here for the chunks this thread claims, the rest on the workers. */
+  run(pScale: number, range: (start: number, end: number) => void): void {
     const { ctrl, n, chunk } = this;
+    this.scale[0] = pScale;
     this.generation++;
     Atomics.store(ctrl, 4, this.generation);
     Atomics.store(ctrl, 0, (this.generation & GEN_MASK) << GEN_SHIFT);

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { QuadTree, repulsion } from './tsne.ts';
+import { QuadTree, attraction, repulsion } from './tsne.ts';
 import { claimOf, type RepulsionTask } from './tsne-pool.ts';
 
 /** Worker half of the t-SNE repulsion (see tsne-pool.ts): claims chunks, rebuilding its tree per generation. */
@@ -8,6 +8,9 @@ const y = new Float64Array(t.y);
 const neg = new Float64Array(t.neg);
 const q = new Float64Array(t.q);
 const ctrl = new Int32Array(t.ctrl);
+const attr = new Float64Array(t.attr);
+const scale = new Float64Array(t.scale);
+const P = { indptr: new Int32Array(t.indptr), indices: new Int32Array(t.indices), values: new Float64Array(t.values) };
 const tree = new QuadTree(t.n);
 const chunks = Math.ceil(t.n / t.chunk);
 let treeGen = -1;
@@ -25,7 +28,9 @@ while (Atomics.load(ctrl, 3) === 0) {
         treeGen = step;
       }
       const start = index * t.chunk;
-      repulsion(tree, y, start, Math.min(t.n, start + t.chunk), t.theta, neg, q);
+      const end = Math.min(t.n, start + t.chunk);
+      repulsion(tree, y, start, end, t.theta, neg, q);
+      attraction(P, y, start, end, scale[0], attr);
     } catch {
       Atomics.store(ctrl, 2, 1);
     }

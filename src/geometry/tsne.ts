@@ -66,7 +66,7 @@ const EXPLORATION_N_ITER = 250;
 const N_ITER_CHECK = 50;
 
 /** Sparse symmetric joint probabilities (CSR, both directions stored, sums to 1). */
-interface SparseP {
+export interface SparseP {
   indptr: Int32Array;
   indices: Int32Array;
   values: Float64Array;
@@ -130,7 +130,7 @@ export async function tsne(x: Matrix, opts: TsneOptions = {}): Promise<TsneResul
     // Worker threads for the repulsion above ~1,000 points (below, their start-up costs more than they save).
     const threads = Math.min(opts.threads ?? defaultThreads(), Math.floor(n / 500));
     if (threads > 1) {
-      pool = await RepulsionPool.create(n, theta, threads);
+      pool = await RepulsionPool.create(n, theta, threads, p);
       pool.y.set(y);
       y = pool.y;
     }
@@ -486,6 +486,26 @@ export function repulsion(tree: QuadTree, y: Float64Array, start: number, end: n
   }
 }
 
+/** Attractive forces of points [start, end): attr[2i..2i+1] = Σ_j p_ij·pScale·q_ij (y_i − y_j), summed in CSR order. */
+export function attraction(p: SparseP, y: Float64Array, start: number, end: number, pScale: number, attr: Float64Array): void {
+  const { indptr, indices, values } = p;
+  for (let i = start; i < end; i++) {
+    const yx = y[2 * i], yy = y[2 * i + 1];
+    let fx = 0, fy = 0;
+    for (let o = indptr[i]; o < indptr[i + 1]; o++) {
+      const j = indices[o];
+      const dx = yx - y[2 * j], dy = yy - y[2 * j + 1];
+      const qij = 1 / (1 + dx * dx + dy * dy);
+      const pij = values[o] * pScale;
+      const f = pij * qij;
+      fx += f * dx;
+      fy += f * dy;
+    }
+    attr[2 * i] = fx;
+    attr[2 * i + 1] = fy;
+  }
+}
+
 /**
  * KL divergence (on request) and its gradient by Barnes–Hut. The repulsion, most of the cost, is split over
  * the pool's worker threads by chunks of points (each builds the same tree from the shared embedding); sumQ is
@@ -493,15 +513,39 @@ export function repulsion(tree: QuadTree, y: Float64Array, start: number, end: n
  */
 function klBarnesHut(p: SparseP, y: Float64Array, n: number, grad: Float64Array, computeError: boolean, pScale: number, theta: number, tree: QuadTree, pool?: RepulsionPool): number {
   tree.build(y, n);
-  const neg = pool ? pool.neg : new Float64Array(2 * n);
-  const qs = pool ? pool.q : new Float64Array(n);
-  if (pool) pool.run((start, end) => repulsion(tree, y, start, end, theta, neg, qs));
-  else repulsion(tree, y, 0, n, theta, neg, qs);
+  const tiny = 1.1754943508222875e-38; // FLOAT32_TINY, as scikit-learn
+  const { indptr, indices, values } = p;
+  if (pool) {
+    // Both force terms per chunk on the pool; the sums over points (sumQ, KL) in order here.
+    const { neg, q, attr } = pool;
+    pool.run(pScale, (start, end) => {
+      repulsion(tree, y, start, end, theta, neg, q);
+      attraction(p, y, start, end, pScale, attr);
+    });
+    let sumQ = 0;
+    for (let i = 0; i < n; i++) sumQ += q[i];
+    let kl = 0;
+    if (computeError) {
+      for (let i = 0; i < n; i++) {
+        const yx = y[2 * i], yy = y[2 * i + 1];
+        for (let o = indptr[i]; o < indptr[i + 1]; o++) {
+          const j = indices[o];
+          const dx = yx - y[2 * j], dy = yy - y[2 * j + 1];
+          const qij = 1 / (1 + dx * dx + dy * dy);
+          const pij = values[o] * pScale;
+          kl += pij * Math.log(Math.max(pij, tiny) / Math.max(qij / sumQ, tiny));
+        }
+      }
+    }
+    for (let i = 0; i < 2 * n; i++) grad[i] = 4 * (attr[i] - neg[i] / sumQ);
+    return kl;
+  }
+  const neg = new Float64Array(2 * n);
+  const qs = new Float64Array(n);
+  repulsion(tree, y, 0, n, theta, neg, qs);
   let sumQ = 0;
   for (let i = 0; i < n; i++) sumQ += qs[i];
   let kl = 0;
-  const { indptr, indices, values } = p;
-  const tiny = 1.1754943508222875e-38; // FLOAT32_TINY, as scikit-learn
   for (let i = 0; i < n; i++) {
     const yx = y[2 * i], yy = y[2 * i + 1];
     let fx = 0, fy = 0;
