@@ -104,3 +104,8 @@ test('top-k eigenpairs: small matrices take the full decomposition', async () =>
   assert.equal(r.method, 'full');
   assert.deepEqual(Array.from(r.values, (v) => Math.round(v * 1e9) / 1e9), [40, 39, 38]);
 });
+
+test('top-k eigenpairs: Krylov space exhausted mid-cycle (rank 40, entries ~1e7) keeps the basis orthogonal', async () => {
+  const lambda = range(400, (i) => (i < 40 ? 1e7 * (40 - i) ** 2 / 1600 : 0));
+  await check('rank 40, large scale', lambda, 2);
+});

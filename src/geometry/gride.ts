@@ -238,10 +238,11 @@ export function grideFromMus(mus: Float64Array, n1: number, n2: number, dtypeEps
 }
 
 /** r_rank(i) for every point from a table with k ≥ rank (rank 1 = nearest), DADApy's r₁ regularisation applied. */
-function distancesAtRank(r: KnnResult, rank: number): Float64Array {
+function distancesAtRank(r: KnnResult, rank: number, cols?: Map<number, Float64Array>): Float64Array {
   const out = new Float64Array(r.n);
+  const col = cols?.get(rank);
   for (let i = 0; i < r.n; i++) {
-    const v = r.distances[i * r.k + rank - 1];
+    const v = col ? col[i] : r.distances[i * r.k + rank - 1];
     if (v === 0) {
       throw new AtlasError(
         `point ${i} has ${rank} or more identical copies (its ${rank}-th neighbour, point ${r.indices[i * r.k + rank - 1]}, is at distance 0); ` +
@@ -252,9 +253,22 @@ function distancesAtRank(r: KnnResult, rank: number): Float64Array {
   return out;
 }
 
-function ratioAndScale(r: KnnResult, n1: number, n2: number): { mus: Float64Array; scale: number } {
-  const a = distancesAtRank(r, n1);
-  const b = distancesAtRank(r, n2);
+/**
+ * Columns rank − 1 of the distance table for several ranks in one row-major pass: reading one column at a time
+ * strides through the whole table (one cache miss per point) once per rank.
+ */
+function distanceColumns(r: KnnResult, ranks: number[]): Map<number, Float64Array> {
+  const cols = ranks.map(() => new Float64Array(r.n));
+  for (let i = 0; i < r.n; i++) {
+    const o = i * r.k - 1;
+    for (let c = 0; c < ranks.length; c++) cols[c][i] = r.distances[o + ranks[c]];
+  }
+  return new Map(ranks.map((rank, c) => [rank, cols[c]]));
+}
+
+function ratioAndScale(r: KnnResult, n1: number, n2: number, cols?: Map<number, Float64Array>): { mus: Float64Array; scale: number } {
+  const a = distancesAtRank(r, n1, cols);
+  const b = distancesAtRank(r, n2, cols);
   const mus = new Float64Array(r.n);
   let s = 0;
   for (let i = 0; i < r.n; i++) {
@@ -266,13 +280,17 @@ function ratioAndScale(r: KnnResult, n1: number, n2: number): { mus: Float64Arra
 
 /** Gride at one pair of ranks (n1, n2), from a table with k ≥ n2. */
 export function grideFromKnn(r: KnnResult, opts: GrideOptions = {}): GrideResult {
+  return grideAt(r, opts);
+}
+
+function grideAt(r: KnnResult, opts: GrideOptions, cols?: Map<number, Float64Array>): GrideResult {
   const n1 = opts.n1 ?? 1;
   const n2 = opts.n2 ?? 2 * n1;
   if (!Number.isInteger(n1) || !Number.isInteger(n2) || n1 < 1 || n2 <= n1) {
     throw new AtlasError(`neighbour ranks must be integers with 1 ≤ n1 < n2, got n1 = ${n1}, n2 = ${n2}`, { field: 'n1/n2' });
   }
   if (r.k < n2) throw new AtlasError(`Gride with n2 = ${n2} needs ${n2} neighbours per point, the table has ${r.k}`, { field: 'knn', hint: `compute knn with k ≥ ${n2}` });
-  const { mus, scale } = ratioAndScale(r, n1, n2);
+  const { mus, scale } = ratioAndScale(r, n1, n2, cols);
   const { id, error, nUsed } = grideFromMus(mus, n1, n2, r.dtypeEps, opts);
   return { id, error, scale, nUsed };
 }
@@ -319,8 +337,9 @@ export async function idScalingGride(input: Matrix | KnnResult, opts: IdScalingG
   const ids = new Float64Array(ranks.length);
   const errors = new Float64Array(ranks.length);
   const scales = new Float64Array(ranks.length);
+  const cols = distanceColumns(r, [1, ...ranks]);
   ranks.forEach((n2, i) => {
-    const res = grideFromKnn(r, { ...opts, n1: n2 / 2, n2 });
+    const res = grideAt(r, { ...opts, n1: n2 / 2, n2 }, cols);
     ids[i] = res.id;
     errors[i] = res.error;
     scales[i] = res.scale;

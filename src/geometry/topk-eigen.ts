@@ -76,7 +76,39 @@ export async function topEigenpairs(a: Matrix<Float64Array>, k: number, opts: To
   for (let i = 0; i < next.length; i++) next[i] = rng.normal();
   let nextRows = b;
 
+  // Rayleigh–Ritz in span(V): the leading `count` Ritz pairs, their images, and the residual norms of the first b.
+  const ritz = async (count: number) => {
+    const V = { rows: m, cols: n, data: vt.subarray(0, m * n) };
+    const W = { rows: m, cols: n, data: wt.subarray(0, m * n) };
+    const t = (await gemm(V, W, { transposeB: true, threads })).data;
+    for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) t[i * m + j] = t[j * m + i] = 0.5 * (t[i * m + j] + t[j * m + i]);
+    const small = symmetricEigen({ rows: m, cols: m, data: t });
+    const c = Math.min(count, m);
+    const yt = { rows: c, cols: m, data: small.vectors.data.slice(0, c * m) };
+    const xt = (await gemm(yt, V, { threads })).data;
+    const axt = (await gemm(yt, W, { threads })).data;
+    let anorm = 0;
+    for (const v of small.values) anorm = Math.max(anorm, Math.abs(v));
+    const rows = Math.min(b, c);
+    const resid = new Float64Array(rows * n);
+    let worst = 0;
+    for (let r = 0; r < rows; r++) {
+      const th = small.values[r];
+      let s2 = 0;
+      for (let i = 0; i < n; i++) {
+        const v = axt[r * n + i] - th * xt[r * n + i];
+        resid[r * n + i] = v;
+        s2 += v * v;
+      }
+      if (r < k) worst = Math.max(worst, Math.sqrt(s2));
+    }
+    const rel = anorm > 0 ? worst / anorm : 0;
+    const done = rel <= tol ? { values: small.values.slice(0, k), vectors: { rows: k, cols: n, data: xt.slice(0, k * n) }, method: 'krylov' as const, products, maxResidual: rel } : null;
+    return { xt, axt, resid, done, c };
+  };
+
   for (let cycle = 0; cycle < (opts.maxCycles ?? 100); cycle++) {
+    let added = 0;
     while (m + nextRows <= maxBasis) {
       const q = await orthogonalBlock(vt.subarray(0, m * n), m, next, nextRows, n, rng, threads);
       vt.set(q, m * n);
@@ -84,40 +116,19 @@ export async function topEigenpairs(a: Matrix<Float64Array>, k: number, opts: To
       wt.set(w, m * n);
       m += nextRows;
       next = w;
-    }
-    // Rayleigh–Ritz in span(V).
-    const V = { rows: m, cols: n, data: vt.subarray(0, m * n) };
-    const W = { rows: m, cols: n, data: wt.subarray(0, m * n) };
-    const t = (await gemm(V, W, { transposeB: true, threads })).data;
-    for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) t[i * m + j] = t[j * m + i] = 0.5 * (t[i * m + j] + t[j * m + i]);
-    const small = symmetricEigen({ rows: m, cols: m, data: t });
-    const kk = Math.min(keep, m);
-    const yt = { rows: kk, cols: m, data: small.vectors.data.slice(0, kk * m) };
-    const xt = (await gemm(yt, V, { threads })).data;
-    const axt = (await gemm(yt, W, { threads })).data;
-    let anorm = 0;
-    for (const v of small.values) anorm = Math.max(anorm, Math.abs(v));
-    const resid = new Float64Array(b * n);
-    let worst = 0;
-    for (let r = 0; r < b; r++) {
-      const th = small.values[r];
-      let s = 0;
-      for (let i = 0; i < n; i++) {
-        const v = axt[r * n + i] - th * xt[r * n + i];
-        resid[r * n + i] = v;
-        s += v * v;
+      // An early look every 3 blocks (cheap next to the products): low-rank or well-separated spectra stop here.
+      if (++added % 3 === 0 && m + nextRows <= maxBasis) {
+        const early = await ritz(k);
+        if (early.done) return early.done;
       }
-      if (r < k) worst = Math.max(worst, Math.sqrt(s));
     }
-    const rel = anorm > 0 ? worst / anorm : 0;
-    if (rel <= tol) {
-      return { values: small.values.slice(0, k), vectors: { rows: k, cols: n, data: xt.slice(0, k * n) }, method: 'krylov', products, maxResidual: rel };
-    }
+    const r = await ritz(keep);
+    if (r.done) return r.done;
     // Thick restart: the leading Ritz vectors (orthonormal to rounding) and their images, then their residuals.
-    vt.set(xt, 0);
-    wt.set(axt, 0);
-    m = kk;
-    next = resid;
+    vt.set(r.xt, 0);
+    wt.set(r.axt, 0);
+    m = r.c;
+    next = r.resid;
     nextRows = b;
   }
   return full(a, k, threads);
@@ -154,11 +165,6 @@ function symmetrised(a: Matrix<Float64Array>): Matrix<Float64Array> {
 async function orthogonalBlock(vt: Float64Array, m: number, q0: Float64Array, rows: number, n: number, rng: Rng, threads?: number): Promise<Float64Array> {
   const q = Float64Array.from(q0.subarray(0, rows * n));
   const norms0 = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += q[r * n + i] ** 2;
-    norms0[r] = Math.sqrt(s);
-  }
   const project = async (x: Float64Array, count: number) => {
     if (m === 0) return;
     const V = { rows: m, cols: n, data: vt };
@@ -168,6 +174,14 @@ async function orthogonalBlock(vt: Float64Array, m: number, q0: Float64Array, ro
       for (let i = 0; i < count * n; i++) x[i] -= p[i];
     }
   };
+  // Two rounds of (project against V, orthonormalise within the block): a direction that lost many digits to
+  // the projection (an exhausted Krylov space) is only orthogonal to ~eps/remaining after one round.
+  for (let round = 0; round < 2; round++) {
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += q[r * n + i] ** 2;
+    norms0[r] = Math.sqrt(s);
+  }
   await project(q, rows);
   for (let r = 0; r < rows; r++) {
     for (let attempt = 0; ; attempt++) {
@@ -183,7 +197,8 @@ async function orthogonalBlock(vt: Float64Array, m: number, q0: Float64Array, ro
       let s = 0;
       for (let i = 0; i < n; i++) s += q[o + i] ** 2;
       const norm = Math.sqrt(s);
-      if (norm > 1e-10 * Math.max(norms0[r], 1e-300) && norm > 0) {
+      // Replaced by a random direction when less than 1e-6 of it is new (its orthogonality would be ~eps·1e6).
+      if (norm > 1e-6 * Math.max(norms0[r], 1e-300) && norm > 0) {
         const inv = 1 / norm;
         for (let i = 0; i < n; i++) q[o + i] *= inv;
         break;
@@ -197,6 +212,7 @@ async function orthogonalBlock(vt: Float64Array, m: number, q0: Float64Array, ro
       for (let i = 0; i < n; i++) f += fresh[i] ** 2;
       norms0[r] = Math.sqrt(f);
     }
+  }
   }
   return q;
 }
