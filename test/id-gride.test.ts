@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { knn } from '../src/geometry/knn.ts';
-import { gride, grideFromKnn, grideFromMus, idScalingGride, grideRanks, filterMus, percentileSorted } from '../src/geometry/gride.ts';
+import { gride, grideFromKnn, grideFromMus, idScalingGride, grideRanks, filterMus, percentileSorted, percentileSelect } from '../src/geometry/gride.ts';
 import { AtlasError } from '../src/errors.ts';
 import type { Matrix } from '../src/geometry/matrix.ts';
 import { rng, uniformCube, uniformSphere } from './id-synthetic.ts';
@@ -120,4 +120,117 @@ test('Gride refuses zero neighbour distances; duplicates: remove works', async (
   const r = await gride(Y, { duplicates: 'remove' });
   assert.ok(Number.isFinite(r.id) && Number.isFinite(r.error));
   assert.throws(() => grideFromMus(Float64Array.from([1.5, 2]), 1, 2, EPS64, { d0: 5, d1: 1 }), AtlasError);
+});
+
+test('Gride root: the replayed bisection equals DADApy\'s plain bisection bit for bit', () => {
+  // DADApy _argmax_loglik, written out: g(d1) once, then halve [d0, d1] until it is ≤ eps.
+  const plain = (mus: Float64Array, n1: number, n2: number, eps: number) => {
+    const n = mus.length;
+    const g = (d: number) => {
+      let s = 0;
+      for (const m of mus) s += ((1 - n2 + n1) / Math.max(1 - m ** -d, 2 * eps) + n2 - 1) * Math.log(m);
+      return s - (n - 1) / d;
+    };
+    let d0 = 0.001, d1 = 1000;
+    const l1 = g(d1);
+    while (Math.abs(d0 - d1) > eps) {
+      const d2 = (d0 + d1) / 2;
+      if (g(d2) * l1 > 0) d1 = d2;
+      else d0 = d2;
+    }
+    return (d0 + d1) / 2;
+  };
+  let cases = 0;
+  for (const d of [0.5, 1, 3, 12, 60]) for (const [n1, n2] of [[1, 2], [2, 4], [16, 32], [1, 5]]) for (const n of [5, 300, 4000]) {
+    const mus = grideSamples(n, d, n1, n2, 17 * d + n1 + n);
+    const kept = filterMus(Float64Array.from(mus), EPS64);
+    const ours = grideFromMus(Float64Array.from(mus), n1, n2, EPS64).id;
+    assert.equal(ours, plain(kept, n1, n2, 1e-7), `d=${d} n1=${n1} n2=${n2} N=${n}`);
+    cases++;
+  }
+  // Root outside [d0, d1] on either side, and many μ = 1 (the 2·eps floor).
+  const huge = Float64Array.from({ length: 200 }, (_, i) => 1 + 1e-9 * (i + 1));
+  assert.equal(grideFromMus(Float64Array.from(huge), 1, 2, EPS64).id, plain(filterMus(Float64Array.from(huge), EPS64), 1, 2, 1e-7));
+  const tiny = Float64Array.from({ length: 200 }, (_, i) => 1e6 + i);
+  assert.equal(grideFromMus(Float64Array.from(tiny), 1, 2, EPS64).id, plain(filterMus(Float64Array.from(tiny), EPS64), 1, 2, 1e-7));
+  const ties = Float64Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? 1 : 1 + (i % 17) / 10));
+  assert.equal(grideFromMus(Float64Array.from(ties), 2, 4, EPS64).id, plain(filterMus(Float64Array.from(ties), EPS64), 2, 4, 1e-7));
+  assert.equal(cases, 60);
+});
+
+/**
+ * Issue 15 item 10b. DADApy casts the coordinates to float64 (so its distances are float64 and np.finfo gives
+ * 2⁻⁵²): μ = 1 from tied neighbour distances is nudged by 10·2⁻⁵², not by float32's 10·2⁻²³. Here the whole
+ * DADApy computation is written out independently on a jittered float32 lattice, whose rounding leaves many
+ * exact ties.
+ */
+test('Gride on float32 input with tied distances follows DADApy (float64 cast, float64 epsilon)', async () => {
+  const side = 40;
+  const u = rng(2024);
+  const x32 = new Float32Array(side * side * 2);
+  for (let i = 0; i < side; i++) for (let j = 0; j < side; j++) {
+    // Jitter of about one float32 ulp at 16–40: about half the coordinates stay exactly on the lattice.
+    x32[(i * side + j) * 2] = i + (u() < 0.5 ? 0 : (u() - 0.5) * 8e-6);
+    x32[(i * side + j) * 2 + 1] = j + (u() < 0.5 ? 0 : (u() - 0.5) * 8e-6);
+  }
+  const n = side * side;
+  const X: Matrix<Float32Array> = { rows: n, cols: 2, data: x32 };
+  // DADApy: X.astype(float64), sorted float64 distances (ties in index order, which does not change the values).
+  const x = Float64Array.from(x32);
+  const sorted: Float64Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const dist: number[] = [];
+    for (let j = 0; j < n; j++) if (j !== i) dist.push(Math.sqrt((x[2 * i] - x[2 * j]) ** 2 + (x[2 * i + 1] - x[2 * j + 1]) ** 2));
+    sorted.push(Float64Array.from(dist).sort());
+  }
+  const eps64 = 2 ** -52, bisectEps = 1e-7;
+  const percentile = (s: Float64Array, q: number) => {
+    const h = ((s.length - 1) * q) / 100, lo = Math.floor(h), t = h - lo;
+    const a = s[lo], b = s[Math.min(lo + 1, s.length - 1)];
+    return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
+  };
+  const ours = await idScalingGride(X);
+  let tiedTotal = 0;
+  ours.ranks.forEach((n2, s) => {
+    const n1 = n2 / 2;
+    const mus = Float64Array.from(sorted, (r) => r[n2 - 1] / Math.max(r[n1 - 1], eps64));
+    let tied = 0;
+    for (let i = 0; i < n; i++) if (mus[i] === 1) { mus[i] += 10 * eps64; tied++; }
+    tiedTotal += tied;
+    const srt = Float64Array.from(mus).sort();
+    const muMax = 20 * (percentile(srt, 95) - percentile(srt, 50)) + percentile(srt, 50);
+    const kept = mus.filter((m) => m < muMax);
+    const N = kept.length;
+    const g = (d: number) => {
+      let acc = 0;
+      for (const m of kept) acc += ((1 - n2 + n1) / Math.max(1 - m ** -d, 2 * bisectEps) + n2 - 1) * Math.log(m);
+      return acc - (N - 1) / d;
+    };
+    let d0 = 0.001, d1 = 1000;
+    const l1 = g(d1);
+    while (Math.abs(d0 - d1) > bisectEps) {
+      const d2 = (d0 + d1) / 2;
+      if (g(d2) * l1 > 0) d1 = d2;
+      else d0 = d2;
+    }
+    const id = (d0 + d1) / 2;
+    // DADApy _fisher_info_scaling on all (nudged, unfiltered) μ.
+    let j = mus.length / (id * id);
+    for (const m of mus) {
+      const p = m ** -id;
+      const f = Math.log(m) / Math.max(1 - p, 5 * eps64);
+      j += (2 * n1 - n1 - 1) * f * f * p;
+    }
+    assert.equal(ours.ids[s], id, `n2 = ${n2}: ID ${ours.ids[s]} vs DADApy ${id}`);
+    assert.ok(Math.abs(ours.errors[s] - 1 / Math.sqrt(j)) <= 1e-12 * (1 / Math.sqrt(j)), `n2 = ${n2}: error`);
+  });
+  assert.ok(tiedTotal > 100, `the lattice must produce tied distances (μ = 1): ${tiedTotal}`);
+});
+
+test('percentileSelect (quickselect) equals percentileSorted on random data with ties', () => {
+  const u = rng(99);
+  for (const n of [1, 2, 3, 10, 101, 1000, 4097]) for (const q of [0, 5, 50, 95, 100]) {
+    const a = Float64Array.from({ length: n }, () => (u() < 0.3 ? 1 : Math.floor(u() * 50) / 7));
+    assert.equal(percentileSelect(Float64Array.from(a), q), percentileSorted(Float64Array.from(a).sort(), q), `n=${n} q=${q}`);
+  }
 });

@@ -78,3 +78,12 @@ test('t-SNE bad input', async () => {
   await assert.rejects(tsne(randomMatrix(50, 3, 1), { perplexity: 5, nComponents: 3 }), isAtlasError);
   await assert.rejects(tsne(randomMatrix(50, 3, 1), { perplexity: 5, metric: 'precomputed' }), isAtlasError);
 });
+
+test('t-SNE Barnes–Hut with worker threads for the repulsion is bit-identical to one thread', async () => {
+  const x = randomMatrix(1200, 10, 41, (j) => (j < 3 ? 4 : 1));
+  const one = await tsne(x, { seed: 3, maxIter: 300, threads: 1 });
+  const two = await tsne(x, { seed: 3, maxIter: 300, threads: 2 });
+  assert.deepEqual(two.embedding.data, one.embedding.data);
+  assert.equal(two.klDivergence, one.klDivergence);
+  assert.ok(!(two.embedding.data.buffer instanceof SharedArrayBuffer), 'the result is a plain array');
+});

@@ -1,12 +1,20 @@
 """
-Reference side of bench/compare.ts: times the same workloads in PyTorch / scikit-learn / scipy.
+Reference side of bench/compare.ts: times the same workloads in PyTorch / scikit-learn / scipy / numpy.
 
-  bench_reference.py inputs DIR                  writes the shared inputs (float32 .npy) into DIR
-  bench_reference.py run DIR WORKLOAD [THREADS]  times WORKLOAD, prints one JSON line {"seconds": ..., ...}
-  bench_reference.py blas                        prints the BLAS / OpenMP libraries numpy uses (threadpoolctl)
+  bench_reference.py inputs DIR                          writes the shared inputs (.npy) into DIR
+  bench_reference.py run DIR WORKLOAD THREADS REPEATS    one untimed warm-up, then REPEATS timed runs of
+                                                         WORKLOAD; prints one JSON line {"times": [...], ...}
+  bench_reference.py blas THREADS                        the BLAS / OpenMP libraries and kernels (threadpoolctl)
 
-Timing protocol (same as the TypeScript side): one untimed warm-up, then the best of REPEATS timed runs.
-Inputs are built with numpy's default_rng and read by both sides, so both work on identical data.
+The parent (bench/compare.ts) starts one process per round and interleaves them with ours (A B A B), with
+OMP_NUM_THREADS = THREADS and OMP_WAIT_POLICY=PASSIVE and without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE; here
+torch.set_num_threads and threadpoolctl's limits are set to THREADS as well, so both sides use the same cores.
+
+Each workload is the reference library's own call. DADApy is not installable here: the TwoNN + Gride row is
+a numpy transcription of DADApy's code (compute_id_2NN's 'base' fit; return_id_scaling_gride with
+_filter_mus, the bisection of _argmax_loglik on the vectorised _neg_dloglik_did, _fisher_info_scaling), as
+vectorised as DADApy's own numpy code is. Classical MDS is numpy's full `eigh` of the double-centred matrix
+(scikit-learn has no classical MDS; this is the usual numpy recipe).
 """
 import json
 import os
@@ -15,19 +23,25 @@ import time
 
 import numpy as np
 
-REPEATS = int(os.environ.get("ATLAS_COMPARE_REPEATS", "2"))
+
+def threadpool_limits(threads):
+    try:
+        from threadpoolctl import threadpool_limits as limits
+
+        return limits(limits=threads)
+    except ImportError:
+        return None
 
 
-def best_of(fn, repeats=REPEATS, warmup=True):
-    if warmup:
-        fn()
+def timed(fn, repeats):
+    fn()  # warm-up, not timed
     times = []
     out = None
     for _ in range(repeats):
         t = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t)
-    return min(times), out
+    return times, out
 
 
 def low_rank(rng, n, d, rank=20):
@@ -41,20 +55,31 @@ def make_inputs(out):
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(2024)
     np.save(os.path.join(out, "x10k.npy"), low_rank(rng, 10000, 768))
-    np.save(os.path.join(out, "x2k.npy"), low_rank(rng, 2000, 50))
+    x2k = low_rank(rng, 2000, 50)
+    np.save(os.path.join(out, "x2k.npy"), x2k)
     np.save(os.path.join(out, "x5k.npy"), low_rank(rng, 5000, 20, rank=5))
+    np.save(os.path.join(out, "x5k50.npy"), low_rank(rng, 5000, 50))
     ids = rng.integers(0, 50257, size=(8, 128)).astype(np.int32)
     np.save(os.path.join(out, "ids.npy"), ids)
+    # Euclidean distances of x2k in float64 (the MDS input both sides read).
+    x = x2k.astype(np.float64)
+    sq = (x * x).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0)
+    np.fill_diagonal(d2, 0)
+    np.save(os.path.join(out, "d2k.npy"), np.sqrt(d2))
 
 
-def blas_info():
+def blas_info(threads):
     import scipy.linalg  # noqa: F401  (loads the LAPACK/BLAS numpy and scipy use)
     import sklearn  # noqa: F401
+
     try:
         from threadpoolctl import threadpool_info
 
-        info = [{k: v for k, v in d.items() if k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")} for d in threadpool_info()]
-        return {"threadpoolctl": info}
+        threadpool_limits(threads)
+        keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer", "filepath")
+        info = [{k: v for k, v in d.items() if k in keys} for d in threadpool_info()]
+        return {"threadpoolctl": info, "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
     except ImportError:
         import io
         from contextlib import redirect_stdout
@@ -65,8 +90,83 @@ def blas_info():
         return {"show_config": buf.getvalue()}
 
 
-def run(d, workload, threads):
+# --- DADApy transcriptions (numpy, as DADApy writes them) -----------------------------------------------------
+
+
+def dadapy_twonn_base(distances, mu_fraction=0.9):
+    """compute_id_2NN(algorithm='base', mu_fraction=0.9, data_fraction=1): distances include self at column 0."""
+    mus = distances[:, 2] / distances[:, 1]
+    n = mus.shape[0]
+    n_eff = int(n * mu_fraction)
+    log_mus = np.sort(np.log(mus))[:n_eff]
+    y = -np.log(1 - np.arange(1, n_eff + 1) / n)
+    return float(np.dot(log_mus, y) / np.dot(log_mus, log_mus))
+
+
+def _filter_mus(eps_dtype, mus):
+    indx = np.nonzero(mus == 1)
+    mus[indx] += 10 * eps_dtype
+    q3, q2 = np.percentile(mus, [95, 50])
+    mu_max = 20 * (q3 - q2) + q2
+    return mus[mus < mu_max]
+
+
+def _neg_dloglik_did(d, mus, n1, n2, N, eps):
+    one_m_mus_d = 1.0 - mus ** (-d)
+    one_m_mus_d[one_m_mus_d < 2 * eps] = 2 * eps
+    s = np.sum(((1 - n2 + n1) / one_m_mus_d + n2 - 1.0) * np.log(mus))
+    return s - (N - 1) / d
+
+
+def _argmax_loglik(d0, d1, mus, n1, n2, N, eps=1.0e-7):
+    l1 = _neg_dloglik_did(d1, mus, n1, n2, N, eps)
+    while abs(d0 - d1) > eps:
+        d2 = (d0 + d1) / 2.0
+        l2 = _neg_dloglik_did(d2, mus, n1, n2, N, eps)
+        if l2 * l1 > 0:
+            d1 = d2
+        else:
+            d0 = d2
+    return (d0 + d1) / 2.0
+
+
+def _fisher_info_scaling(id_ml, mus, n1, n2, eps):
+    N = len(mus)
+    one_m_mus_d = 1.0 - mus ** (-id_ml)
+    one_m_mus_d[one_m_mus_d < eps] = eps
+    log_mu = np.log(mus)
+    j0 = N / id_ml**2
+    factor1 = np.divide(log_mu, one_m_mus_d)
+    factor2 = mus ** (-id_ml)
+    j1 = (n2 - n1 - 1) * np.sum(factor1**2 * factor2)
+    return j0 + j1
+
+
+def dadapy_gride_scaling(distances, range_max=64, d0=0.001, d1=1000, eps=1e-7):
+    """return_id_scaling_gride from a precomputed table (self at column 0), float64 distances."""
+    eps64 = np.finfo(np.float64).eps
+    N = distances.shape[0]
+    max_rank = min(N - 1, range_max, distances.shape[1] - 1)
+    max_step = int(np.log2(max_rank))
+    nn_ranks = np.array([2**i for i in range(max_step)])
+    r1 = distances[:, nn_ranks].copy()
+    r1[r1 < eps64] = eps64
+    mus = distances[:, nn_ranks * 2] / r1
+    rs = np.mean(distances[:, np.array([nn_ranks, nn_ranks * 2])], axis=(0, 1))
+    ids, errs = [], []
+    for i in range(mus.shape[1]):
+        n1 = 2**i
+        m = mus[:, i].copy()
+        kept = _filter_mus(eps64, m)
+        id_ = _argmax_loglik(d0, d1, kept, n1, 2 * n1, len(kept), eps=eps)
+        errs.append((1 / _fisher_info_scaling(id_, m, n1, 2 * n1, eps=5 * eps64)) ** 0.5)
+        ids.append(id_)
+    return np.array(ids), np.array(errs), rs
+
+
+def run(d, workload, threads, repeats):
     x = lambda name: np.load(os.path.join(d, name))
+    threadpool_limits(threads)
     res = {}
     if workload == "gpt2-forward":
         import torch
@@ -83,7 +183,7 @@ def run(d, workload, threads):
             with torch.no_grad():
                 return forward(model_dir, ids, mask, dtype=torch.float32, weights=w)
 
-        secs, hidden = best_of(go)
+        times, hidden = timed(go, repeats)
         np.save(os.path.join(d, f"torch-last-hidden-{threads}.npy"), hidden[-1].numpy())
         res["torch"] = torch.__version__
         res["torch_threads"] = torch.get_num_threads()
@@ -92,14 +192,39 @@ def run(d, workload, threads):
 
         solver = workload[4:]
         X = x("x10k.npy")
-        secs, p = best_of(lambda: PCA(n_components=50, svd_solver=solver, random_state=0).fit_transform(X))
-        res["solver"] = solver
+        times, p = timed(lambda: PCA(n_components=50, svd_solver=solver, random_state=0).fit_transform(X), repeats)
+        res["dtype"] = str(p.dtype)
     elif workload == "knn":
         from sklearn.neighbors import NearestNeighbors
 
         X = x("x10k.npy")
-        secs, (dist, ind) = best_of(lambda: NearestNeighbors(n_neighbors=15, algorithm="brute").fit(X).kneighbors())
+        times, (dist, ind) = timed(lambda: NearestNeighbors(n_neighbors=30, algorithm="brute").fit(X).kneighbors(), repeats)
         np.save(os.path.join(d, "sk-knn-indices.npy"), ind.astype(np.int32))
+    elif workload == "id":
+        # DADApy's Data(distances=...) with a k = 64 table: compute_id_2NN() then return_id_scaling_gride().
+        ind = x("knn64-indices.npy")
+        dist = x("knn64-distances.npy")
+        table = np.concatenate([np.zeros((dist.shape[0], 1)), dist], axis=1)  # self at column 0, as DADApy stores it
+        del ind
+
+        def go():
+            return dadapy_twonn_base(table), dadapy_gride_scaling(table)
+
+        times, (two, (ids, errs, rs)) = timed(go, repeats)
+        res["twonn"] = two
+        res["gride"] = ids.tolist()
+    elif workload == "mds":
+        D = x("d2k.npy")
+
+        def go():
+            D2 = D**2
+            B = -0.5 * (D2 - D2.mean(axis=0) - D2.mean(axis=1)[:, None] + D2.mean())
+            w, v = np.linalg.eigh(B)
+            order = np.argsort(w)[::-1][:2]
+            return w[order], v[:, order] * np.sqrt(np.maximum(w[order], 0))
+
+        times, (w, _) = timed(go, repeats)
+        res["eigenvalues"] = w.tolist()
     elif workload == "tsne":
         from sklearn.manifold import TSNE
 
@@ -107,10 +232,10 @@ def run(d, workload, threads):
         t = [None]
 
         def go():
-            t[0] = TSNE(n_components=2, perplexity=30.0, init="pca", learning_rate="auto", random_state=0)
+            t[0] = TSNE(n_components=2, perplexity=30.0, init="pca", learning_rate="auto", random_state=0, n_jobs=threads)
             return t[0].fit_transform(X)
 
-        secs, _ = best_of(go, repeats=1)
+        times, _ = timed(go, repeats)
         res["kl"] = float(t[0].kl_divergence_)
     elif workload == "shortest-path":
         from scipy.sparse.csgraph import shortest_path
@@ -118,19 +243,18 @@ def run(d, workload, threads):
 
         X = x("x5k.npy")
         G = kneighbors_graph(X, 15, mode="distance")
-        secs, D = best_of(lambda: shortest_path(G, method="D", directed=False), repeats=1)
-        res["finite"] = bool(np.isfinite(D).all())
+        times, D = timed(lambda: shortest_path(G, method="D", directed=False), repeats)
         res["checksum"] = float(np.sum(D[np.isfinite(D)]))
     elif workload == "trustworthiness":
         from sklearn.manifold import trustworthiness
 
         X = x("x2k.npy")
         Y = X[:, :2].copy()
-        secs, t = best_of(lambda: trustworthiness(X, Y, n_neighbors=5))
+        times, t = timed(lambda: trustworthiness(X, Y, n_neighbors=5), repeats)
         res["value"] = float(t)
     else:
         sys.exit(f"unknown workload {workload}")
-    res["seconds"] = secs
+    res["times"] = times
     return res
 
 
@@ -139,9 +263,8 @@ if __name__ == "__main__":
     if cmd == "inputs":
         make_inputs(sys.argv[2])
     elif cmd == "blas":
-        print(json.dumps(blas_info()))
+        print(json.dumps(blas_info(int(sys.argv[2]) if len(sys.argv) > 2 else 2)))
     elif cmd == "run":
-        threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
-        print(json.dumps(run(sys.argv[2], sys.argv[3], threads)))
+        print(json.dumps(run(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
     else:
         sys.exit(f"unknown command {cmd}")

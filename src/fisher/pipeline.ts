@@ -13,7 +13,7 @@ import type { Dataset } from '../data/dataset.ts';
 import type { AtlasTokenizer } from '../model/tokenizer.ts';
 import type { ParamStore } from '../params/param-store.ts';
 import type { CsrGraph } from '../geometry/graph.ts';
-import type { KnnResult } from '../geometry/knn.ts';
+import { DISTANCE_EPS, type KnnResult } from '../geometry/knn.ts';
 import type { Matrix } from '../geometry/matrix.ts';
 import { geodesicDistances } from '../geometry/geodesic.ts';
 import { classicalMds, smacof } from '../geometry/mds.ts';
@@ -119,7 +119,7 @@ function saveKnn(dir: string, name: string, r: KnnResult): void {
 }
 function loadKnn(dir: string, name: string): KnnResult {
   const idx = readNpy(join(dir, `${name}-knn-indices.npy`));
-  return { n: idx.shape[0], k: idx.shape[1], metric: 'euclidean', indices: idx.data as Int32Array, distances: readNpy(join(dir, `${name}-knn-distances.npy`)).data as Float64Array, dtypeEps: 2 ** -23 };
+  return { n: idx.shape[0], k: idx.shape[1], metric: 'euclidean', indices: idx.data as Int32Array, distances: readNpy(join(dir, `${name}-knn-distances.npy`)).data as Float64Array, dtypeEps: DISTANCE_EPS };
 }
 const mat = (path: string): Matrix<Float64Array> => {
   const a = readNpy(path);

@@ -60,14 +60,16 @@ export interface KnnResult {
   /** n·k distances matching `indices`, ascending per row (ties: lower index first). */
   distances: Float64Array;
   /**
-   * Machine epsilon of the input's storage type (float32: 2⁻²³, float64: 2⁻⁵²). DADApy's Gride uses
-   * `np.finfo(dtype).eps` of the data for its small-number regularisations; estimators read it from here.
+   * Machine epsilon of the distances' type, which DADApy's Gride uses (`np.finfo(dtype).eps`) for its
+   * small-number regularisations (the μ = 1 nudge, the r₁ floor, the Fisher-information floor). Always 2⁻⁵²:
+   * DADApy casts the coordinates to float64, and these distances are float64 from exactly upcast coordinates,
+   * whatever the input's storage type (issue 15, 10b: float32's 2⁻²³ moved Gride by 1.6 % on tied distances).
    */
   dtypeEps: number;
 }
 
-const F32_EPS = 2 ** -23;
-const F64_EPS = 2 ** -52;
+/** `KnnResult.dtypeEps`: float64's machine epsilon. */
+export const DISTANCE_EPS = 2 ** -52;
 
 
 /** Rejects NaN/±Infinity with the row and column named; the field names the matrix for the message. */
@@ -284,7 +286,6 @@ export async function knn(X: Matrix, opts: KnnOptions): Promise<KnnResult> {
   const symmetric = !direct && n >= 4 * Math.max(16 * opts.k + 64, 512) && (opts.strategy ?? 'symmetric') === 'symmetric';
   // Large symmetric searches share their state with a worker thread (SharedArrayBuffer).
   const S = prepare(X, opts.k, metric, symmetric && n * opts.k >= 100000 && (opts.threads ?? defaultThreads()) > 1);
-  const dtypeEps = X.data instanceof Float32Array ? F32_EPS : F64_EPS;
 
   if (direct) {
     directSearch(S);
@@ -307,7 +308,7 @@ export async function knn(X: Matrix, opts: KnnOptions): Promise<KnnResult> {
       for (let r = 0; r < rowsHere; r++) selectRow(S, start + r, g.data, r * n, w);
     }
   }
-  return { n, k: opts.k, metric, indices: S.indices, distances: S.distances, dtypeEps };
+  return { n, k: opts.k, metric, indices: S.indices, distances: S.distances, dtypeEps: DISTANCE_EPS };
 }
 
 /**
@@ -336,7 +337,7 @@ export async function knnMany(mats: Matrix[], opts: { k: number; metric?: Metric
       for (let r = 0; r < n; r++) selectRow(S, r, g, (b * n + r) * n, w);
     });
   }
-  return searches.map((S, b) => ({ n, k: opts.k, metric, indices: S.indices, distances: S.distances, dtypeEps: mats[b].data instanceof Float32Array ? F32_EPS : F64_EPS }));
+  return searches.map((S) => ({ n, k: opts.k, metric, indices: S.indices, distances: S.distances, dtypeEps: DISTANCE_EPS }));
 }
 
 /** The first `k` columns of a neighbour table (k ≤ result.k), as a new result. */

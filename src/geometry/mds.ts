@@ -1,6 +1,7 @@
 import { AtlasError } from '../errors.ts';
 import type { Matrix } from './matrix.ts';
 import { symmetricEigen } from './linalg.ts';
+import { topEigenpairs } from './topk-eigen.ts';
 import { Rng } from './rng.ts';
 
 /**
@@ -27,42 +28,79 @@ export function validateDissimilarities(d: Matrix, what: string): void {
   }
 }
 
+export interface ClassicalMdsOptions {
+  /** Default 2. */
+  nComponents?: number;
+  /**
+   * Also compute `negativeMass`, which needs every eigenvalue of the n×n matrix (a full O(n³) decomposition,
+   * seconds at a few thousand points). Default false: only the top nComponents eigenpairs are computed.
+   */
+  negativeMass?: boolean;
+  /** Intra-op threads of the eigensolver's products. Default: all cores. */
+  threads?: number;
+}
+
 export interface ClassicalMdsResult {
-  /** n × k: eigenvectors of the double-centred matrix scaled by √λ. */
+  /** n × k: eigenvectors of the double-centred matrix scaled by √λ (sign: each column's largest |entry| positive). */
   embedding: Matrix<Float64Array>;
   /** The k largest eigenvalues of B = −½ J D² J (descending). */
   eigenvalues: Float64Array;
   /**
-   * Σ|negative eigenvalues| / Σ|all eigenvalues|: 0 for exactly Euclidean input; large values mean the
-   * dissimilarities are far from Euclidean and the embedding distorts them.
+   * With `negativeMass: true`: Σ|negative eigenvalues| / Σ|all eigenvalues|: 0 for exactly Euclidean input;
+   * large values mean the dissimilarities are far from Euclidean and the embedding distorts them.
    */
-  negativeMass: number;
+  negativeMass?: number;
   /** Components whose eigenvalue was ≤ 0 were set to zero (not representable). */
   zeroedComponents: number;
 }
 
-/** Classical (Torgerson–Gower) scaling. Dense float64 eigen-decomposition of the n×n matrix: O(n³). */
-export function classicalMds(d: Matrix, opts: { nComponents?: number } = {}): ClassicalMdsResult {
+/** −½ J D² J, the double-centred squared dissimilarities (Torgerson–Gower). */
+function doubleCentred(d: Matrix): Matrix<Float64Array> {
+  const n = d.rows;
+  const b = new Float64Array(n * n);
+  const rowMean = new Float64Array(n);
+  let total = 0;
+  const src = d.data;
+  for (let i = 0; i < n; i++) {
+    const o = i * n;
+    let m = 0;
+    for (let j = 0; j < n; j++) {
+      const v = src[o + j];
+      const s = v * v;
+      b[o + j] = s;
+      m += s / n;
+    }
+    rowMean[i] = m;
+  }
+  for (let i = 0; i < n; i++) total += rowMean[i] / n;
+  for (let i = 0; i < n; i++) {
+    const o = i * n;
+    const ri = rowMean[i] - total;
+    for (let j = 0; j < n; j++) b[o + j] = -0.5 * (b[o + j] - ri - rowMean[j]);
+  }
+  return { rows: n, cols: n, data: b };
+}
+
+/**
+ * Classical (Torgerson–Gower) scaling: the top k eigenpairs of the double-centred matrix by the block Krylov
+ * solver (topk-eigen.ts, matrix products; eigenvalues to ~1e-12 relative of the full decomposition).
+ */
+export async function classicalMds(d: Matrix, opts: ClassicalMdsOptions = {}): Promise<ClassicalMdsResult> {
   validateDissimilarities(d, 'classicalMds');
   const n = d.rows;
   const k = opts.nComponents ?? 2;
   if (!Number.isInteger(k) || k < 1 || k > n) throw new AtlasError(`nComponents must be an integer in [1, ${n}], got ${k}`, { field: 'nComponents' });
-  const b = new Float64Array(n * n);
-  const rowMean = new Float64Array(n);
-  let total = 0;
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    const s = d.data[i * n + j] ** 2;
-    b[i * n + j] = s;
-    rowMean[i] += s / n;
-  }
-  for (let i = 0; i < n; i++) total += rowMean[i] / n;
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) b[i * n + j] = -0.5 * (b[i * n + j] - rowMean[i] - rowMean[j] + total);
-  const { values, vectors } = symmetricEigen({ rows: n, cols: n, data: b });
-  let neg = 0;
-  let abs = 0;
-  for (const v of values) {
-    abs += Math.abs(v);
-    if (v < 0) neg -= v;
+  const b = doubleCentred(d);
+  const { values, vectors } = await topEigenpairs(b, k, { threads: opts.threads });
+  let negativeMass: number | undefined;
+  if (opts.negativeMass) {
+    let neg = 0;
+    let abs = 0;
+    for (const v of symmetricEigen(b).values) {
+      abs += Math.abs(v);
+      if (v < 0) neg -= v;
+    }
+    negativeMass = abs > 0 ? neg / abs : 0;
   }
   const embedding = new Float64Array(n * k);
   let zeroed = 0;
@@ -72,10 +110,13 @@ export function classicalMds(d: Matrix, opts: { nComponents?: number } = {}): Cl
       zeroed++;
       continue;
     }
-    const s = Math.sqrt(lambda);
-    for (let i = 0; i < n; i++) embedding[i * k + c] = vectors.data[c * n + i] * s;
+    const v = vectors.data.subarray(c * n, c * n + n);
+    let big = 0;
+    for (let i = 0; i < n; i++) if (Math.abs(v[i]) > Math.abs(big)) big = v[i];
+    const s = Math.sqrt(lambda) * (big < 0 ? -1 : 1);
+    for (let i = 0; i < n; i++) embedding[i * k + c] = v[i] * s;
   }
-  return { embedding: { rows: n, cols: k, data: embedding }, eigenvalues: values.slice(0, k), negativeMass: abs > 0 ? neg / abs : 0, zeroedComponents: zeroed };
+  return { embedding: { rows: n, cols: k, data: embedding }, eigenvalues: values.slice(0, k), negativeMass, zeroedComponents: zeroed };
 }
 
 export interface SmacofOptions {

@@ -33,7 +33,8 @@ export interface PcaOptions {
   /**
    * Randomized solver on float32 input: run the power iterations in float32 (as scikit-learn does for float32
    * data, at about twice the speed); the final range product, QR, projection and small SVD stay in float64.
-   * Moves singular values by ~1e-7 relative, far less than the randomized approximation error. Default false.
+   * Moves singular values by ~1e-7 relative, far less than the randomized approximation error. Default true
+   * (false: every step in float64).
    */
   float32PowerIterations?: boolean;
   /** Seed for the randomized solver. Default 0. */
@@ -65,7 +66,7 @@ export interface PcaResult {
   model: PcaModel;
 }
 
-/** scikit-learn's PCA.fit_transform. Everything is computed in float64 whatever the input dtype. */
+/** scikit-learn's PCA.fit_transform, in float64 whatever the input dtype — except the randomized solver's power iterations on float32 input, which run in float32 as scikit-learn's do (see float32PowerIterations). */
 export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> {
   if (x.rows < 1 || x.cols < 1) validateMatrix(x, 'pca');
   const n = x.rows;
@@ -86,7 +87,9 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
   }
   if (solver === 'randomized' && fraction) throw new AtlasError('a fractional nComponents needs an exact solver', { field: 'svdSolver', hint: "use 'full' or 'covariance_eigh'" });
 
-  const { mean, xc, sumOfSquares } = x.data instanceof Float32Array ? centre(x.data, n, d) : centre(x.data as Float64Array, n, d);
+  // float32 input: the randomized solver's power iterations run in float32, as scikit-learn's do on float32 data.
+  const f32Sketch = solver === 'randomized' && x.data instanceof Float32Array && (opts.float32PowerIterations ?? true);
+  const { mean, xc, sumOfSquares, xc32 } = x.data instanceof Float32Array ? centre(x.data, n, d, f32Sketch) : centre(x.data as Float64Array, n, d, false);
   // A NaN or ±Infinity anywhere makes the sum of squares non-finite: only then scan for the row to name.
   if (!Number.isFinite(sumOfSquares)) validateMatrix(x, 'pca');
   const totalVariance = sumOfSquares / (n - 1);
@@ -97,8 +100,7 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
   let noiseVariance: number;
   if (solver === 'randomized') {
     k = requested;
-    // On request, float32 input: the power iterations run on a float32 copy of the centred data.
-    const sketch: Matrix<Float32Array> | undefined = x.data instanceof Float32Array && (opts.float32PowerIterations ?? false) ? { rows: n, cols: d, data: new Float32Array(xc.data) } : undefined;
+    const sketch: Matrix<Float32Array> | undefined = xc32 ? { rows: n, cols: d, data: xc32 } : undefined;
     const r = await randomizedSvd(xc, k, { nIter: opts.iteratedPower ?? 'auto', nOversamples: opts.nOversamples, powerIterationNormalizer: opts.powerIterationNormalizer, seed: opts.seed, threads: opts.threads, sketch });
     components = r.vt;
     explainedVariance = r.s.map((s) => (s * s) / (n - 1));
@@ -162,8 +164,11 @@ export async function pcaTransform(model: PcaModel, y: Matrix, threads?: number)
   return out;
 }
 
-/** Column means, the centred copy in float64 and its sum of squares (one tight loop per pass, per input type). */
-function centre(data: Float32Array | Float64Array, n: number, d: number): { mean: Float64Array; xc: Matrix<Float64Array>; sumOfSquares: number } {
+/**
+ * Column means, the centred copy in float64 and its sum of squares (one tight loop per pass, per input type);
+ * with `also32` the float32 rounding of the same centred values in the same pass.
+ */
+function centre(data: Float32Array | Float64Array, n: number, d: number, also32: boolean): { mean: Float64Array; xc: Matrix<Float64Array>; sumOfSquares: number; xc32?: Float32Array } {
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) {
     const o = i * d;
@@ -171,6 +176,7 @@ function centre(data: Float32Array | Float64Array, n: number, d: number): { mean
   }
   for (let j = 0; j < d; j++) mean[j] /= n;
   const out = new Float64Array(n * d);
+  const out32 = also32 ? new Float32Array(n * d) : null;
   let sumOfSquares = 0;
   for (let i = 0; i < n; i++) {
     const o = i * d;
@@ -179,8 +185,9 @@ function centre(data: Float32Array | Float64Array, n: number, d: number): { mean
       out[o + j] = v;
       sumOfSquares += v * v;
     }
+    if (out32) for (let j = 0; j < d; j++) out32[o + j] = out[o + j];
   }
-  return { mean, xc: { rows: n, cols: d, data: out }, sumOfSquares };
+  return { mean, xc: { rows: n, cols: d, data: out }, sumOfSquares, xc32: out32 ?? undefined };
 }
 
 function whitenInPlace(m: Matrix<Float64Array>, variance: Float64Array): void {

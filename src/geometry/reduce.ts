@@ -63,6 +63,9 @@ async function distanceMatrix(x: Matrix, opts: ReduceOptions): Promise<{ d: Matr
   };
 }
 
+/** Above this many points the MDS diagnostics leave out the negative mass (classicalMds: it needs every eigenvalue). */
+export const NEGATIVE_MASS_MAX_POINTS = 1000;
+
 /**
  * Reduces the rows of x to a low-dimensional embedding with the chosen method. Duplicate rows are counted
  * (diagnostics.distinctPoints, and a warning in diagnostics.warnings): a map of near-identical points would
@@ -111,8 +114,11 @@ async function reduceDistinct(x: Matrix, opts: ReduceOptions): Promise<Reduction
     }
     case 'mds': {
       const { d, diagnostics } = await distanceMatrix(x, opts);
-      const r = classicalMds(d, { nComponents });
-      return { embedding: r.embedding, method: 'mds', diagnostics: { ...diagnostics, eigenvalues: [...r.eigenvalues], negativeMass: r.negativeMass } };
+      // The negative mass needs the whole spectrum (O(n³)); the embedding only the top eigenpairs.
+      const withMass = n <= NEGATIVE_MASS_MAX_POINTS;
+      const r = await classicalMds(d, { nComponents, negativeMass: withMass, threads: opts.threads });
+      const mass = withMass ? { negativeMass: r.negativeMass } : { negativeMass: null, negativeMassNote: `not computed above ${NEGATIVE_MASS_MAX_POINTS} points (it needs the full O(n³) spectrum)` };
+      return { embedding: r.embedding, method: 'mds', diagnostics: { ...diagnostics, eigenvalues: [...r.eigenvalues], ...mass } };
     }
     case 'smacof': {
       const { d, diagnostics } = await distanceMatrix(x, opts);

@@ -5,6 +5,8 @@ import { knn } from './knn.ts';
 import { pca } from './pca.ts';
 import { Rng } from './rng.ts';
 import { validateMatrix } from './truncated-svd.ts';
+import { defaultThreads } from '../util/workers.ts';
+import { RepulsionPool } from './tsne-pool.ts';
 
 /**
  * t-SNE (van der Maaten & Hinton 2008; Barnes-Hut: van der Maaten 2014) following scikit-learn's TSNE step
@@ -40,6 +42,10 @@ export interface TsneOptions {
   angle?: number;
   /** Default 0. */
   seed?: number;
+  /**
+   * Threads: the k-NN products and, from 1,000 points on, worker threads for the Barnes–Hut repulsion (bit-identical
+   * results for any count). Default: all cores.
+   */
   threads?: number;
 }
 
@@ -60,7 +66,7 @@ const EXPLORATION_N_ITER = 250;
 const N_ITER_CHECK = 50;
 
 /** Sparse symmetric joint probabilities (CSR, both directions stored, sums to 1). */
-interface SparseP {
+export interface SparseP {
   indptr: Int32Array;
   indices: Int32Array;
   values: Float64Array;
@@ -113,6 +119,7 @@ export async function tsne(x: Matrix, opts: TsneOptions = {}): Promise<TsneResul
 
   // --- Joint probabilities.
   let objective: (y: Float64Array, grad: Float64Array, computeError: boolean, pScale: number) => number;
+  let pool: RepulsionPool | undefined;
   if (method === 'exact') {
     const p = exactJointProbabilities(x, metric, perplexity);
     objective = (yy, grad, _ce, pScale) => klExact(p, yy, n, dim, dof, grad, pScale);
@@ -120,17 +127,27 @@ export async function tsne(x: Matrix, opts: TsneOptions = {}): Promise<TsneResul
     const p = await sparseJointProbabilities(x, metric, perplexity, opts.threads);
     const theta = opts.angle ?? 0.5;
     const tree = new QuadTree(n);
-    objective = (yy, grad, ce, pScale) => klBarnesHut(p, yy, n, grad, ce, pScale, theta, tree);
+    // Worker threads for the repulsion above ~1,000 points (below, their start-up costs more than they save).
+    const threads = Math.min(opts.threads ?? defaultThreads(), Math.floor(n / 500));
+    if (threads > 1) {
+      pool = await RepulsionPool.create(n, theta, threads, p);
+      pool.y.set(y);
+      y = pool.y;
+    }
+    objective = (yy, grad, ce, pScale) => klBarnesHut(p, yy, n, grad, ce, pScale, theta, tree, pool);
   }
-
-  // --- Optimisation: two calls of scikit-learn's _gradient_descent (gains and update restart between them).
-  const klHistory: { iter: number; kl: number }[] = [];
-  const exploreIter = Math.min(EXPLORATION_N_ITER, maxIter);
-  let r = gradientDescent(objective, y, { it: 0, nIter: exploreIter, momentum: 0.5, learningRate, minGradNorm: opts.minGradNorm ?? 1e-7, nIterWithoutProgress: EXPLORATION_N_ITER, pScale: exaggeration, history: klHistory });
-  if (maxIter > exploreIter) {
-    r = gradientDescent(objective, y, { it: r.it + 1, nIter: maxIter, momentum: 0.8, learningRate, minGradNorm: opts.minGradNorm ?? 1e-7, nIterWithoutProgress: opts.nIterWithoutProgress ?? 300, pScale: 1, history: klHistory });
+  try {
+    // --- Optimisation: two calls of scikit-learn's _gradient_descent (gains and update restart between them).
+    const klHistory: { iter: number; kl: number }[] = [];
+    const exploreIter = Math.min(EXPLORATION_N_ITER, maxIter);
+    let r = gradientDescent(objective, y, { it: 0, nIter: exploreIter, momentum: 0.5, learningRate, minGradNorm: opts.minGradNorm ?? 1e-7, nIterWithoutProgress: EXPLORATION_N_ITER, pScale: exaggeration, history: klHistory });
+    if (maxIter > exploreIter) {
+      r = gradientDescent(objective, y, { it: r.it + 1, nIter: maxIter, momentum: 0.8, learningRate, minGradNorm: opts.minGradNorm ?? 1e-7, nIterWithoutProgress: opts.nIterWithoutProgress ?? 300, pScale: 1, history: klHistory });
+    }
+    return { embedding: { rows: n, cols: dim, data: pool ? Float64Array.from(y) : y }, klDivergence: r.error, nIter: r.it, learningRate, klHistory, method };
+  } finally {
+    await pool?.close();
   }
-  return { embedding: { rows: n, cols: dim, data: y }, klDivergence: r.error, nIter: r.it, learningRate, klHistory, method };
 }
 
 interface GdOptions {
@@ -345,7 +362,7 @@ async function sparseJointProbabilities(x: Matrix, metric: 'euclidean' | 'cosine
 }
 
 /** Point-region quadtree over the 2-D embedding, rebuilt every iteration; flat typed arrays, grown on demand. */
-class QuadTree {
+export class QuadTree {
   cap: number;
   size = 0;
   cx!: Float64Array; cy!: Float64Array; hw!: Float64Array;
@@ -428,14 +445,15 @@ class QuadTree {
   }
 }
 
-function klBarnesHut(p: SparseP, y: Float64Array, n: number, grad: Float64Array, computeError: boolean, pScale: number, theta: number, tree: QuadTree): number {
-  tree.build(y, n);
+/**
+ * Barnes–Hut repulsion of points [start, end) from the built tree: neg[2i..2i+1] = Σ_j q_ij² (y_i − y_j) and
+ * qOut[i] = Σ_j q_ij (unnormalised), with far cells summarised by their centre of mass.
+ */
+export function repulsion(tree: QuadTree, y: Float64Array, start: number, end: number, theta: number, neg: Float64Array, qOut: Float64Array): void {
   const theta2 = theta * theta;
   const { child, count, sx, sy, hw } = tree;
   const stack = new Int32Array(4 * 64 + 8 + tree.size);
-  let sumQ = 0;
-  const neg = new Float64Array(2 * n);
-  for (let i = 0; i < n; i++) {
+  for (let i = start; i < end; i++) {
     const yx = y[2 * i], yy = y[2 * i + 1];
     let fx = 0, fy = 0, q = 0;
     let top = 0;
@@ -462,13 +480,72 @@ function klBarnesHut(p: SparseP, y: Float64Array, n: number, grad: Float64Array,
         stack[top++] = child[b]; stack[top++] = child[b + 1]; stack[top++] = child[b + 2]; stack[top++] = child[b + 3];
       }
     }
-    sumQ += q;
+    qOut[i] = q;
     neg[2 * i] = fx;
     neg[2 * i + 1] = fy;
   }
-  let kl = 0;
+}
+
+/** Attractive forces of points [start, end): attr[2i..2i+1] = Σ_j p_ij·pScale·q_ij (y_i − y_j), summed in CSR order. */
+export function attraction(p: SparseP, y: Float64Array, start: number, end: number, pScale: number, attr: Float64Array): void {
   const { indptr, indices, values } = p;
+  for (let i = start; i < end; i++) {
+    const yx = y[2 * i], yy = y[2 * i + 1];
+    let fx = 0, fy = 0;
+    for (let o = indptr[i]; o < indptr[i + 1]; o++) {
+      const j = indices[o];
+      const dx = yx - y[2 * j], dy = yy - y[2 * j + 1];
+      const qij = 1 / (1 + dx * dx + dy * dy);
+      const pij = values[o] * pScale;
+      const f = pij * qij;
+      fx += f * dx;
+      fy += f * dy;
+    }
+    attr[2 * i] = fx;
+    attr[2 * i + 1] = fy;
+  }
+}
+
+/**
+ * KL divergence (on request) and its gradient by Barnes–Hut. The repulsion, most of the cost, is split over
+ * the pool's worker threads by chunks of points (each builds the same tree from the shared embedding); sumQ is
+ * summed over points in order afterwards, so the result is bit-identical for any number of threads.
+ */
+function klBarnesHut(p: SparseP, y: Float64Array, n: number, grad: Float64Array, computeError: boolean, pScale: number, theta: number, tree: QuadTree, pool?: RepulsionPool): number {
+  tree.build(y, n);
   const tiny = 1.1754943508222875e-38; // FLOAT32_TINY, as scikit-learn
+  const { indptr, indices, values } = p;
+  if (pool) {
+    // Both force terms per chunk on the pool; the sums over points (sumQ, KL) in order here.
+    const { neg, q, attr } = pool;
+    pool.run(pScale, (start, end) => {
+      repulsion(tree, y, start, end, theta, neg, q);
+      attraction(p, y, start, end, pScale, attr);
+    });
+    let sumQ = 0;
+    for (let i = 0; i < n; i++) sumQ += q[i];
+    let kl = 0;
+    if (computeError) {
+      for (let i = 0; i < n; i++) {
+        const yx = y[2 * i], yy = y[2 * i + 1];
+        for (let o = indptr[i]; o < indptr[i + 1]; o++) {
+          const j = indices[o];
+          const dx = yx - y[2 * j], dy = yy - y[2 * j + 1];
+          const qij = 1 / (1 + dx * dx + dy * dy);
+          const pij = values[o] * pScale;
+          kl += pij * Math.log(Math.max(pij, tiny) / Math.max(qij / sumQ, tiny));
+        }
+      }
+    }
+    for (let i = 0; i < 2 * n; i++) grad[i] = 4 * (attr[i] - neg[i] / sumQ);
+    return kl;
+  }
+  const neg = new Float64Array(2 * n);
+  const qs = new Float64Array(n);
+  repulsion(tree, y, 0, n, theta, neg, qs);
+  let sumQ = 0;
+  for (let i = 0; i < n; i++) sumQ += qs[i];
+  let kl = 0;
   for (let i = 0; i < n; i++) {
     const yx = y[2 * i], yy = y[2 * i + 1];
     let fx = 0, fy = 0;

@@ -1,0 +1,163 @@
+/**
+ * Our side of bench/compare.ts, one process per round:
+ *
+ *   node --import tsx bench/compare-ours.ts DIR WORKLOAD THREADS REPEATS
+ *
+ * runs WORKLOAD once untimed (warm-up: JIT, onnxruntime sessions), then REPEATS timed runs, and prints one JSON
+ * line {"times": [...], ...}. The inputs in DIR are the ones the reference side reads (bench_reference.py
+ * inputs, plus the k = 64 neighbour table compare.ts writes). THREADS is passed to every call that takes it.
+ */
+import { join } from 'node:path';
+import { readNpy, readNpyF32, writeNpy } from '../src/data/npy.ts';
+import { openCheckpoint } from '../src/model/checkpoint.ts';
+import { TransformerRuntime } from '../src/model/runtime.ts';
+import { pca, type PcaSolver } from '../src/geometry/pca.ts';
+import { knn, DISTANCE_EPS, type KnnResult } from '../src/geometry/knn.ts';
+import { tsne } from '../src/geometry/tsne.ts';
+import { knnGraph } from '../src/geometry/graph.ts';
+import { geodesicDistances } from '../src/geometry/geodesic.ts';
+import { trustworthiness } from '../src/geometry/quality.ts';
+import { twoNNFromKnn } from '../src/geometry/twonn.ts';
+import { idScalingGride } from '../src/geometry/gride.ts';
+import { classicalMds } from '../src/geometry/mds.ts';
+import { gemm } from '../src/geometry/gemm.ts';
+import type { Matrix } from '../src/geometry/matrix.ts';
+
+type Result = Record<string, unknown>;
+
+function matrixOf(path: string): Matrix<Float32Array> {
+  const a = readNpyF32(path);
+  return { rows: a.shape[0]!, cols: a.shape[1]!, data: a.data };
+}
+
+async function timed(fn: () => Promise<unknown>, repeats: number): Promise<number[]> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return times;
+}
+
+/** The float32 product of one k-NN distance block (query rows × all points) and its GFLOP/s. */
+async function gemmBlock(x: Matrix<Float32Array>, rows: number, threads: number): Promise<number> {
+  const q: Matrix<Float32Array> = { rows, cols: x.cols, data: x.data.slice(0, rows * x.cols) };
+  const run = () => gemm(q, x, { transposeB: true, threads });
+  await run();
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await run();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return (2 * rows * x.rows * x.cols) / best / 1e9;
+}
+
+export async function runOurs(dir: string, workload: string, threads: number, repeats: number): Promise<Result> {
+  const res: Result = {};
+  let times: number[];
+  switch (workload) {
+    case 'gpt2-forward': {
+      const idsNpy = readNpy(join(dir, 'ids.npy'));
+      const [B, T] = idsNpy.shape as [number, number];
+      const input = { ids: Int32Array.from(idsNpy.data as Int32Array), attentionMask: new Uint8Array(B * T).fill(1), batch: B, seqLen: T };
+      const ckpt = openCheckpoint(join(dir, 'gpt2-small'));
+      const rt = await TransformerRuntime.create(ckpt, { threads });
+      let last: Float32Array | null = null;
+      times = await timed(async () => {
+        const out = await rt.forward(input);
+        last = out.hiddenStates[out.hiddenStates.length - 1]!.data as Float32Array;
+      }, repeats);
+      writeNpy(join(dir, `ours-last-hidden-${threads}.npy`), last!, [B, T, last!.length / (B * T)]);
+      await rt.release();
+      ckpt.close();
+      break;
+    }
+    case 'pca-auto':
+    case 'pca-randomized':
+    case 'pca-full': {
+      const x = matrixOf(join(dir, 'x10k.npy'));
+      const solver = workload.slice(4) as PcaSolver;
+      let used = '';
+      times = await timed(async () => {
+        used = (await pca(x, { nComponents: 50, svdSolver: solver, threads })).model.solver;
+      }, repeats);
+      res.solver = used;
+      break;
+    }
+    case 'knn': {
+      const x = matrixOf(join(dir, 'x10k.npy'));
+      let out: KnnResult | null = null;
+      times = await timed(async () => { out = await knn(x, { k: 30, threads }); }, repeats);
+      writeNpy(join(dir, 'ours-knn-indices.npy'), out!.indices, [out!.n, out!.k]);
+      // The distance products of the k-NN search are float32 GEMMs of blocks of ~2,000 query rows.
+      res.blockGflops = await gemmBlock(x, 2048, threads);
+      break;
+    }
+    case 'id': {
+      const idx = readNpy(join(dir, 'knn64-indices.npy'));
+      const table: KnnResult = {
+        n: idx.shape[0]!, k: idx.shape[1]!, metric: 'euclidean', indices: idx.data as Int32Array,
+        distances: readNpy(join(dir, 'knn64-distances.npy')).data as Float64Array, dtypeEps: DISTANCE_EPS,
+      };
+      let two = 0;
+      let ids: number[] = [];
+      times = await timed(async () => {
+        two = twoNNFromKnn(table).id;
+        ids = Array.from((await idScalingGride(table)).ids);
+      }, repeats);
+      res.twonn = two;
+      res.gride = ids;
+      break;
+    }
+    case 'mds': {
+      const a = readNpy(join(dir, 'd2k.npy'));
+      const d: Matrix<Float64Array> = { rows: a.shape[0]!, cols: a.shape[1]!, data: a.data as Float64Array };
+      let ev: number[] = [];
+      times = await timed(async () => { ev = Array.from((await classicalMds(d, { nComponents: 2, threads })).eigenvalues); }, repeats);
+      res.eigenvalues = ev;
+      break;
+    }
+    case 'tsne': {
+      const x = matrixOf(join(dir, 'x2k.npy'));
+      let kl = 0;
+      times = await timed(async () => { kl = (await tsne(x, { seed: 0, threads })).klDivergence; }, repeats);
+      res.kl = kl;
+      break;
+    }
+    case 'shortest-path': {
+      const x = matrixOf(join(dir, 'x5k.npy'));
+      const graph = knnGraph(await knn(x, { k: 15, threads }));
+      let sum = 0;
+      times = await timed(async () => {
+        const g = await geodesicDistances(graph, { disconnected: 'per-component', threads });
+        sum = 0;
+        for (const v of g.distances) if (Number.isFinite(v)) sum += v;
+      }, repeats);
+      res.checksum = sum;
+      break;
+    }
+    case 'trustworthiness': {
+      const x = matrixOf(join(dir, 'x2k.npy'));
+      const y: Matrix<Float32Array> = { rows: x.rows, cols: 2, data: new Float32Array(x.rows * 2) };
+      for (let i = 0; i < x.rows; i++) for (let c = 0; c < 2; c++) y.data[i * 2 + c] = x.data[i * x.cols + c]!;
+      let v = 0;
+      // Its k-NN reads LATENT_ATLAS_THREADS (set by compare.ts).
+      times = await timed(async () => { v = await trustworthiness(x, y, { nNeighbors: 5 }); }, repeats);
+      res.value = v;
+      break;
+    }
+    default:
+      throw new Error(`unknown workload ${workload}`);
+  }
+  res.times = times;
+  return res;
+}
+
+if (process.argv[1]?.endsWith('compare-ours.ts')) {
+  const [dir, workload, threads, repeats] = process.argv.slice(2);
+  const out = await runOurs(dir!, workload!, Number(threads), Number(repeats));
+  console.log(JSON.stringify(out));
+}
