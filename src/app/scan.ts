@@ -14,6 +14,8 @@
  */
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { basename, join, sep } from 'node:path';
+import { LAYER_BUNDLE } from '../geometry/layer-bundle.ts';
+import { layerBundleEntry, type LayerBundleEntry } from './layers-payload.ts';
 
 export interface MapEntry {
   /** The embedding .npy, relative to the root (forward slashes); also the map's id. */
@@ -56,6 +58,8 @@ export interface AtlasIndex {
   /** run.json at the root, when present (written by `demo`). */
   run: Record<string, unknown> | null;
   maps: MapEntry[];
+  /** Layers bundles (src/geometry/layer-bundle.ts) for the explorer's layer slider. */
+  layerBundles: LayerBundleEntry[];
   profiles: FileEntry[];
   fisher: FisherEntry[];
   plots: PlotEntry[];
@@ -137,7 +141,7 @@ export function scanOutputFolder(root: string): AtlasIndex {
   };
   walk([], 0);
 
-  const index: AtlasIndex = { name: basename(rootReal), run: null, maps: [], profiles: [], fisher: [], plots: [], tables: [], graphs: [], pages: [] };
+  const index: AtlasIndex = { name: basename(rootReal), run: null, maps: [], layerBundles: [], profiles: [], fisher: [], plots: [], tables: [], graphs: [], pages: [] };
   const run = readJson(join(rootReal, 'run.json'));
   if (isRecord(run)) index.run = run;
   const present = new Set(files.map(relOf));
@@ -162,6 +166,11 @@ export function scanOutputFolder(root: string): AtlasIndex {
       claimed.add(sidecar);
       const base = rel.slice(0, -4);
       for (const ext of ['.svg', '.png', '.html']) claimed.add(base + ext);
+    } else if (name === LAYER_BUNDLE.manifest) {
+      const e = layerBundleEntry(join(rootReal, ...parts), groupOf(parts));
+      if (!e) continue;
+      index.layerBundles.push(e);
+      claimed.add(rel);
     } else if (name === 'ellipses.json' && present.has(relOf([...parts.slice(0, -1), 'fisher-mds.npy']))) {
       const dir = groupOf(parts);
       const at = (f: string) => (dir === '.' ? f : `${dir}/${f}`);

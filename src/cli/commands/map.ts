@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { LAYER_BUNDLE, writeLayerBundle } from '../../geometry/layer-bundle.ts';
 import { parseFlagsWithConfig, intFlag, stringFlag, type Command } from '../command.ts';
 import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, withExtraction } from '../shared-flags.ts';
 import { AtlasError } from '../../errors.ts';
@@ -16,6 +17,7 @@ const MAP_FLAGS = {
   k: { type: 'string', default: '15' },
   activations: { type: 'string' },
   labels: { type: 'string' },
+  align: { type: 'boolean', default: false },
   out: { type: 'string', default: 'atlas-out' },
 } as const;
 
@@ -38,6 +40,10 @@ Map options:
   --layers SPEC          layers to map (default -1, the last)
   --activations PATH     activations computed elsewhere instead of --model/--data (see 'latent-atlas profile --help')
   --labels FILE          labels/texts for --activations (CSV/TSV/JSONL, one row per activation row)
+  --align                one bundle of all chosen layers in a shared frame for the app's layer slider:
+                         OUT/layers-<method>/ (layers.json, coords.npy, knn.npy; see src/geometry/layer-bundle.ts).
+                         PCA is aligned layer to layer by orthogonal Procrustes, UMAP/t-SNE start from the previous
+                         layer's map; the 10 nearest neighbours in each layer's original space are stored too
   --out DIR              output folder (default atlas-out)
 
 ${MODEL_DATA_HELP}`,
@@ -70,6 +76,17 @@ ${MODEL_DATA_HELP}`,
 };
 
 async function mapSet(set: ActivationSet, layers: number[], values: FlagValues, o: { method: ReduceMethod; dims: number; out: string; model: string; dataset: string }): Promise<void> {
+  if (values.align === true) {
+    if (values.geodesic) throw new AtlasError('--align does not combine with --geodesic', { hint: 'drop one of the two flags' });
+    const dir = join(o.out, `layers-${o.method}${o.dims === 3 ? '-3d' : ''}`);
+    const m = await writeLayerBundle(dir, {
+      title: `${o.model} · ${o.method.toUpperCase()} aligned across layers`, method: o.method, layers, dim: o.dims, seed: intFlag(values.seed, 'seed', 0),
+      xs: layers.map((l) => { const x = set.readLayer(l); return { rows: x.rows, cols: x.cols, data: x.data }; }),
+      texts: set.texts, labels: set.labels, classNames: set.classNames, info: { model: o.model, dataset: o.dataset, activations: set.source },
+    });
+    console.log(`layers ${m.layers.join(', ')}: ${join(dir, LAYER_BUNDLE.manifest)} (${m.n} points, ${m.k} neighbours per layer)`);
+    return;
+  }
   const rows = { labels: set.labels, classNames: set.classNames, texts: set.texts };
   for (const layer of layers) {
     const x = set.readLayer(layer);
