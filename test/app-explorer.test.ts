@@ -5,13 +5,14 @@
  * - search highlights exactly the texts containing the substring, with the count shown;
  * - clicking a point lists exactly its k nearest neighbours in the ORIGINAL space of that layer, checked
  *   against a brute-force float64 search written here;
- * - colouring by a numeric column changes the picture.
+ * - colouring by a numeric column changes the picture;
+ * - a profile row and a compare.json cell move the slider to their layer.
  * Also:
  * the server refuses a bundle whose knn.npy disagrees with the manifest. A screenshot goes to the temp folder.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -47,6 +48,11 @@ before(async () => {
     texts: labels.map((c, i) => `text ${i} about a ${CLASSES[c]}`), labels, classNames: CLASSES,
     columns: { score: Array.from({ length: N }, (_, i) => i * 0.5), kind: labels.map((c) => (c % 2 ? 'odd' : 'even')) },
   });
+  // A profile and a layer × layer matrix, linked to the slider.
+  mkdirSync(join(dir, 'run', 'profile'), { recursive: true });
+  writeFileSync(join(dir, 'run', 'profile', 'profile.json'), JSON.stringify({ layers: LAYERS.map((layer, i) => ({ layer, n: N, twonnId: 5 + i, labelOverlap: 0.3 + 0.1 * i })) }));
+  mkdirSync(join(dir, 'run', 'compare'), { recursive: true });
+  writeFileSync(join(dir, 'run', 'compare', 'compare.json'), JSON.stringify({ layersA: LAYERS, layersB: LAYERS, measures: ['cka'], matrices: { cka: LAYERS.map((a) => LAYERS.map((b) => (a === b ? 1 : 0.5))) } }));
   if (!hasChromium) return;
   browser = await launchChromium(join(dir, 'profile'));
   app = await startServer({ root: join(dir, 'run'), port: 0 });
@@ -137,5 +143,14 @@ test('explorer: slider moves the points, search highlights, click lists the offl
   const byScore = await page.locator('#layers-plot canvas').screenshot();
   assert.ok(!byLabel.equals(byScore), 'colouring by a numeric column changes the picture');
   assert.match((await page.locator('#layers-legend').textContent())!, /0\.00.*\(low\).*39\.5 \(high\)/);
+
+  // Linked views: a profile row and a similarity cell move the slider to their layer.
+  assert.deepEqual(await page.locator('#layers-links th').allTextContents(), ['layer', 'twonnId', 'labelOverlap']);
+  await page.click('#layers-links tr[data-layer="0"]');
+  await page.waitForSelector('#layers-plot[data-layer="0"]:not([data-animating])');
+  assert.equal(await page.locator('.cmp-cell').count(), LAYERS.length ** 2);
+  await page.click('.cmp-cell[data-layer="3"] >> nth=0');
+  await page.waitForSelector('#layers-plot[data-layer="3"]:not([data-animating])');
+  assert.equal(await page.locator('#layers-slider').inputValue(), '1');
   await page.close();
 });

@@ -15,6 +15,7 @@
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { basename, join, sep } from 'node:path';
 import { LAYER_BUNDLE } from '../geometry/layer-bundle.ts';
+import { COMPARE_FILES } from '../geometry/compare-output.ts';
 import { layerBundleEntry, type LayerBundleEntry } from './layers-payload.ts';
 
 export interface MapEntry {
@@ -60,6 +61,8 @@ export interface AtlasIndex {
   maps: MapEntry[];
   /** Layers bundles (src/geometry/layer-bundle.ts) for the explorer's layer slider. */
   layerBundles: LayerBundleEntry[];
+  /** Layer × layer similarity outputs of `latent-atlas compare` (compare.json). */
+  compares: FileEntry[];
   profiles: FileEntry[];
   fisher: FisherEntry[];
   plots: PlotEntry[];
@@ -141,7 +144,7 @@ export function scanOutputFolder(root: string): AtlasIndex {
   };
   walk([], 0);
 
-  const index: AtlasIndex = { name: basename(rootReal), run: null, maps: [], layerBundles: [], profiles: [], fisher: [], plots: [], tables: [], graphs: [], pages: [] };
+  const index: AtlasIndex = { name: basename(rootReal), run: null, maps: [], layerBundles: [], compares: [], profiles: [], fisher: [], plots: [], tables: [], graphs: [], pages: [] };
   const run = readJson(join(rootReal, 'run.json'));
   if (isRecord(run)) index.run = run;
   const present = new Set(files.map(relOf));
@@ -166,6 +169,9 @@ export function scanOutputFolder(root: string): AtlasIndex {
       claimed.add(sidecar);
       const base = rel.slice(0, -4);
       for (const ext of ['.svg', '.png', '.html']) claimed.add(base + ext);
+    } else if (name === COMPARE_FILES.json) {
+      index.compares.push({ path: rel, group: groupOf(parts), title: titleOf(parts) });
+      claimed.add(rel);
     } else if (name === LAYER_BUNDLE.manifest) {
       const e = layerBundleEntry(join(rootReal, ...parts), groupOf(parts));
       if (!e) continue;

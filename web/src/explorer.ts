@@ -12,6 +12,7 @@
  */
 import { categoricalColors } from '../../src/plot/palette.ts';
 import { colormapRgb } from '../../src/plot/colormap.ts';
+import { renderLayerLinks } from './layer-links.ts';
 import { ScatterGL, type ScatterData } from './scatter-gl.ts';
 import type { DataSource, LayersPayload } from './data.ts';
 import type { AtlasIndex } from './data.ts';
@@ -78,7 +79,7 @@ export class Explorer {
       h('div', { class: 'view' },
         h('div', { id: 'layers-plot', class: 'plot-host' }),
         h('aside', {}, h('div', { id: 'layers-info', class: 'info' }), h('h3', {}, 'Colours'), h('div', { id: 'layers-legend', class: 'legend' }),
-          h('h3', {}, 'Nearest neighbours'), h('div', { id: 'layers-neighbours', class: 'selection' }, h('p', { class: 'hint' }, 'Click a point to list its nearest neighbours in this layer\'s original space.')))),
+          h('div', { id: 'layers-links' }), h('h3', {}, 'Nearest neighbours'), h('div', { id: 'layers-neighbours', class: 'selection' }, h('p', { class: 'hint' }, 'Click a point to list its nearest neighbours in this layer\'s original space.')))),
     );
     (section.querySelector('#layers-bundle') as HTMLSelectElement).value = first.dir;
     this.plot = section.querySelector('#layers-plot')!;
@@ -97,6 +98,15 @@ export class Explorer {
       const r = this.plot.querySelector('canvas')!.getBoundingClientRect();
       this.showNeighbours(this.scatter.pick(e.clientX - r.left, e.clientY - r.top));
     });
+  }
+
+  /** Moves the slider to layer number `layer` when the bundle has it; false otherwise. */
+  goToLayer(layer: number): boolean {
+    const idx = this.p?.layers.indexOf(layer) ?? -1;
+    if (idx < 0) return false;
+    (document.getElementById('layers-slider') as HTMLInputElement).value = String(idx);
+    this.setLayer(idx);
+    return true;
   }
 
   async start(): Promise<void> {
@@ -125,8 +135,15 @@ export class Explorer {
     this.drawn = this.layerCoords(0);
     this.highlight = null;
     this.setColour(colSel.value, false);
-    // Fit the view to every layer at once, so the slider never moves points out of the frame.
-    this.scatter.setData({ n: p.n * p.layers.length, dim: this.dim, coords: Float32Array.from(p.coords), labels: new Int32Array(p.n * p.layers.length), palette: [[0, 0, 0]] }, true);
+    // Fit the view to every layer at once (2nd to 98th percentile per axis, so a few outlying texts do not
+    // shrink the picture), so the slider rarely moves points out of the frame.
+    const corners = new Float32Array(2 * p.dim);
+    for (let a = 0; a < p.dim; a++) {
+      const v = Float32Array.from({ length: p.n * p.layers.length }, (_, i) => p.coords[i * p.dim + a]).filter(Number.isFinite).sort();
+      corners[a] = v[Math.floor(0.02 * (v.length - 1))] ?? 0;
+      corners[p.dim + a] = v[Math.ceil(0.98 * (v.length - 1))] ?? 1;
+    }
+    this.scatter.setData({ n: 2, dim: this.dim, coords: corners, labels: new Int32Array(2), palette: [[0, 0, 0]] }, true);
     this.search((document.getElementById('layers-search') as HTMLInputElement).value);
     this.finishLayer();
   }
@@ -238,5 +255,6 @@ export async function initExplorer(src: DataSource, index: AtlasIndex, selectTab
   document.querySelector('main')!.append(section);
   const ex = new Explorer(src, index.layerBundles, section);
   await ex.start();
+  await renderLayerLinks(src, index, document.getElementById('layers-links')!, (l) => ex.goToLayer(l));
   return ex;
 }

@@ -80,7 +80,7 @@ async function mapSet(set: ActivationSet, layers: number[], values: FlagValues, 
     if (values.geodesic) throw new AtlasError('--align does not combine with --geodesic', { hint: 'drop one of the two flags' });
     const dir = join(o.out, `layers-${o.method}${o.dims === 3 ? '-3d' : ''}`);
     const m = await writeLayerBundle(dir, {
-      title: `${o.model} · ${o.method.toUpperCase()} aligned across layers`, method: o.method, layers, dim: o.dims, seed: intFlag(values.seed, 'seed', 0),
+      title: `${o.model.split('/').pop()} · ${o.method.toUpperCase()} aligned across layers`, method: o.method, layers, dim: o.dims, seed: intFlag(values.seed, 'seed', 0),
       xs: layers.map((l) => { const x = set.readLayer(l); return { rows: x.rows, cols: x.cols, data: x.data }; }),
       texts: set.texts, labels: set.labels, classNames: set.classNames, info: { model: o.model, dataset: o.dataset, activations: set.source },
     });
