@@ -21,6 +21,7 @@ import { writeLayerBundle, LAYER_BUNDLE } from '../src/geometry/layer-bundle.ts'
 import { writeNpy } from '../src/data/npy.ts';
 import { Rng } from '../src/geometry/rng.ts';
 import { layersPayload } from '../src/app/layers-payload.ts';
+import { buildReport } from '../src/app/report.ts';
 import { launchChromium, CHROMIUM } from '../scripts/chromium.ts';
 
 const hasChromium = existsSync(CHROMIUM);
@@ -152,5 +153,26 @@ test('explorer: slider moves the points, search highlights, click lists the offl
   await page.click('.cmp-cell[data-layer="3"] >> nth=0');
   await page.waitForSelector('#layers-plot[data-layer="3"]:not([data-animating])');
   assert.equal(await page.locator('#layers-slider').inputValue(), '1');
+  await page.close();
+});
+
+test('the static report carries the bundle: the Layers tab works from disk with the network blocked', { skip }, async () => {
+  const r = await buildReport(join(dir, 'run'));
+  const file = join(dir, 'report.html');
+  writeFileSync(file, r.html);
+  const page = await browser.newPage();
+  const requests: string[] = [];
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.route(/^(https?|wss?):/, (route) => { requests.push(route.request().url()); return route.abort(); });
+  await page.goto(`file://${file}`);
+  await page.waitForSelector('body[data-ready]', { timeout: 15_000 });
+  await page.click('nav button[data-tab=layers]');
+  await page.waitForSelector('#layers-plot[data-layer="0"]');
+  assert.equal(await page.locator('#error').isHidden(), true, await page.locator('#error').textContent() ?? '');
+  await page.click('#layers-links tr[data-layer="6"]');
+  await page.waitForSelector('#layers-plot[data-layer="6"]:not([data-animating])');
+  assert.deepEqual(errors, []);
+  assert.deepEqual(requests, []);
   await page.close();
 });

@@ -89,10 +89,34 @@ export async function alignedLayerMaps(xs: Matrix[], opts: { method: ReduceMetho
     const r = await reduce(x, { method: opts.method, nComponents: dim, seed, threads: opts.threads });
     if (!prev) { maps.push(r.embedding); disparity.push(opts.method === 'umap' || opts.method === 'tsne' ? null : 0); continue; }
     const p = procrustes(prev, r.embedding);
-    maps.push(p.aligned);
+    maps.push(rotateInto(prev, r.embedding, p.rotation));
     disparity.push(p.disparity);
   }
   return { maps, disparity };
+}
+
+/**
+ * B centred, scaled to A's Frobenius norm, rotated by R and moved to A's mean. Procrustes' own `aligned` also
+ * multiplies by its optimal scale trace(S) ≤ 1, which would shrink every layer a little more than the last;
+ * the slider wants each layer at the same spread, only turned into the shared frame.
+ */
+function rotateInto(a: Matrix<Float64Array>, b: Matrix<Float64Array>, r: Matrix<Float64Array>): Matrix<Float64Array> {
+  const n = a.rows, k = r.rows;
+  const centred = (m: Matrix<Float64Array>) => {
+    const mean = new Float64Array(k);
+    for (let i = 0; i < n; i++) for (let j = 0; j < m.cols; j++) mean[j] += m.data[i * m.cols + j] / n;
+    let norm = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < m.cols; j++) norm += (m.data[i * m.cols + j] - mean[j]) ** 2;
+    return { mean, norm: Math.sqrt(norm) };
+  };
+  const A = centred(a), B = centred(b);
+  const out = new Float64Array(n * a.cols);
+  for (let i = 0; i < n; i++) for (let q = 0; q < a.cols; q++) {
+    let v = 0;
+    for (let p = 0; p < b.cols; p++) v += (b.data[i * b.cols + p] - B.mean[p]) * r.data[p * k + q];
+    out[i * a.cols + q] = (v / B.norm) * A.norm + A.mean[q];
+  }
+  return { rows: n, cols: a.cols, data: out };
 }
 
 /** t-SNE expects a small initial spread (std 1e-4 of the first axis, as scikit-learn's pca init). */
