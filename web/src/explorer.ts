@@ -76,9 +76,10 @@ export class Explorer {
         h('label', {}, 'Search ', h('input', { id: 'layers-search', type: 'search', placeholder: 'substring of the texts' }), h('span', { id: 'layers-search-count', class: 'hint' })),
         h('label', {}, 'Colour ', h('select', { id: 'layers-colour' })),
         h('button', { id: 'layers-fit' }, 'Fit')),
-      h('div', { class: 'view' },
+      // A fixed-height view (the aside scrolls), so a long legend or profile never pushes the plot off screen.
+      h('div', { class: 'view', style: 'height:calc(100vh - 150px);min-height:360px' },
         h('div', { id: 'layers-plot', class: 'plot-host' }),
-        h('aside', {}, h('div', { id: 'layers-info', class: 'info' }), h('h3', {}, 'Colours'), h('div', { id: 'layers-legend', class: 'legend' }),
+        h('aside', { style: 'overflow-y:auto' }, h('div', { id: 'layers-info', class: 'info' }), h('h3', {}, 'Colours'), h('div', { id: 'layers-legend', class: 'legend' }),
           h('div', { id: 'layers-links' }), h('h3', {}, 'Nearest neighbours'), h('div', { id: 'layers-neighbours', class: 'selection' }, h('p', { class: 'hint' }, 'Click a point to list its nearest neighbours in this layer\'s original space.')))),
     );
     (section.querySelector('#layers-bundle') as HTMLSelectElement).value = first.dir;
