@@ -176,3 +176,21 @@ test('the static report carries the bundle: the Layers tab works from disk with 
   assert.deepEqual(requests, []);
   await page.close();
 });
+
+test('/api/layers validates its parameter: traversal, unknown names and missing bundles are refused', async () => {
+  const s = await startServer({ root: join(dir, 'run'), port: 0 });
+  try {
+    const get = async (q: string) => { const r = await fetch(`${s.url}api/layers${q}`); return [r.status, await r.json()] as const; };
+    assert.equal((await get('?dir=layers-pca'))[0], 200);
+    assert.equal((await get('?dir=..%2F..'))[0], 403);
+    assert.equal((await get('?dir=%2Fetc'))[0], 403);
+    assert.equal((await get('?dir=profile'))[0], 404);
+    assert.equal((await get('?dir=layers-pca&x=1'))[0], 400);
+    assert.equal((await get(''))[0], 400);
+    const idx = await (await fetch(`${s.url}api/index`)).json();
+    assert.deepEqual(idx.layerBundles.map((b: { dir: string }) => b.dir), ['layers-pca']);
+    assert.deepEqual(idx.compares.map((c: { path: string }) => c.path), ['compare/compare.json']);
+  } finally {
+    await s.close();
+  }
+});
