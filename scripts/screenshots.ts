@@ -25,6 +25,8 @@ if (!values.run) {
   cli('demo', '--out', root);
   const run = JSON.parse(readFileSync(join(root, 'run.json'), 'utf8'));
   cli('fisher', '--model', run.modelDir, '--data', 'builtin:topics', '--num-samples', '8', '--out', root);
+  // Maps of every layer in one frame, for the Layers tab (explorer).
+  cli('map', '--model', run.modelDir, '--data', 'builtin:topics', '--layers', 'all', '--align', '--out', root);
 }
 root = resolve(root);
 const app = await startServer({ root, port: 0 });
@@ -49,7 +51,19 @@ try {
   await page.click('nav button[data-tab=plots]');
   await page.waitForFunction(() => Array.from(document.querySelectorAll('#tab-plots img')).every((i) => (i as HTMLImageElement).complete));
   await page.screenshot({ path: join(out, 'app-plots.png') });
-  for (const f of ['app-map.png', 'app-fisher.png', 'app-plots.png']) {
+  if (await page.locator('nav button[data-tab=layers]').isVisible()) {
+    // The explorer: a middle layer, one point clicked (its neighbours in the original space listed and highlighted).
+    await page.click('nav button[data-tab=layers]');
+    const layers = Number(await page.locator('#layers-slider').getAttribute('max'));
+    await page.locator('#layers-slider').fill(String(Math.floor(layers / 2)));
+    await page.waitForSelector('#layers-plot:not([data-animating])');
+    const m = Number(await page.evaluate(() => (window as any).atlas.explorer ? document.querySelector('#layers-info')?.textContent?.match(/(\d+) points/)?.[1] : 0));
+    const [px, py] = await page.evaluate((k) => (window as any).atlas.layers.screenPosition(k) as [number, number], Math.floor(m / 4));
+    await page.mouse.click(px, py);
+    await page.waitForSelector('#layers-plot[data-point]');
+    await page.screenshot({ path: join(out, 'app-explorer.png') });
+  }
+  for (const f of ['app-map.png', 'app-fisher.png', 'app-plots.png', 'app-explorer.png']) {
     try {
       console.log(`${join(out, f)}: ${(statSync(join(out, f)).size / 1024).toFixed(0)} KB`);
     } catch { /* not taken */ }

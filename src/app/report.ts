@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { jsonForScript } from '../plot/index.ts';
 import { scanOutputFolder } from './scan.ts';
 import { fisherPayload, mapPayload, type FisherPayload, type MapPayload } from './payloads.ts';
+import { layersPayload, type LayersPayload } from './layers-payload.ts';
 import { clientAssets } from './client-assets.ts';
 
 export interface ReportOptions {
@@ -49,6 +50,15 @@ export async function buildReport(root: string, o: ReportOptions = {}): Promise<
     }
   }
   index.fisher = index.fisher.filter((f) => fisher[f.dir]);
+  const layers: Record<string, LayersPayload> = {};
+  for (const b of index.layerBundles) {
+    try {
+      layers[b.dir] = layersPayload(rootReal, b.dir);
+    } catch (e) {
+      skipped.push(`${b.dir}: ${(e as Error).message}`);
+    }
+  }
+  index.layerBundles = index.layerBundles.filter((b) => layers[b.dir]);
   const files: Record<string, string> = {};
   const abs = (rel: string) => join(rootReal, ...rel.split('/'));
   const fits = (rel: string) => {
@@ -61,7 +71,9 @@ export async function buildReport(root: string, o: ReportOptions = {}): Promise<
     else if (p.png && fits(p.png)) files[p.png] = `data:image/png;base64,${readFileSync(abs(p.png)).toString('base64')}`;
   }
   for (const t of index.tables) if (fits(t.path)) files[t.path] = readFileSync(abs(t.path), 'utf8');
-  const data = { index, maps, fisher, files, generatedAt: new Date().toISOString() };
+  // The explorer's linked views read these as text.
+  for (const f of [...index.profiles.filter((p) => p.path.endsWith('.json')), ...index.compares]) if (fits(f.path)) files[f.path] = readFileSync(abs(f.path), 'utf8');
+  const data = { index, maps, fisher, layers, files, generatedAt: new Date().toISOString() };
   const a = await clientAssets();
   // '</script' cannot occur inside the inline script: '<\/' means the same in JS strings and regexes.
   const js = a.js.replace(/<\/(script)/gi, '<\\/$1');

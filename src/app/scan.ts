@@ -14,6 +14,9 @@
  */
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { basename, join, sep } from 'node:path';
+import { LAYER_BUNDLE } from '../geometry/layer-bundle.ts';
+import { COMPARE_FILES } from '../geometry/compare-output.ts';
+import { layerBundleEntry, type LayerBundleEntry } from './layers-payload.ts';
 
 export interface MapEntry {
   /** The embedding .npy, relative to the root (forward slashes); also the map's id. */
@@ -56,6 +59,10 @@ export interface AtlasIndex {
   /** run.json at the root, when present (written by `demo`). */
   run: Record<string, unknown> | null;
   maps: MapEntry[];
+  /** Layers bundles (src/geometry/layer-bundle.ts) for the explorer's layer slider. */
+  layerBundles: LayerBundleEntry[];
+  /** Layer × layer similarity outputs of `latent-atlas compare` (compare.json). */
+  compares: FileEntry[];
   profiles: FileEntry[];
   fisher: FisherEntry[];
   plots: PlotEntry[];
@@ -139,7 +146,7 @@ export function scanOutputFolder(root: string): AtlasIndex {
   };
   walk([], 0);
 
-  const index: AtlasIndex = { name: basename(rootReal), run: null, maps: [], profiles: [], fisher: [], plots: [], tables: [], graphs: [], pages: [], skipped: [] };
+  const index: AtlasIndex = { name: basename(rootReal), run: null, maps: [], layerBundles: [], compares: [], profiles: [], fisher: [], plots: [], tables: [], graphs: [], pages: [], skipped: [] };
   const run = readJson(join(rootReal, 'run.json'));
   if (isRecord(run)) index.run = run;
   const present = new Set(files.map(relOf));
@@ -165,6 +172,14 @@ export function scanOutputFolder(root: string): AtlasIndex {
       claimed.add(sidecar);
       const base = rel.slice(0, -4);
       for (const ext of ['.svg', '.png', '.html']) claimed.add(base + ext);
+    } else if (name === COMPARE_FILES.json) {
+      index.compares.push({ path: rel, group: groupOf(parts), title: titleOf(parts) });
+      claimed.add(rel);
+    } else if (name === LAYER_BUNDLE.manifest) {
+      const e = layerBundleEntry(join(rootReal, ...parts), groupOf(parts));
+      if (!e) continue;
+      index.layerBundles.push(e);
+      claimed.add(rel);
     } else if (name === 'ellipses.json' && present.has(relOf([...parts.slice(0, -1), 'fisher-mds.npy']))) {
       const dir = groupOf(parts);
       const at = (f: string) => (dir === '.' ? f : `${dir}/${f}`);

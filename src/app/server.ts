@@ -13,6 +13,7 @@ import { HttpError, resolveInside } from './safe-path.ts';
 import { scanOutputFolder } from './scan.ts';
 import { fisherPayload, mapPayload } from './payloads.ts';
 import { clientAssets } from './client-assets.ts';
+import { layersPayload } from './layers-payload.ts';
 
 export interface ServeOptions {
   /** The output folder to serve. */
@@ -108,7 +109,7 @@ export function atlasHandler(root: string, bindHost: string): (req: IncomingMess
       switch (url.pathname) {
         case '/':
         case '/index.html': {
-          params(url, ['map', 'view']);
+          params(url, ['map', 'view', 'layers']);
           const a = await clientAssets();
           send(res, 200, 'text/html; charset=utf-8', a.html, { 'Content-Security-Policy': APP_CSP });
           return;
@@ -118,8 +119,9 @@ export function atlasHandler(root: string, bindHost: string): (req: IncomingMess
         case '/api/index': params(url, []); sendJson(res, 200, scanOutputFolder(rootReal)); return;
         case '/api/map': sendJson(res, 200, mapPayload(rootReal, params(url, ['path'], ['path']).path)); return;
         case '/api/fisher': sendJson(res, 200, fisherPayload(rootReal, params(url, ['dir'], ['dir']).dir)); return;
+        case '/api/layers': sendJson(res, 200, layersPayload(rootReal, params(url, ['dir'], ['dir']).dir)); return;
         case '/favicon.ico': params(url, []); res.writeHead(204, SECURITY_HEADERS); res.end(); return;
-        default: throw new HttpError(404, `no such route '${url.pathname}'`, 'routes: /, /api/index, /api/map?path=, /api/fisher?dir=, /files/<path>');
+        default: throw new HttpError(404, `no such route '${url.pathname}'`, 'routes: /, /api/index, /api/map?path=, /api/fisher?dir=, /api/layers?dir=, /files/<path>');
       }
     } catch (e) {
       if (res.headersSent) { res.destroy(); return; }

@@ -4,14 +4,17 @@
  */
 import type { AtlasIndex } from '../../src/app/scan.ts';
 import type { FisherPayload, MapPayload } from '../../src/app/payloads.ts';
+import type { LayersPayload } from '../../src/app/layers-payload.ts';
 
-export type { AtlasIndex, FisherPayload, MapPayload };
+export type { AtlasIndex, FisherPayload, MapPayload, LayersPayload };
 
 /** What the static report embeds. Files are data: URLs (images) or text (tables). */
 export interface EmbeddedData {
   index: AtlasIndex;
   maps: Record<string, MapPayload>;
   fisher: Record<string, FisherPayload>;
+  /** Layers bundles by folder (optional: reports built before the explorer have none). */
+  layers?: Record<string, LayersPayload>;
   files: Record<string, string>;
   generatedAt: string;
 }
@@ -21,6 +24,8 @@ export interface DataSource {
   index(): Promise<AtlasIndex>;
   map(path: string): Promise<MapPayload>;
   fisher(dir: string): Promise<FisherPayload>;
+  /** A layers bundle (the explorer's Layers tab). */
+  layers(dir: string): Promise<LayersPayload>;
   /** URL of a file of the output folder (for <img>, links and downloads); null when not available. */
   fileUrl(path: string): string | null;
   fileText(path: string): Promise<string>;
@@ -40,6 +45,7 @@ class ServerSource implements DataSource {
   index() { return getJson<AtlasIndex>('api/index'); }
   map(path: string) { return getJson<MapPayload>(`api/map?path=${encodeURIComponent(path)}`); }
   fisher(dir: string) { return getJson<FisherPayload>(`api/fisher?dir=${encodeURIComponent(dir)}`); }
+  layers(dir: string) { return getJson<LayersPayload>(`api/layers?dir=${encodeURIComponent(dir)}`); }
   fileUrl(path: string) { return filesUrl(path); }
   async fileText(path: string) {
     const r = await fetch(filesUrl(path));
@@ -61,6 +67,11 @@ class EmbeddedSource implements DataSource {
     const f = this.d.fisher[dir];
     if (!f) throw new Error(`Fisher output '${dir}' is not in this report`);
     return f;
+  }
+  async layers(dir: string): Promise<LayersPayload> {
+    const l = this.d.layers?.[dir];
+    if (!l) throw new Error(`layers bundle '${dir}' is not in this report`);
+    return l;
   }
   fileUrl(path: string) {
     const f = this.d.files[path];

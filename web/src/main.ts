@@ -9,6 +9,9 @@ import { categoricalColors } from '../../src/plot/palette.ts';
 import { ScatterGL, type ScatterData } from './scatter-gl.ts';
 import { dataSource, type AtlasIndex, type FisherPayload, type MapPayload } from './data.ts';
 import { parseDelimited, toCsv } from './table.ts';
+import { initExplorer, type Explorer } from './explorer.ts';
+
+let explorer: Explorer | null = null;
 
 const src = dataSource();
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -430,6 +433,7 @@ function selectTab(name: string): void {
   // A scatter laid out while hidden has no size: redraw it now that it is visible.
   if (name === 'map') mapPanel?.scatter.requestDraw();
   if (name === 'fisher') fisherPanel?.scatter.requestDraw();
+  if (name === 'layers') explorer?.scatter.requestDraw();
 }
 
 async function start(): Promise<void> {
@@ -457,8 +461,10 @@ async function start(): Promise<void> {
   initFilesTab();
   await initMapTab();
   await initFisherTab();
+  explorer = await initExplorer(src, index, selectTab);
+  if (view === 'layers' && explorer) selectTab('layers');
   await initTablesTab();
-  (window as unknown as { atlas: unknown }).atlas = { map: mapPanel?.scatter ?? null, fisher: fisherPanel?.scatter ?? null, index };
+  (window as unknown as { atlas: unknown }).atlas = { map: mapPanel?.scatter ?? null, fisher: fisherPanel?.scatter ?? null, layers: explorer?.scatter ?? null, explorer, index };
   requestAnimationFrame(() => requestAnimationFrame(() => { document.body.dataset.ready = '1'; }));
 }
 

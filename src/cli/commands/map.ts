@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { LAYER_BUNDLE, writeLayerBundle } from '../../geometry/layer-bundle.ts';
 import { parseFlagsWithConfig, stringFlag, type Command } from '../command.ts';
 import { MODEL_DATA_FLAGS, MODEL_HELP, extractHelp, withExtraction } from '../shared-flags.ts';
 import { fromFlags, tableFlags, tableHelp } from '../table-flags.ts';
@@ -21,6 +22,7 @@ const MAP_FLAGS = {
   ...tableFlags(REDUCE_OPTIONS),
   activations: { type: 'string' },
   labels: { type: 'string' },
+  align: { type: 'boolean' },
   out: { type: 'string' },
 } as const;
 
@@ -36,7 +38,20 @@ function setLayers(set: ActivationSet, spec: string): number[] {
   });
 }
 
-async function mapSet(set: ActivationSet, layers: number[], options: ResolvedOptions<typeof REDUCE_OPTIONS>, o: { out: string; model: string; dataset: string }): Promise<void> {
+async function mapSet(set: ActivationSet, layers: number[], options: ResolvedOptions<typeof REDUCE_OPTIONS>, o: { out: string; model: string; dataset: string; align?: boolean }): Promise<void> {
+  if (o.align) {
+    // One bundle of all chosen layers in a shared frame, for the app's layer slider (src/geometry/layer-bundle.ts).
+    if (options.geodesic) throw new AtlasError('--align does not combine with --geodesic', { hint: 'drop one of the two flags' });
+    const dims = options.nComponents;
+    const dir = join(o.out, `layers-${options.method}${dims === 3 ? '-3d' : ''}`);
+    const m = await writeLayerBundle(dir, {
+      title: `${o.model.split('/').pop()} · ${options.method.toUpperCase()} aligned across layers`, method: options.method, layers, dim: dims, seed: options.seed,
+      xs: layers.map((l) => { const x = set.readLayer(l); return { rows: x.rows, cols: x.cols, data: x.data }; }),
+      texts: set.texts, labels: set.labels, classNames: set.classNames, info: { model: o.model, dataset: o.dataset, activations: set.source },
+    });
+    console.log(`layers ${m.layers.join(', ')}: ${join(dir, LAYER_BUNDLE.manifest)} (${m.n} points, ${m.k} neighbours per layer)`);
+    return;
+  }
   const rows = { labels: set.labels, classNames: set.classNames, texts: set.texts };
   const method = options.method;
   for (const layer of layers) {
@@ -73,6 +88,10 @@ ${tableHelp(REDUCE_OPTIONS, Object.keys(REDUCE_OPTIONS).filter((k) => k !== 'see
   (--seed also seeds t-SNE / UMAP / SMACOF / randomized PCA)
   --activations PATH      activations computed elsewhere instead of a model and --data (see 'latent-atlas profile --help')
   --labels FILE           labels/texts for --activations (CSV/TSV/JSONL, one row per activation row)
+  --align                 one bundle of all chosen layers in a shared frame for the app's layer slider:
+                          OUT/layers-<method>/ (layers.json, coords.npy, knn.npy; src/geometry/layer-bundle.ts).
+                          PCA is aligned layer to layer by orthogonal Procrustes, UMAP/t-SNE start from the
+                          previous layer's map; the 10 nearest neighbours in each layer's original space are stored
 
 ${MODEL_HELP}
 ${extractHelp(MAP_EXTRACT)}`,
@@ -87,11 +106,11 @@ ${extractHelp(MAP_EXTRACT)}`,
     if (acts) {
       if (values.model || values.data || positionals.length) throw new AtlasError('--activations replaces the model and --data; pass one or the other');
       const set = await openActivationSet(acts, { labels: stringFlag(values.labels), labelColumn: stringFlag(values['label-column']), textColumn: stringFlag(values['text-column']) });
-      await mapSet(set, setLayers(set, stringFlag(values.layers) ?? '-1'), options, { out, model: set.name, dataset: stringFlag(values.labels) ?? '(unlabelled)' });
+      await mapSet(set, setLayers(set, stringFlag(values.layers) ?? '-1'), options, { out, model: set.name, dataset: stringFlag(values.labels) ?? '(unlabelled)', align: values.align === true });
       return;
     }
     await withExtraction(values, async (model, dataset, extraction) => {
-      await mapSet(activationSetFromExtraction(extraction), extraction.layers, options, { out, model: model.id, dataset: dataset.name });
+      await mapSet(activationSetFromExtraction(extraction), extraction.layers, options, { out, model: model.id, dataset: dataset.name, align: values.align === true });
     }, { positionals, table: MAP_EXTRACT });
   },
 };
