@@ -195,3 +195,21 @@ test('bad tokenizer files: a tokenizer.model that is not a SentencePiece protobu
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a Hugging Face folder with only tokenizer.model uses it, honouring add_bos_token / add_eos_token', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atlas-sp-hf-'));
+  try {
+    copyFileSync(join(STORIES, 'tok512.model'), join(dir, 'tokenizer.model'));
+    const plain = await loadTokenizer(dir);
+    assert.deepEqual(plain.encode('Once upon a time'), [1, 403, 407, 261, 378]);
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ add_bos_token: false, add_eos_token: true, padding_side: 'left' }));
+    const t = await loadTokenizer(dir);
+    assert.match(t.source, /tokenizer\.model$/);
+    assert.deepEqual(t.encode('Once upon a time'), [403, 407, 261, 378, 2]);
+    assert.equal(t.addBos, false);
+    const b = t.encodeBatch(['Once upon a time', 'a']);
+    assert.deepEqual([...b.ids.subarray(5)], [t.padTokenId, t.padTokenId, t.padTokenId, 261, 2]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
