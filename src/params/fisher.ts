@@ -46,7 +46,7 @@ export interface FisherResult {
   samples: number;
   /** Predicted tokens over all samples. */
   tokens: number;
-  /** Mean per-text negative log-likelihood of the targets used (nats). */
+  /** Mean over texts of the per-sample loss: per-token mean NLL ('mean') or summed NLL ('sum'), nats. */
   meanLoss: number;
 }
 
@@ -93,7 +93,7 @@ export async function diagonalFisher(params: ParamStore, batches: Iterable<Token
       if (ce.tokens[b] === 0) continue;
       samples++;
       tokens += ce.tokens[b];
-      lossSum += ce.perSampleLoss[b];
+      lossSum += normalise === 'mean' ? ce.perSampleLoss[b] / ce.tokens[b] : ce.perSampleLoss[b];
     }
     opts.onBatch?.(samples);
   }
