@@ -40,7 +40,7 @@ test('fim, similarity and task-vector commands write their reports', async () =>
   fisher.close();
   assert.ok(Math.abs(summary.topParameters[0].value - max) <= 1e-6 * max);
   assert.ok(Math.abs(summary.total.sum - sum) <= 1e-4 * sum);
-  const layers = JSON.parse(readFileSync(join(root, 'fim', 'layer_importance.json'), 'utf8'));
+  const layers = JSON.parse(readFileSync(join(root, 'fim', 'fisher_layers.json'), 'utf8'));
   assert.deepEqual(layers.layers.map((l: { group: string }) => l.group), ['embed', '0', '1', 'head']);
   assert.ok(existsSync(join(root, 'sim', 'similarity.json')) && existsSync(join(root, 'sim', 'similarity_layers.csv')));
   assert.match(readFileSync(join(root, 'sim', 'similarity_tensors.csv'), 'utf8'), /^pair,tensor,layer,component/);

@@ -62,8 +62,8 @@ test('empirical Fisher on the model\'s own samples converges to the exactly enum
     return texts[x];
   };
   const samples = Array.from({ length: 3000 }, draw);
-  const small = await diagonalFisher(store, batchesOf(samples.slice(0, 30), 30));
-  const large = await diagonalFisher(store, batchesOf(samples, 500));
+  const small = await diagonalFisher(store, batchesOf(samples.slice(0, 30), 30), { normalise: 'sum' });
+  const large = await diagonalFisher(store, batchesOf(samples, 500), { normalise: 'sum' });
   assert.equal(large.samples, 3000);
   assert.equal(large.tokens, 3000 * (T - 1));
   const eSmall = relError(small.fisher, trueFisher);
@@ -71,7 +71,7 @@ test('empirical Fisher on the model\'s own samples converges to the exactly enum
   assert.ok(eLarge < 0.1, `relative error with 3000 samples: ${eLarge}`);
   assert.ok(eLarge < eSmall / 3, `error shrinks with samples: ${eSmall} (30) → ${eLarge} (3000)`);
   // and the empirical Fisher on data that are NOT model samples (all texts equally often) differs from it
-  const uniform = await diagonalFisher(store, batchesOf(texts, 27));
+  const uniform = await diagonalFisher(store, batchesOf(texts, 27), { normalise: 'sum' });
   assert.ok(relError(uniform.fisher, trueFisher) > 2 * eLarge);
 });
 
@@ -92,9 +92,9 @@ test('true-Fisher mode (targets sampled from the model) converges to its exact e
     }
   }
   const repeated = Array.from({ length: 4000 }, () => context);
-  const est = await diagonalFisher(store, batchesOf(repeated, 500), { mode: 'true', seed: 3 });
+  const est = await diagonalFisher(store, batchesOf(repeated, 500), { mode: 'true', seed: 3, normalise: 'sum' });
   const err = relError(est.fisher, expected);
   assert.ok(err < 0.1, `relative error ${err}`);
-  const emp = await diagonalFisher(store, batchesOf([context], 1));
+  const emp = await diagonalFisher(store, batchesOf([context], 1), { normalise: 'sum' });
   assert.ok(relError(emp.fisher, expected) > 2 * err, 'the empirical Fisher of one text is not the true Fisher');
 });

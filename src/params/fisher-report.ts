@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { writeSafetensors } from '../model/safetensors.ts';
 import { NAME_CLASSIFIER, groupOrder, unravel, type Component, type ParamClassifier } from './param-names.ts';
 import { RunningStat, TopK } from './stats.ts';
-import type { FisherResult } from './fisher.ts';
+import { FISHER_FORMULAS, type FisherResult } from './fisher.ts';
+import { UPSTREAM_FILES, upstreamReports } from './fisher-upstream.ts';
 
 export interface TopParameter {
   name: string;
@@ -90,33 +91,58 @@ export function fisherReport(fisher: Map<string, Float32Array>, shapes: Map<stri
   };
 }
 
-export const FISHER_NORMALISATION =
-  'F_i = (1/N) * sum over the N texts of (d log p(x)/d theta_i)^2, where log p(x) is summed over the text\'s predicted tokens ' +
-  '(document normalisation); squares of per-sample gradients. Divide by meanTokensPerSample for a per-token scale.';
+/** File names of the `fim` output folder (ours; upstream's names are in ./fisher-upstream.ts). */
+export const FIM_FILES = {
+  diagonal: 'fisher_diagonal.safetensors',
+  layers: 'fisher_layers.json',
+  summary: 'summary.json',
+} as const;
 
-/** Writes fisher_diagonal.safetensors, layer_importance.json and summary.json into `outDir`. */
-export function writeFisherOutputs(outDir: string, result: FisherResult, shapes: Map<string, number[]>, meta: Record<string, unknown>, classify?: ParamClassifier): FisherReport {
+export interface FisherOutputOptions {
+  /** Split every component into this many chunks along its flattened index (granular_importance.json). 0 = off. */
+  granularity?: number;
+  /** How stored tensors split into components (the architecture's recipes, param-names.ts paramClassifier). */
+  classify?: ParamClassifier;
+}
+
+const json = (path: string, v: unknown): void => writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
+
+/**
+ * Writes fisher_diagonal.safetensors, fisher_layers.json (ours), summary.json (ours + upstream's fields) and
+ * upstream's layer_importance.json, component_importance.json (+ granular_importance.json) into `outDir`.
+ */
+export function writeFisherOutputs(outDir: string, result: FisherResult, shapes: Map<string, number[]>, meta: Record<string, unknown>, opts: FisherOutputOptions = {}): FisherReport {
   mkdirSync(outDir, { recursive: true });
-  const report = fisherReport(result.fisher, shapes, 10, classify);
+  const report = fisherReport(result.fisher, shapes, 10, opts.classify);
+  const up = upstreamReports(result.fisher, shapes, opts.granularity ?? 0);
+  const formula = FISHER_FORMULAS[result.normalise];
   writeSafetensors(
-    join(outDir, 'fisher_diagonal.safetensors'),
+    join(outDir, FIM_FILES.diagonal),
     [...result.fisher].map(([n, f]) => [n, { shape: shapes.get(n) ?? [f.length], data: f }] as const),
-    { metadata: { format: 'pt', kind: 'diagonal_fisher', mode: result.mode, samples: String(result.samples), normalisation: FISHER_NORMALISATION } },
+    { metadata: { format: 'pt', kind: 'diagonal_fisher', mode: result.mode, normalise: result.normalise, samples: String(result.samples), formula } },
   );
-  const common = { ...meta, mode: result.mode, samples: result.samples, tokens: result.tokens, meanTokensPerSample: result.samples ? result.tokens / result.samples : 0, normalisation: FISHER_NORMALISATION };
-  writeFileSync(join(outDir, 'layer_importance.json'), JSON.stringify({
+  const common = { ...meta, mode: result.mode, normalise: result.normalise, formula, samples: result.samples, tokens: result.tokens, meanTokensPerSample: result.samples ? result.tokens / result.samples : 0 };
+  json(join(outDir, FIM_FILES.layers), {
     ...common,
     ranking: [...report.layers].sort((a, b) => a.rank - b.rank).map((l) => l.group),
     layers: report.layers,
     components: report.components,
-  }, null, 2) + '\n');
-  writeFileSync(join(outDir, 'summary.json'), JSON.stringify({
+  });
+  json(join(outDir, UPSTREAM_FILES.layers), up.layerImportance);
+  json(join(outDir, UPSTREAM_FILES.components), up.componentImportance);
+  if (up.granular) json(join(outDir, UPSTREAM_FILES.granular), { granularity: opts.granularity, components: up.granular });
+  json(join(outDir, FIM_FILES.summary), {
     ...common,
+    // upstream's fields: top_10_parameters are TENSORS ranked by their Fisher sum
+    ...up.summary,
+    top_layers: Object.entries(up.layerImportance).slice(0, 10).map(([layer, fraction]) => ({ layer, fraction })),
     meanLoss: result.meanLoss,
+    meanLossUnit: result.normalise === 'mean' ? 'nats per token, averaged over samples' : 'nats per sample (summed over its tokens)',
     parameters: report.total.count,
     total: report.total,
+    // ours: the individual parameters with the largest F_i
     topParameters: report.top,
     tensors: report.perTensor,
-  }, null, 2) + '\n');
+  });
   return report;
 }

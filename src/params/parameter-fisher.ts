@@ -43,7 +43,7 @@ export async function parameterFisher(model: ModelWeights, dataset: Dataset, opt
       options.onProgress?.(Math.min(i + o.batchSize, texts.length), texts.length);
     }
   }
-  const result = await diagonalFisher(params, batches(), { mode: o.mode, seed: o.seed });
+  const result = await diagonalFisher(params, batches(), { mode: o.mode, normalise: o.normalise, seed: o.seed });
   if (result.samples === 0) throw new AtlasError('no text has two or more tokens: nothing to predict', { file: dataset.source });
   return { ...result, params, options: { maxLength, batchSize: o.batchSize, mode: o.mode, seed: o.seed } };
 }

@@ -1,6 +1,7 @@
 /** Latent Atlas plotting: static SVG/PNG figures and self-contained interactive HTML. */
 export { scatterSvg, ellipsePoints, type ScatterOptions, type Ellipse } from './scatter.ts';
 export { lineSvg, type LineOptions, type LineSeries } from './line.ts';
+export { barSvg, type BarOptions, type BarSeries } from './bar.ts';
 export { heatmapSvg, type HeatmapOptions } from './heatmap.ts';
 export { graphSvg, type GraphOptions, type GraphNode, type GraphEdge } from './graph.ts';
 export { facetSvg, type FacetOptions } from './facet.ts';
