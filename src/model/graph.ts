@@ -42,6 +42,17 @@ export interface ForwardRequest {
 export interface GraphOptions {
   /** Use onnxruntime's fused com.microsoft Attention where the spec allows (default true). */
   fusedAttention?: boolean;
+  /**
+   * Build only blocks first..last (inclusive) of the same graph, for layer-streamed execution
+   * (streamed-runtime.ts). A segment with first > 0 reads the residual stream from input `resid_in`
+   * [B, T, d] instead of embedding the ids; one that ends before the model's last needed block returns the
+   * residual after block `last` as output `resid_out`. The embeddings belong to the segment with first = 0,
+   * the final norm and unembedding to the one with last = nLayer - 1. Only hooks inside the segment may be
+   * requested. `through` is the last block the whole request needs (lastNeededBlock of the whole-model
+   * request), so a segment's blocks are wired exactly as in the whole graph. Whole-model and segment graphs
+   * are the same code, so their values agree.
+   */
+  segment?: { first: number; last: number; through: number };
 }
 
 export interface ForwardGraph {
@@ -50,11 +61,26 @@ export interface ForwardGraph {
   hooks: string[];
   /** 'logits' when requested. */
   logits?: string;
+  /** A segment's residual output (`resid_out`) when a later block still needs it. */
+  residOut?: string;
 }
 
 export const INPUT_IDS = 'input_ids';
 export const ATTENTION_MASK = 'attention_mask';
 export const LOGITS = 'logits';
+/** Residual stream into / out of a segment graph (GraphOptions.segment). */
+export const RESID_IN = 'resid_in';
+export const RESID_OUT = 'resid_out';
+
+/**
+ * The last block a request needs over the whole model (-1: embeddings only). Segment builders must use the
+ * whole-model value so that a segment's blocks are wired as in the whole graph.
+ */
+export function lastNeededBlock(spec: ModelSpec, request: ForwardRequest): number {
+  const L = spec.nLayer;
+  const needHead = request.logits !== 'none' || request.hooks.some((h) => h.kind === 'final');
+  return needHead ? L - 1 : Math.max(-1, ...request.hooks.map((h) => (h.kind === 'final' ? L - 1 : h.layer)));
+}
 
 /** Additive mask value: exp(score - 1e9) underflows to exactly 0 in float32, and fully masked rows stay finite. */
 const MASKED = -1e9;
@@ -364,26 +390,43 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
     else ctx.output(x, name, ['B', 'T', shape[2]!]);
   };
   // Blocks after the last requested hook are not built.
-  const needHead = request.logits !== 'none' || request.hooks.some((h) => h.kind === 'final');
-  const lastBlock = needHead ? L - 1 : Math.max(-1, ...request.hooks.map((h) => (h.kind === 'final' ? L - 1 : h.layer)));
-
-  // Embeddings.
-  const embedW = ctx.weight(W.embed);
-  let emb = g.node('Gather', [embedW, INPUT_IDS]);
-  if (spec.embed.scale !== 1) emb = g.node('Mul', [emb, g.constF32(Math.fround(spec.embed.scale))]);
-  const lp = spec.embed.learnedPositions;
-  if (lp) {
-    const idx = lp.offset ? g.node('Add', [ctx.positions, g.constI64(lp.offset)]) : ctx.positions;
-    emb = g.node('Add', [emb, g.node('Gather', [ctx.weight(W.pos), idx])]);
+  const needHead0 = request.logits !== 'none' || request.hooks.some((h) => h.kind === 'final');
+  const lastBlock = opts.segment ? opts.segment.through : lastNeededBlock(spec, request);
+  const seg = opts.segment ?? { first: 0, last: Math.max(lastBlock, 0) };
+  if (!Number.isInteger(seg.first) || !Number.isInteger(seg.last) || seg.first < 0 || seg.last < seg.first || seg.last >= L) {
+    throw new Error(`graph segment ${seg.first}..${seg.last} is outside blocks 0..${L - 1}`);
   }
-  if (spec.embed.tokenTypes > 0) {
-    // Token type 0 everywhere (single-segment input): add row 0 of the table.
-    emb = g.node('Add', [emb, ctx.constant(ctx.tensor(W.tokenType).data.slice(0, d), [d], 'token_type_0')]);
+  for (const hk of request.hooks) {
+    const inside = hk.kind === 'final' ? seg.last === L - 1 : hk.layer >= seg.first && hk.layer <= seg.last;
+    if (!inside) throw new Error(`hook ${hookName(hk)} is outside graph segment ${seg.first}..${seg.last}`);
   }
-  let h = g.node('Reshape', [emb, ctx.dims([-1, d])]);
-  if (spec.embed.norm) h = ctx.norm(h, spec.embed.norm, W.embedNormW, W.embedNormB);
+  const needHead = needHead0 && seg.last === L - 1;
+  const lastHere = Math.min(lastBlock, seg.last);
 
-  for (let l = 0; l <= lastBlock; l++) {
+  let h: string;
+  let embedW: string | undefined;
+  const tiedHead = (): string => (embedW ??= ctx.weight(W.embed));
+  if (seg.first === 0) {
+    // Embeddings.
+    let emb = g.node('Gather', [tiedHead(), INPUT_IDS]);
+    if (spec.embed.scale !== 1) emb = g.node('Mul', [emb, g.constF32(Math.fround(spec.embed.scale))]);
+    const lp = spec.embed.learnedPositions;
+    if (lp) {
+      const idx = lp.offset ? g.node('Add', [ctx.positions, g.constI64(lp.offset)]) : ctx.positions;
+      emb = g.node('Add', [emb, g.node('Gather', [ctx.weight(W.pos), idx])]);
+    }
+    if (spec.embed.tokenTypes > 0) {
+      // Token type 0 everywhere (single-segment input): add row 0 of the table.
+      emb = g.node('Add', [emb, ctx.constant(ctx.tensor(W.tokenType).data.slice(0, d), [d], 'token_type_0')]);
+    }
+    h = g.node('Reshape', [emb, ctx.dims([-1, d])]);
+    if (spec.embed.norm) h = ctx.norm(h, spec.embed.norm, W.embedNormW, W.embedNormB);
+  } else {
+    g.input(RESID_IN, 'float32', ['batch', 'seq', d]);
+    h = g.node('Reshape', [RESID_IN, ctx.dims([-1, d])]);
+  }
+
+  for (let l = seg.first; l <= lastHere; l++) {
     const b = spec.blocks[l]!;
     const n = W.block(l);
     const a = b.attn;
@@ -495,13 +538,16 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
     emit({ kind: 'resid_post', layer: l }, h);
   }
 
+  let residOut: string | undefined;
+  if (seg.last < lastBlock) residOut = ctx.output(h, RESID_OUT, ['B', 'T', d]);
+
   let logits: string | undefined;
   if (needHead) {
     const final = spec.finalNorm ? ctx.norm(h, spec.finalNorm, W.finalNormW, W.finalNormB) : h;
     emit({ kind: 'final' }, final);
     if (request.logits !== 'none') {
       const u = spec.unembed!;
-      const wU = u.tied ? embedW : ctx.weight(W.unembed);
+      const wU = u.tied ? tiedHead() : ctx.weight(W.unembed);
       const bU = u.bias ? ctx.weight(W.unembedBias) : undefined;
       const rows = request.logits === 'last' ? g.node('Gather', [final, ctx.lastRowIndex()], 1, { axis: 0 }) : final;
       let y = ctx.linear(rows, wU, bU);
@@ -509,5 +555,5 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
       logits = request.logits === 'last' ? ctx.output(y, LOGITS, ['B', spec.vocabSize]) : ctx.output(y, LOGITS, ['B', 'T', spec.vocabSize]);
     }
   }
-  return { graph: g, hooks: request.hooks.map(hookName), ...(logits ? { logits } : {}) };
+  return { graph: g, hooks: request.hooks.map(hookName), ...(logits ? { logits } : {}), ...(residOut ? { residOut } : {}) };
 }

@@ -165,8 +165,33 @@ export class TransformerRuntime {
 
   /** Validates the input and converts it to onnxruntime tensors. */
   private feeds(input: ForwardInput): Record<string, ort.Tensor> {
+    return forwardFeeds(this.src.config, input);
+  }
+
+  /** Frees every onnxruntime session (their copies of the weights). */
+  async release(): Promise<void> {
+    this.released = true;
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) {
+      try {
+        await (await s).session.release();
+      } catch {
+        // a session that failed to build has nothing to release
+      }
+    }
+  }
+}
+
+/** The hooks equal to HF's hidden_states[0..L] (what `forward` returns). */
+export function hiddenStateHooks(spec: ModelConfig['spec']): HookPoint[] {
+  return Array.from({ length: spec.nLayer + 1 }, (_, i) => hfHiddenStateHook(spec, i));
+}
+
+/** Validates a forward input against a config and converts it to onnxruntime tensors (ids, mask). */
+export function forwardFeeds(cfg: ModelConfig, input: ForwardInput): Record<string, ort.Tensor> {
+  {
     const { ids, attentionMask, batch: B, seqLen: T } = input;
-    const cfg = this.src.config;
     const learned = cfg.spec.embed.learnedPositions;
     if (!Number.isInteger(B) || B < 1 || !Number.isInteger(T) || T < 1) {
       throw new AtlasError(`batch and seqLen must be positive integers, got ${B} x ${T}`, { field: 'batch/seqLen' });
@@ -206,19 +231,5 @@ export class TransformerRuntime {
       [INPUT_IDS]: new ort.Tensor('int64', ids64, [B, T]),
       [ATTENTION_MASK]: new ort.Tensor('int64', mask64, [B, T]),
     };
-  }
-
-  /** Frees every onnxruntime session (their copies of the weights). */
-  async release(): Promise<void> {
-    this.released = true;
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of all) {
-      try {
-        await (await s).session.release();
-      } catch {
-        // a session that failed to build has nothing to release
-      }
-    }
   }
 }

@@ -1,0 +1,79 @@
+/**
+ * Memory arithmetic for running big models: float32 weight bytes of a spec (whole model, per block), the
+ * `--max-memory SIZE` parser and default, and the decision between whole-model and layer-streamed execution.
+ */
+import { freemem, totalmem } from 'node:os';
+import { AtlasError } from '../errors.ts';
+import { type ModelSpec, canonicalWeightShapes } from './spec.ts';
+import { numel } from './tensor.ts';
+
+/**
+ * Peak RSS of whole-model execution per float32 weight byte (measured: a Llama-3.2-1B-shaped checkpoint
+ * peaked at 2.2 × its float32 weights, issue 18). Used only to decide when to stream.
+ */
+export const WHOLE_MODEL_RSS_FACTOR = 2.25;
+/** Share of the free memory the default budget may use (the rest is headroom for the OS and activations). */
+const DEFAULT_SHARE = 0.8;
+
+const BLOCK_NAME = /^blocks\.(\d+)\./;
+
+/** float32 bytes of the canonical tensors of block l (`blocks.l.*`), or of the non-block tensors when l = -1. */
+export function blockWeightBytes(spec: ModelSpec, l: number): number {
+  let n = 0;
+  for (const [name, shape] of canonicalWeightShapes(spec)) {
+    const m = BLOCK_NAME.exec(name);
+    if ((m ? Number(m[1]) : -1) === l) n += numel(shape);
+  }
+  return 4 * n;
+}
+
+/** float32 bytes of every canonical tensor. */
+export function float32WeightBytes(spec: ModelSpec): number {
+  let n = 0;
+  for (const shape of canonicalWeightShapes(spec).values()) n += numel(shape);
+  return 4 * n;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, kb: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mb: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gb: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tb: 2 ** 40, tib: 2 ** 40 };
+
+/** "8G", "512MB", "1.5GiB", "123456" (bytes) → bytes (binary units). */
+export function parseSize(text: string, field = '--max-memory'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined || !(Number(m[1]) > 0)) {
+    throw new AtlasError(`'${text}' is not a memory size`, { field, hint: 'write e.g. 8G, 512M or 1.5GiB (binary units)' });
+  }
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** Default budget: 80 % of the memory free now (never more than 80 % of the machine's). */
+export function defaultMaxMemory(): number {
+  return Math.floor(DEFAULT_SHARE * Math.min(freemem(), totalmem()));
+}
+
+/** True when whole-model execution is expected to exceed `maxMemory` bytes. */
+export function needsStreaming(spec: ModelSpec, maxMemory: number): boolean {
+  return WHOLE_MODEL_RSS_FACTOR * float32WeightBytes(spec) > maxMemory;
+}
+
+/** "1.23 GB" (binary units, for messages). */
+export function formatBytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i === 0 ? 0 : 2)} ${u[i]}`;
+}
+
+/**
+ * AtlasError when a command that needs all parameters at once (parameter-space Fisher, similarity, task
+ * vectors) would not fit: those cannot stream blocks.
+ */
+export function assertWholeModelFits(spec: ModelSpec, maxMemory: number, command: string, copies = 1): void {
+  const need = WHOLE_MODEL_RSS_FACTOR * copies * float32WeightBytes(spec);
+  if (need > maxMemory) {
+    throw new AtlasError(`${command} holds all parameters of the ${spec.modelType} model at once (about ${formatBytes(need)}), more than the ${formatBytes(maxMemory)} this machine allows`, {
+      field: '--max-memory',
+      hint: 'run it on a machine with more memory, or raise --max-memory if you know the memory is there; extraction streams block by block and works at any size',
+    });
+  }
+}
