@@ -92,7 +92,8 @@ for (const modelType of tinyModelTypes()) {
           const names = [...hooks.map(hookName), ...(logits === 'all' ? ['logits'] : [])];
           assert.deepEqual([...got[i]!.keys()].sort(), names.sort());
           for (const name of names) {
-            const r = ref[i]!.get(name)!, g = got[i]!.get(name)!;
+            const r: { shape: number[]; data: Float32Array } = ref[i]!.get(name)!;
+            const g: { shape: number[]; data: Float32Array } = got[i]!.get(name)!;
             assert.deepEqual(g.shape, r.shape, `${name} shape`);
             assertClose(realOnly(g.data, inputs[i]!, g.shape), realOnly(r.data, inputs[i]!, r.shape), `${modelType} batch ${i} ${name} (${rt.segments.length} segments)`);
           }
