@@ -1,6 +1,6 @@
 /**
  * Memory arithmetic for running big models: float32 weight bytes of a spec (whole model, per block), the
- * `--max-memory SIZE` parser and default, and the decision between whole-model and layer-streamed execution.
+ * A memory-size (maxMemory) parser and default, and the decision between whole-model and layer-streamed execution.
  */
 import { freemem, totalmem } from 'node:os';
 import { AtlasError } from '../errors.ts';
@@ -37,7 +37,7 @@ export function float32WeightBytes(spec: ModelSpec): number {
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, kb: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mb: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gb: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tb: 2 ** 40, tib: 2 ** 40 };
 
 /** "8G", "512MB", "1.5GiB", "123456" (bytes) → bytes (binary units). */
-export function parseSize(text: string, field = '--max-memory'): number {
+export function parseSize(text: string, field = 'maxMemory'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
   if (!m || unit === undefined || !(Number(m[1]) > 0)) {
@@ -72,8 +72,8 @@ export function assertWholeModelFits(spec: ModelSpec, maxMemory: number, command
   const need = WHOLE_MODEL_RSS_FACTOR * copies * float32WeightBytes(spec);
   if (need > maxMemory) {
     throw new AtlasError(`${command} holds all parameters of the ${spec.modelType} model at once (about ${formatBytes(need)}), more than the ${formatBytes(maxMemory)} this machine allows`, {
-      field: '--max-memory',
-      hint: 'run it on a machine with more memory, or raise --max-memory if you know the memory is there; extraction streams block by block and works at any size',
+      field: 'maxMemory',
+      hint: 'run it on a machine with more memory, or raise the maxMemory option if you know the memory is there; extraction streams block by block and works at any size',
     });
   }
 }
