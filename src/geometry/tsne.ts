@@ -515,53 +515,38 @@ function klBarnesHut(p: SparseP, y: Float64Array, n: number, grad: Float64Array,
   tree.build(y, n);
   const tiny = 1.1754943508222875e-38; // FLOAT32_TINY, as scikit-learn
   const { indptr, indices, values } = p;
+  // Both force terms per chunk of points (on the pool's workers, or here in one chunk); the sums over points
+  // (sumQ, KL) in order afterwards, so every thread count gives the same bits.
+  let neg: Float64Array, q: Float64Array, attr: Float64Array;
   if (pool) {
-    // Both force terms per chunk on the pool; the sums over points (sumQ, KL) in order here.
-    const { neg, q, attr } = pool;
+    ({ neg, q, attr } = pool);
     pool.run(pScale, (start, end) => {
       repulsion(tree, y, start, end, theta, neg, q);
       attraction(p, y, start, end, pScale, attr);
     });
-    let sumQ = 0;
-    for (let i = 0; i < n; i++) sumQ += q[i];
-    let kl = 0;
-    if (computeError) {
-      for (let i = 0; i < n; i++) {
-        const yx = y[2 * i], yy = y[2 * i + 1];
-        for (let o = indptr[i]; o < indptr[i + 1]; o++) {
-          const j = indices[o];
-          const dx = yx - y[2 * j], dy = yy - y[2 * j + 1];
-          const qij = 1 / (1 + dx * dx + dy * dy);
-          const pij = values[o] * pScale;
-          kl += pij * Math.log(Math.max(pij, tiny) / Math.max(qij / sumQ, tiny));
-        }
+  } else {
+    neg = new Float64Array(2 * n);
+    q = new Float64Array(n);
+    attr = new Float64Array(2 * n);
+    repulsion(tree, y, 0, n, theta, neg, q);
+    attraction(p, y, 0, n, pScale, attr);
+  }
+  let sumQ = 0;
+  for (let i = 0; i < n; i++) sumQ += q[i];
+  let kl = 0;
+  if (computeError) {
+    for (let i = 0; i < n; i++) {
+      const yx = y[2 * i], yy = y[2 * i + 1];
+      for (let o = indptr[i]; o < indptr[i + 1]; o++) {
+        const j = indices[o];
+        const dx = yx - y[2 * j], dy = yy - y[2 * j + 1];
+        const qij = 1 / (1 + dx * dx + dy * dy);
+        const pij = values[o] * pScale;
+        kl += pij * Math.log(Math.max(pij, tiny) / Math.max(qij / sumQ, tiny));
       }
     }
-    for (let i = 0; i < 2 * n; i++) grad[i] = 4 * (attr[i] - neg[i] / sumQ);
-    return kl;
   }
-  const neg = new Float64Array(2 * n);
-  const qs = new Float64Array(n);
-  repulsion(tree, y, 0, n, theta, neg, qs);
-  let sumQ = 0;
-  for (let i = 0; i < n; i++) sumQ += qs[i];
-  let kl = 0;
-  for (let i = 0; i < n; i++) {
-    const yx = y[2 * i], yy = y[2 * i + 1];
-    let fx = 0, fy = 0;
-    for (let o = indptr[i]; o < indptr[i + 1]; o++) {
-      const j = indices[o];
-      const dx = yx - y[2 * j], dy = yy - y[2 * j + 1];
-      const qij = 1 / (1 + dx * dx + dy * dy);
-      const pij = values[o] * pScale;
-      const f = pij * qij;
-      fx += f * dx;
-      fy += f * dy;
-      if (computeError) kl += pij * Math.log(Math.max(pij, tiny) / Math.max(qij / sumQ, tiny));
-    }
-    grad[2 * i] = 4 * (fx - neg[2 * i] / sumQ);
-    grad[2 * i + 1] = 4 * (fy - neg[2 * i + 1] / sumQ);
-  }
+  for (let i = 0; i < 2 * n; i++) grad[i] = 4 * (attr[i] - neg[i] / sumQ);
   return kl;
 }
 
