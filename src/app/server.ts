@@ -3,7 +3,8 @@
  * folder, and the folder's files — nothing else: every client path goes through resolveInside (no traversal,
  * no symlinks out), every query parameter is checked against the route's list, errors are JSON
  * {error, hint?} with a 4xx status, and only GET/HEAD are answered. On a loopback address the Host header must
- * name a loopback host too, so a web page cannot reach the app through DNS rebinding.
+ * name a loopback host too, so a web page cannot reach the app through DNS rebinding. The one exception is the
+ * background jobs' /api/jobs routes (src/app/jobs.ts: loopback only, session token, Origin check).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, realpathSync, statSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { scanOutputFolder } from './scan.ts';
 import { fisherPayload, mapPayload } from './payloads.ts';
 import { clientAssets } from './client-assets.ts';
 import { layersPayload } from './layers-payload.ts';
+import { JobManager } from './jobs.ts';
 
 export interface ServeOptions {
   /** The output folder to serve. */
@@ -22,11 +24,17 @@ export interface ServeOptions {
   host?: string;
   /** Default 8765; 0 picks a free port. */
   port?: number;
+  /** Background jobs (rerun / new Fisher runs, src/app/jobs.ts): default on, and only ever on a loopback address. */
+  jobs?: boolean;
+  /** Whether job runs also write PNGs (default true). */
+  jobPng?: boolean;
 }
 
 export interface RunningServer {
   server: Server;
   url: string;
+  /** The job manager (with the session token); null when jobs are off (not a loopback address). */
+  jobs: JobManager | null;
   close(): Promise<void>;
 }
 
@@ -70,10 +78,16 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 const isLoopback = (host: string) => LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /** The request handler over `root` (exported for tests that drive it without a socket). */
-export function atlasHandler(root: string, bindHost: string): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function atlasHandler(root: string, bindHost: string, jobs: JobManager | null = null): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const rootReal = realpathSync(root);
   return async (req, res) => {
     try {
+      // Background jobs (src/app/jobs.ts): their own checks (loopback, Host, Origin, session token on POST).
+      const jobPath = (req.url ?? '/').split('?')[0];
+      if (jobPath === '/api/jobs' || jobPath.startsWith('/api/jobs/')) {
+        if (!jobs) throw new HttpError(403, 'jobs are off: the app runs them only when it listens on 127.0.0.1', 'serve with the default --host 127.0.0.1');
+        if (await jobs.handle(req, res, jobPath, sendJson)) return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `method ${req.method} is not allowed`, 'the app is read-only: GET and HEAD only');
       if (isLoopback(bindHost)) {
         const host = (req.headers.host ?? '').replace(/:\d+$/, '');
@@ -111,7 +125,7 @@ export function atlasHandler(root: string, bindHost: string): (req: IncomingMess
         case '/index.html': {
           params(url, ['map', 'view', 'layers']);
           const a = await clientAssets();
-          send(res, 200, 'text/html; charset=utf-8', a.html, { 'Content-Security-Policy': APP_CSP });
+          send(res, 200, 'text/html; charset=utf-8', jobs ? jobs.page(a.html) : a.html, { 'Content-Security-Policy': APP_CSP });
           return;
         }
         case '/app.js': params(url, []); send(res, 200, 'text/javascript; charset=utf-8', (await clientAssets()).js); return;
@@ -165,7 +179,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     throw new AtlasError('output folder not found', { file: o.root, hint: "run 'latent-atlas demo --out DIR' first, then serve DIR" });
   }
   if (!st.isDirectory()) throw new AtlasError('is not a folder', { file: o.root, hint: 'serve takes an output folder (the --out of demo, map, profile, fisher, mri)' });
-  const handler = atlasHandler(o.root, host);
+  const jobs = o.jobs !== false && isLoopback(host) ? new JobManager(realpathSync(o.root), { png: o.jobPng }) : null;
+  const handler = atlasHandler(o.root, host, jobs);
   await clientAssets(); // fail now (not on the first request) if the client does not build
   const server = createServer((req, res) => void handler(req, res));
   await new Promise<void>((resolve, reject) => {
@@ -176,7 +191,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return {
-    server, url: `http://${shownHost}:${actualPort}/`,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    server, url: `http://${shownHost}:${actualPort}/`, jobs,
+    close: () => new Promise<void>((resolve) => { jobs?.close(); server.closeAllConnections(); server.close(() => resolve()); }),
   };
 }
