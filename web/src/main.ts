@@ -10,6 +10,7 @@ import { ScatterGL, type ScatterData } from './scatter-gl.ts';
 import { dataSource, type AtlasIndex, type FisherPayload, type MapPayload } from './data.ts';
 import { parseDelimited, toCsv } from './table.ts';
 import { initExplorer, type Explorer } from './explorer.ts';
+import { initJobs, type JobsUi } from './jobs.ts';
 
 let explorer: Explorer | null = null;
 
@@ -294,6 +295,7 @@ async function initMapTab(): Promise<void> {
 // ---------------------------------------------------------------- Fisher tab
 
 let currentFisher: FisherPayload | null = null;
+let jobsUi: JobsUi | null = null;
 
 function drawFisher(resetView = true): void {
   const f = currentFisher;
@@ -316,6 +318,8 @@ async function loadFisher(dir: string): Promise<void> {
     const f = await src.fisher(dir);
     clearError();
     currentFisher = f;
+    $('fisher-plot').dataset.edges = String(f.edges ? f.edges.length / 2 : 0);
+    jobsUi?.fisherLoaded(f);
     const embSel = $<HTMLSelectElement>('fisher-embedding');
     fillSelect(embSel, Object.keys(f.embeddings).map((e) => [e, e]), embSel.value || 'fisher-mds');
     drawFisher();
@@ -460,6 +464,7 @@ async function start(): Promise<void> {
   initPlotsTab();
   initFilesTab();
   await initMapTab();
+  jobsUi = await initJobs({ selectTab, fisherDir: () => (index.fisher.length ? $<HTMLSelectElement>('fisher-dir').value : null), reloadFisher: loadFisher }, showError);
   await initFisherTab();
   explorer = await initExplorer(src, index, selectTab);
   if (view === 'layers' && explorer) selectTab('layers');
