@@ -21,6 +21,7 @@ import { loadDataset } from '../src/data/dataset.ts';
 import { ParamStore } from '../src/params/param-store.ts';
 import { runFisherPipeline, type FisherPipelineResult } from '../src/fisher/pipeline.ts';
 import { fisherGraphs } from '../src/fisher/graph.ts';
+import { readNpy } from '../src/data/npy.ts';
 import { startServer, type RunningServer } from '../src/app/server.ts';
 import { launchChromium, CHROMIUM } from '../scripts/chromium.ts';
 
@@ -237,3 +238,45 @@ test('cancelling a running job from the page kills its process and publishes not
   assert.deepEqual(readdirSync(root).sort(), ['cache', 'embeddings', 'fisher', 'geodesics', 'graphs', 'metrics', 'metrics_2d']);
   await page.close();
 });
+
+test('a new run started as a job is published as a whole folder, and shows up in the index; jobs off in a read-only server', { skip }, async () => {
+  const auth = { 'Content-Type': 'application/json', 'X-Atlas-Token': app.jobs!.token };
+  const r = await post('/api/jobs/new', JSON.stringify({ model: modelDir, data: join(dir, 'data.csv'), numSamples: 6, name: 'runs/small', k: 3 }), auth);
+  assert.equal(r.status, 202, r.body);
+  const id = JSON.parse(r.body).id as string;
+  const t0 = Date.now();
+  let j = (await jobs()).find((x) => x.id === id)!;
+  while ((j.state === 'queued' || j.state === 'running') && Date.now() - t0 < 60_000) {
+    assert.ok(!existsSync(join(root, 'runs')), 'nothing is published while the job runs');
+    await new Promise((res) => setTimeout(res, 100));
+    j = (await jobs()).find((x) => x.id === id)!;
+  }
+  assert.equal(j.state, 'done', j.message);
+  assert.equal(j.dir, 'runs/small/fisher');
+  const index = await (await fetch(new URL('api/index', app.url))).json();
+  const entry = index.fisher.find((f: { dir: string }) => f.dir === 'runs/small/fisher');
+  assert.ok(entry, 'listed');
+  assert.equal(entry.n, 12, '6 texts per label, 2 labels');
+  const payload = await (await fetch(new URL('api/fisher?dir=runs/small/fisher', app.url))).json();
+  assert.equal(payload.comparison.k, 3);
+  assert.equal(payload.edges.length / 2, bruteForceKnnEdges(readNpyPoints(join(root, 'runs', 'small', 'embeddings', 'eta.npy')), 3));
+  // The same name again: refused, the run is not overwritten.
+  const again = await post('/api/jobs/new', JSON.stringify({ model: modelDir, data: join(dir, 'data.csv'), name: 'runs/small' }), auth);
+  assert.equal(again.status, 409, again.body);
+  // Jobs off (serve --read-only): every job route answers 403.
+  const ro = await startServer({ root, port: 0, jobs: false });
+  try {
+    const html = await (await fetch(ro.url)).text();
+    assert.ok(!html.includes('atlas-token'), 'no token in a read-only page');
+    const res = await fetch(new URL('api/jobs/rerun', ro.url), { method: 'POST', headers: auth, body: '{}' });
+    assert.equal(res.status, 403);
+    assert.match((await res.json()).error, /jobs are off/);
+  } finally {
+    await ro.close();
+  }
+});
+
+function readNpyPoints(path: string) {
+  const a = readNpy(path);
+  return { rows: a.shape[0], cols: a.shape[1], data: a.data };
+}

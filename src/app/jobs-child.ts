@@ -58,6 +58,9 @@ function finish(m: ChildMessage, code: number): void {
   else process.exit(code);
 }
 
+// The server went away (killed, or closed without cancelling): stop rather than compute for nobody.
+process.on('disconnect', () => process.exit(1));
+
 process.once('message', (spec: JobSpec) => {
   void (async () => {
     try {

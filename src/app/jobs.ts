@@ -302,9 +302,17 @@ export class JobManager {
         if (st.isDirectory()) { walk(parts); continue; }
         if (!st.isFile()) continue;
         const to = join(target, ...parts);
-        if (!within(this.rootReal, to)) continue;
+        // No component below the run's folder may be a link (it could lead out of the served folder).
+        let p = target;
+        for (const part of parts) {
+          p = join(p, part);
+          if (lstatExists(p)) {
+            const st = lstatSync(p);
+            if (st.isSymbolicLink()) throw new Error(`'${relative(this.rootReal, p)}' is a link: not replaced`);
+          }
+        }
+        if (!within(this.rootReal, to)) throw new Error('target outside the output folder');
         mkdirSync(dirname(to), { recursive: true });
-        if (existsSync(dirname(to)) && lstatSync(dirname(to)).isSymbolicLink()) throw new Error(`'${relative(this.rootReal, dirname(to))}' is a link`);
         renameSync(from, to);
       }
     };
@@ -371,6 +379,15 @@ export class JobManager {
     const c = /^\/api\/jobs\/([A-Za-z0-9-]{1,64})\/cancel$/.exec(pathname);
     if (c) { sendJson(res, 200, this.cancel(c[1])); return true; }
     throw new HttpError(404, `no such route '${pathname}'`, 'POST /api/jobs/rerun, /api/jobs/new, /api/jobs/<id>/cancel');
+  }
+}
+
+function lstatExists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -85,7 +85,7 @@ export function atlasHandler(root: string, bindHost: string, jobs: JobManager | 
       // Background jobs (src/app/jobs.ts): their own checks (loopback, Host, Origin, session token on POST).
       const jobPath = (req.url ?? '/').split('?')[0];
       if (jobPath === '/api/jobs' || jobPath.startsWith('/api/jobs/')) {
-        if (!jobs) throw new HttpError(403, 'jobs are off: the app runs them only when it listens on 127.0.0.1', 'serve with the default --host 127.0.0.1');
+        if (!jobs) throw new HttpError(403, 'jobs are off: serve runs them only on 127.0.0.1 and without --read-only', 'serve DIR with the default --host 127.0.0.1');
         if (await jobs.handle(req, res, jobPath, sendJson)) return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `method ${req.method} is not allowed`, 'the app is read-only: GET and HEAD only');

@@ -7,6 +7,7 @@ const FLAGS = {
   out: { type: 'string' },
   host: { type: 'string', default: '127.0.0.1' },
   port: { type: 'string', default: '8765' },
+  'read-only': { type: 'boolean' },
 } as const;
 
 /** The local web app over an output folder. */
@@ -20,8 +21,15 @@ local web app: pick the run / layer / reduction, colour by label, 2D or 3D WebGL
 box/lasso selection, the Fisher view (k-NN edges and metric ellipses), every plot (PNG/SVG) and table (CSV).
 It finds results by file kind, so output of map, profile, fisher, mri, fim, similarity and task-vector shows up.
 
+Background jobs (on 127.0.0.1 only): the Fisher tab recomputes a run with another k, edge rule or λ (only the
+graph step onward; the metrics come from the step cache), and the Jobs tab starts a new Fisher run (model,
+dataset, texts per label) into a new folder; each job shows its progress and can be cancelled. Jobs write only
+inside DIR, and only once they finish; requests need the page's per-session token and the app's own origin.
+
   --port N        port (default 8765; 0 = any free port)
-  --host ADDR     address to bind (default 127.0.0.1; anything else exposes your results to the network)
+  --host ADDR     address to bind (default 127.0.0.1; anything else exposes your results to the network and
+                  turns the jobs off)
+  --read-only     no background jobs (the app only reads DIR)
 
 Stop with Ctrl-C.`,
   async run(argv) {
@@ -35,7 +43,7 @@ Stop with Ctrl-C.`,
     if (port > 65535) throw new AtlasError(`--port must be ≤ 65535, got ${port}`);
     const host = stringFlag(values.host) ?? '127.0.0.1';
     if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw new AtlasError(`--host must be an IP address or host name, got '${host}'`);
-    const app = await startServer({ root, host, port });
+    const app = await startServer({ root, host, port, jobs: values['read-only'] !== true });
     if (!['127.0.0.1', 'localhost', '::1'].includes(host)) console.error(`warning: listening on ${host}: anyone who can reach this address can read ${root}`);
     console.log(`Latent Atlas: serving ${root}\n  open ${app.url}  (Ctrl-C to stop)`);
     await new Promise<void>((done) => {
