@@ -177,10 +177,7 @@ export class JobManager {
     const target = join(this.rootReal, ...name.split('/'));
     if (existsSync(target)) throw new HttpError(409, `'${name}' already exists in the output folder`, 'choose a new name');
     if (this.jobs.some((j) => j.info.kind === 'new' && j.info.dir === `${name}/fisher` && (j.info.state === 'queued' || j.info.state === 'running'))) throw new HttpError(409, `a job already writes '${name}'`);
-    // Every existing ancestor must be a real folder inside the root (no symlink out of it).
-    for (let p = dirname(target); within(this.rootReal, p) && p !== this.rootReal; p = dirname(p)) {
-      if (existsSync(p) && (lstatSync(p).isSymbolicLink() || !lstatSync(p).isDirectory())) throw new HttpError(403, `'${relative(this.rootReal, p)}' is not a plain folder of the output folder`);
-    }
+    this.checkAncestors(target);
     const params = parseParams(Object.fromEntries(Object.entries(body).filter(([k]) => k in JOB_OPTIONS)));
     let numSamples: number | undefined;
     try {
@@ -193,6 +190,13 @@ export class JobManager {
     const staging = this.staging(id);
     const spec: JobSpec = { kind: 'new', staging, model, data, numSamples, params, png: this.opts.png ?? true };
     return this.enqueue({ kind: 'new', dir: `${name}/fisher`, params: { model, data, numSamples: numSamples ?? null, name, ...params } }, spec, { mode: 'rename', target }, 6);
+  }
+
+  /** Every existing folder between the root and `target` must be a plain folder (no link out of the root). */
+  private checkAncestors(target: string): void {
+    for (let p = dirname(target); within(this.rootReal, p) && p !== this.rootReal; p = dirname(p)) {
+      if (lstatExists(p) && (lstatSync(p).isSymbolicLink() || !lstatSync(p).isDirectory())) throw new HttpError(403, `'${relative(this.rootReal, p)}' is not a plain folder of the output folder`);
+    }
   }
 
   private enqueue(info: Pick<JobInfo, 'kind' | 'dir' | 'params'>, spec: JobSpec, publish: Job['publish'], stepsTotal: number): JobInfo {
@@ -288,7 +292,8 @@ export class JobManager {
     const { mode, target } = job.publish;
     if (!within(this.rootReal, target)) throw new Error('target outside the output folder');
     if (mode === 'rename') {
-      if (existsSync(target)) throw new Error(`'${relative(this.rootReal, target)}' appeared meanwhile`);
+      if (lstatExists(target)) throw new Error(`'${relative(this.rootReal, target)}' appeared meanwhile`);
+      this.checkAncestors(target);
       mkdirSync(dirname(target), { recursive: true });
       renameSync(staging, target);
       return;
