@@ -9,7 +9,8 @@ import { categoricalColors } from '../../src/plot/palette.ts';
 import { ScatterGL, type ScatterData } from './scatter-gl.ts';
 import { dataSource, type AtlasIndex, type FisherPayload, type MapPayload } from './data.ts';
 import { parseDelimited, toCsv } from './table.ts';
-import { initExplorer, type Explorer } from './explorer.ts';
+import type { Explorer } from './explorer.ts';
+import { initExplorer } from './layers-pair.ts';
 
 let explorer: Explorer | null = null;
 
