@@ -257,7 +257,7 @@ export class Explorer {
     this.colour = c;
     this.plot.dataset.colour = this.colourBy;
     const perLayer = this.p!.layerColumns?.[this.colourBy] !== undefined;
-    this.el('legend').replaceChildren(...(perLayer ? [h('div', { class: 'hint' }, `at layer ${this.p!.layers[this.layerIdx]} (scale over all layers)`)] : []),
+    this.el('legend').replaceChildren(...(perLayer ? [h('div', { class: 'hint' }, `at layer ${this.p!.layers[this.layerIdx]} (colours shared by all layers)`)] : []),
       ...c.legend.map((e) => h('div', { class: 'legend-item' }, h('span', { class: 'swatch', style: `background:${e.colour}` }), e.name)));
   }
 

@@ -449,7 +449,7 @@ async function start(): Promise<void> {
   sub.push(`${index.maps.length} maps, ${index.fisher.length} Fisher, ${index.plots.length} plots, ${index.tables.length} tables`);
   $('subtitle').textContent = sub.join(' · ');
   if (run?.randomModel === true) $('warning').hidden = false;
-  const empty = !index.maps.length && !index.fisher.length && !index.plots.length && !index.tables.length && !index.profiles.length && !index.graphs.length;
+  const empty = !index.maps.length && !index.fisher.length && !index.plots.length && !index.tables.length && !index.profiles.length && !index.graphs.length && !index.layerBundles?.length;
   if (empty) {
     // A folder with no results at all: say what this app expects instead of five empty tabs.
     const box = $('warning');

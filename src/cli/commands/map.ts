@@ -27,7 +27,7 @@ const MAP_FLAGS = {
 } as const;
 
 /** Layers of an activation set named by a spec ('all', indices, negative from the end). */
-function setLayers(set: ActivationSet, spec: string): number[] {
+export function setLayers(set: ActivationSet, spec: string): number[] {
   if (spec === 'all') return set.layers;
   return spec.split(',').map((t) => {
     const n = Number(t.trim());
