@@ -463,7 +463,7 @@ async function start(): Promise<void> {
   await initMapTab();
   await initFisherTab();
   explorer = await initExplorer(src, index, selectTab);
-  if (view === 'layers' && explorer) selectTab('layers');
+  if (explorer && (view === 'layers' || !index.maps.length)) selectTab('layers'); // a folder of bundles only opens on them
   await initTablesTab();
   (window as unknown as { atlas: unknown }).atlas = { map: mapPanel?.scatter ?? null, fisher: fisherPanel?.scatter ?? null, layers: explorer?.scatter ?? null, explorer, index };
   requestAnimationFrame(() => requestAnimationFrame(() => { document.body.dataset.ready = '1'; }));
