@@ -25,6 +25,7 @@ const NUMERIC_BINS = 64;
 /** Distinct values of a text column that get their own colour; the rest share 'other'. */
 const MAX_CATEGORIES = 19;
 const OTHER_COLOUR = '#b0b0b0';
+const NEIGHBOURS_HINT = 'Click a point to list its nearest neighbours in this layer\'s original space (shift-drag: select a box).';
 
 const hexToRgb = (hex: string): [number, number, number] => [1, 3, 5].map((o) => parseInt(hex.slice(o, o + 2), 16) / 255) as [number, number, number];
 
@@ -149,7 +150,7 @@ export class Explorer {
       h('div', { class: 'view layers-view' },
         h('div', { id: id('plot'), class: 'plot-host' }),
         h('aside', { style: 'overflow-y:auto' }, h('div', { id: id('info'), class: 'info' }), h('h3', {}, 'Colours'), h('div', { id: id('legend'), class: 'legend' }),
-          h('div', { id: id('links') }), h('h3', {}, 'Nearest neighbours'), h('div', { id: id('neighbours'), class: 'selection' }, h('p', { class: 'hint' }, 'Click a point to list its nearest neighbours in this layer\'s original space.')))),
+          h('div', { id: id('links') }), h('h3', {}, 'Nearest neighbours'), h('div', { id: id('neighbours'), class: 'selection' }, h('p', { class: 'hint' }, NEIGHBOURS_HINT)))),
     );
     this.el<HTMLSelectElement>('bundle').value = first.dir;
     this.plot = this.el('plot');
@@ -309,7 +310,10 @@ export class Explorer {
     if (!this.p) return;
     if (fromPeer && point !== null) { this.showNeighbours(point, true); return; }
     this.highlight = indices;
-    delete this.plot.dataset.point;
+    if (this.plot.dataset.point !== undefined) {
+      delete this.plot.dataset.point;
+      this.el('neighbours').replaceChildren(h('p', { class: 'hint' }, NEIGHBOURS_HINT));
+    }
     if (!fromPeer) this.peer?.highlighted(indices, null);
     this.paint();
   }
@@ -346,7 +350,7 @@ export class Explorer {
     if (i === null || !(i >= 0 && i < p.n)) {
       delete this.plot.dataset.point;
       this.highlight = null;
-      box.replaceChildren(h('p', { class: 'hint' }, 'Click a point to list its nearest neighbours in this layer\'s original space.'));
+      box.replaceChildren(h('p', { class: 'hint' }, NEIGHBOURS_HINT));
       if (!fromPeer) this.peer?.highlighted(null, null);
       this.paint();
       return;
