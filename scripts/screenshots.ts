@@ -71,6 +71,8 @@ try {
       await page.selectOption('#layers-beside', beside[0]);
       await page.waitForSelector('#layers-b-plot[data-point]:not([data-animating])');
       await page.waitForSelector('#layers-plot:not([data-animating])');
+      // Scroll each run's panel to its neighbour list (the shared neighbours in bold).
+      await page.evaluate(() => { for (const id of ['layers-neighbours', 'layers-b-neighbours']) { const el = document.getElementById(id)!, aside = el.closest('aside')!; aside.scrollTop = el.offsetTop - aside.offsetTop - 30; } });
       await page.screenshot({ path: join(out, 'app-explorer-pair.png') });
     }
   }

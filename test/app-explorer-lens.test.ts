@@ -14,12 +14,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../src/app/server.ts';
-import { LENS_COLUMNS, writeLayerBundle } from '../src/geometry/layer-bundle.ts';
+import { LAYER_BUNDLE, LENS_COLUMNS, writeLayerBundle } from '../src/geometry/layer-bundle.ts';
 import { LENS_FILES } from '../src/data/lens-files.ts';
 import { writeNpy } from '../src/data/npy.ts';
 import { Rng } from '../src/geometry/rng.ts';
@@ -132,6 +132,22 @@ test('a lens whose arrays disagree with lens.json is left out with a warning; th
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /warning: logit lens left out of the layers bundle: .*lens-entropy\.npy.*shape \(60, 2\).*got <f4 \(60, 3\)/);
   assert.deepEqual(layersPayload(join(dir, 'bad-out'), 'layers-pca').layerColumns, {});
+});
+
+test('bundles without per-layer columns read as before; layer-columns.json merges, wrong shapes are noted', async () => {
+  const root = join(dir, 'study');
+  const b = layersPayload(root, 'b/layers-pca');
+  assert.deepEqual(b.layerColumns, {});
+  assert.equal(JSON.parse(readFileSync(join(root, 'b', 'layers-pca', LAYER_BUNDLE.manifest), 'utf8')).layerColumns, undefined, 'no field written when there are none');
+  const c = join(root, 'c', 'layers-pca');
+  writeFileSync(join(c, LAYER_BUNDLE.layerColumns), JSON.stringify({ score: [texts.map((_, i) => i), texts.map(() => null)], short: [[1, 2]], mixed: [texts.map(() => 1), texts.map(() => 'x')] }));
+  const p = layersPayload(root, 'c/layers-pca');
+  assert.deepEqual(Object.keys(p.layerColumns), ['score']);
+  assert.equal((p.layerColumns.score as number[][])[0][5], 5);
+  assert.ok(p.notes.some((n) => /'short' ignored \(needs 2 arrays of 60 values\)/.test(n)), p.notes.join('; '));
+  assert.ok(p.notes.some((n) => /'mixed' ignored \(mixes numbers and strings\)/.test(n)), p.notes.join('; '));
+  rmSync(join(c, LAYER_BUNDLE.layerColumns));
+  await assert.rejects(writeLayerBundle(join(dir, 'x'), { title: 'x', method: 'pca', layers: [0], xs: [{ rows: N, cols: DB, data: xsB[0] }], texts, labels, classNames: CLASSES, layerColumns: { e: [[1]] } }), /per-layer column 'e' must hold 1 arrays of 60 values/);
 });
 
 async function open(query: string): Promise<Page> {
