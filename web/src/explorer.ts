@@ -92,6 +92,9 @@ export function colouring(p: LayersPayload, by: string, layerIdx = 0): Colouring
   return categoricalColouring(col as string[], col as string[]);
 }
 
+/** A point's text; activations brought without texts show their row number. */
+const textOf = (p: LayersPayload, i: number): string => p.texts[i] || `(row ${i}, no text)`;
+
 const UNLABELLED_RGB: [number, number, number] = [0.45, 0.45, 0.45];
 
 /** What one explorer tells the other (layers-pair.ts): layer moves (relative depth) and highlights. */
@@ -373,10 +376,10 @@ export class Explorer {
     const shared = other ? new Set(other.filter((j) => nn.includes(j))) : null;
     const name = (j: number) => (p.labels[j] >= 0 && p.classNames[p.labels[j]] ? `${p.classNames[p.labels[j]]}: ` : '');
     this.el('neighbours').replaceChildren(
-      h('p', { class: 'sel-count' }, h('b', {}, `#${i} `), name(i), p.texts[i]),
+      h('p', { class: 'sel-count' }, h('b', {}, `#${i} `), name(i), textOf(p, i)),
       h('p', { class: 'hint' }, `${p.k} nearest in the original space of layer ${p.layers[this.layerIdx]}:`),
       ...(shared ? [h('p', { class: 'hint', id: `${this.prefix}-shared`, 'data-shared': String(shared.size) }, `${shared.size} of ${p.k} also among the other run's neighbours (bold)`)] : []),
-      h('ol', { class: 'sel-list' }, ...nn.map((j) => h('li', { 'data-index': String(j), ...(shared?.has(j) ? { class: 'shared', style: 'font-weight:bold' } : {}) }, h('b', {}, name(j)), p.texts[j]))),
+      h('ol', { class: 'sel-list' }, ...nn.map((j) => h('li', { 'data-index': String(j), ...(shared?.has(j) ? { class: 'shared', style: 'font-weight:bold' } : {}) }, h('b', {}, name(j)), textOf(p, j)))),
     );
   }
 
@@ -386,7 +389,7 @@ export class Explorer {
     const p = this.p;
     const fmt = (v: unknown) => (typeof v === 'number' ? v.toPrecision(3) : v === null || v === undefined ? '–' : JSON.stringify(v));
     const perLayer = Object.entries(p.layerColumns ?? {}).map(([name, col]) => h('div', { class: 'hint', style: 'color:#c5cdd6' }, `${name}: ${fmt(col[this.layerIdx]?.[i])}`));
-    tip.replaceChildren(h('b', {}, p.labels[i] >= 0 ? p.classNames[p.labels[i]] ?? `point ${i}` : `point ${i}`), h('div', { class: 'tip-text' }, p.texts[i]), ...perLayer);
+    tip.replaceChildren(h('b', {}, p.labels[i] >= 0 ? p.classNames[p.labels[i]] ?? `point ${i}` : `point ${i}`), h('div', { class: 'tip-text' }, textOf(p, i)), ...perLayer);
     tip.hidden = false;
     tip.style.left = `${Math.min(x + 14, window.innerWidth - tip.offsetWidth - 8)}px`;
     tip.style.top = `${Math.min(y + 14, window.innerHeight - tip.offsetHeight - 8)}px`;
