@@ -10,6 +10,7 @@
  * - side by side (3-layer run A, 5-layer run B over the same texts): the sliders follow by relative depth,
  *   a click in A marks the same text in B and B lists that text's neighbours in B's own space (brute force
  *   here), a search in A highlights the same texts in B; a run with other texts is refused with a message.
+ * `serve --activations` on the same cache entry writes byte-identical coords/knn and the same lens columns.
  * Screenshots go to the temp folder printed at the end.
  */
 import { test, before, after } from 'node:test';
@@ -27,6 +28,7 @@ import { layersPayload } from '../src/app/layers-payload.ts';
 import { colormapRgb } from '../src/plot/colormap.ts';
 import { launchChromium, CHROMIUM } from '../scripts/chromium.ts';
 import { runCli } from './cli-inprocess.ts';
+import { activationsBundle } from '../src/cli/commands/serve.ts';
 
 const hasChromium = existsSync(CHROMIUM);
 const skip = hasChromium ? false : `${CHROMIUM} not found: install Debian's chromium to run the browser tests`;
@@ -119,6 +121,14 @@ test('map --align stores the logit lens of the cache entry as per-layer columns'
       assert.equal(tok[b][i], TOKENS[topIds[(i * L + j) * LK]]);
     }
   }
+});
+
+test('serve --activations on the cache entry builds the same bundle as map --align (coords, neighbours, lens columns)', async () => {
+  const b = await activationsBundle(join(dir, 'served'), { activations: join(dir, 'cache-entry') });
+  assert.equal(b.cached, false);
+  const a = join(dir, 'study', 'a', 'layers-pca');
+  for (const f of [LAYER_BUNDLE.coords, LAYER_BUNDLE.knn]) assert.ok(readFileSync(join(a, f)).equals(readFileSync(join(b.dir, f))), f);
+  assert.deepEqual(layersPayload(join(dir, 'served'), 'layers-pca').layerColumns, layersPayload(join(dir, 'study'), 'a/layers-pca').layerColumns);
 });
 
 test('a lens whose arrays disagree with lens.json is left out with a warning; the bundle is still written', async () => {
