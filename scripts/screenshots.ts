@@ -1,7 +1,8 @@
 /**
  * The README's screenshots of the real app: runs `latent-atlas demo` (and the Fisher pipeline on the same
  * folder) unless --run DIR is given, serves the folder, and photographs the Map (with a hover tooltip), Fisher
- * and Plots tabs in headless Chromium.
+ * and Plots tabs in headless Chromium, the Layers tab (explorer), and two runs side by side (the final-token and
+ * the mean-pooled representations of the same texts, linked slider and clicked point).
  *
  *   node --import tsx scripts/screenshots.ts [--run DIR] [--out docs/screenshots]
  */
@@ -27,6 +28,8 @@ if (!values.run) {
   cli('fisher', '--model', run.modelDir, '--data', 'builtin:topics', '--num-samples', '8', '--out', root);
   // Maps of every layer in one frame, for the Layers tab (explorer).
   cli('map', '--model', run.modelDir, '--data', 'builtin:topics', '--layers', 'all', '--align', '--out', root);
+  // A second run over the same texts for the side-by-side view: the mean over tokens instead of the final token.
+  cli('map', '--model', run.modelDir, '--data', 'builtin:topics', '--layers', 'all', '--align', '--aggregate', 'mean', '--out', join(root, 'mean-pooled'));
 }
 root = resolve(root);
 const app = await startServer({ root, port: 0 });
@@ -62,8 +65,18 @@ try {
     await page.mouse.click(px, py);
     await page.waitForSelector('#layers-plot[data-point]');
     await page.screenshot({ path: join(out, 'app-explorer.png') });
+    const beside = await page.locator('#layers-beside option').evaluateAll((o) => o.map((e) => (e as HTMLOptionElement).value).filter((v) => v.startsWith('mean-pooled/')));
+    if (beside.length) {
+      // Two runs side by side: the same texts pooled two ways; the clicked point is marked in both.
+      await page.selectOption('#layers-beside', beside[0]);
+      await page.waitForSelector('#layers-b-plot[data-point]:not([data-animating])');
+      await page.waitForSelector('#layers-plot:not([data-animating])');
+      // Scroll each run's panel to its neighbour list (the shared neighbours in bold).
+      await page.evaluate(() => { for (const id of ['layers-neighbours', 'layers-b-neighbours']) { const el = document.getElementById(id)!, aside = el.closest('aside')!; aside.scrollTop = el.offsetTop - aside.offsetTop - 30; } });
+      await page.screenshot({ path: join(out, 'app-explorer-pair.png') });
+    }
   }
-  for (const f of ['app-map.png', 'app-fisher.png', 'app-plots.png', 'app-explorer.png']) {
+  for (const f of ['app-map.png', 'app-fisher.png', 'app-plots.png', 'app-explorer.png', 'app-explorer-pair.png']) {
     try {
       console.log(`${join(out, f)}: ${(statSync(join(out, f)).size / 1024).toFixed(0)} KB`);
     } catch { /* not taken */ }

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpy } from '../data/npy.ts';
-import { LAYER_BUNDLE, type LayerBundleManifest, type PointColumn } from '../geometry/layer-bundle.ts';
+import { LAYER_BUNDLE, type LayerBundleManifest, type LayerColumn, type PointColumn } from '../geometry/layer-bundle.ts';
 import { HttpError, resolveInside } from './safe-path.ts';
 
 export interface LayerBundleEntry {
@@ -30,6 +30,8 @@ export interface LayersPayload {
   labels: number[];
   classNames: string[];
   columns: Record<string, PointColumn>;
+  /** Per-layer columns: values[ℓ][i] (numbers, NaN → null in JSON, or strings with null = missing). */
+  layerColumns: Record<string, LayerColumn>;
   /** Row-major (L, n, dim), rounded to float32 precision. */
   coords: number[];
   /** Row-major (L, n, k) neighbour indices in each layer's original space. */
@@ -86,11 +88,29 @@ export function layersPayload(rootReal: string, dir: string): LayersPayload {
     if (!isRecord(c)) throw new HttpError(422, `'${colRel}' is not a JSON object of columns`);
     addColumns(c, colRel);
   }
+  const layerColumns: Record<string, LayerColumn> = {};
+  const addLayerColumns = (src: unknown, file: string) => {
+    if (!isRecord(src)) return;
+    for (const [name, col] of Object.entries(src)) {
+      if (!Array.isArray(col) || col.length !== L || !col.every((c) => Array.isArray(c) && c.length === n)) { notes.push(`${file}: per-layer column '${name}' ignored (needs ${L} arrays of ${n} values)`); continue; }
+      const flat = (col as unknown[][]).flat();
+      if (flat.every((v) => typeof v === 'number' || v === null)) layerColumns[name] = (col as (number | null)[][]).map((c) => c.map((v) => (v === null || !Number.isFinite(v) ? null : v)));
+      else if (flat.every((v) => typeof v === 'string' || v === null)) layerColumns[name] = col as (string | null)[][];
+      else notes.push(`${file}: per-layer column '${name}' ignored (mixes numbers and strings)`);
+    }
+  };
+  addLayerColumns(m.layerColumns, manRel);
+  const lcRel = at(LAYER_BUNDLE.layerColumns);
+  if (existsSync(join(dirAbs, LAYER_BUNDLE.layerColumns))) {
+    const c = readJsonOr(resolveInside(rootReal, lcRel, { what: 'layer columns' }));
+    if (!isRecord(c)) throw new HttpError(422, `'${lcRel}' is not a JSON object of per-layer columns`);
+    addLayerColumns(c, lcRel);
+  }
   const labels = Array.isArray(m.labels) && m.labels.length === n ? m.labels.map((v) => (Number.isInteger(v) ? Number(v) : -1)) : new Array(n).fill(-1);
   const texts = Array.isArray(m.texts) && m.texts.length === n ? m.texts.map(String) : Array.from({ length: n }, (_, i) => `point ${i}`);
   return {
     dir, title: String(m.title ?? dir), method: String(m.method), layers: m.layers.map(Number), n, dim, k, texts, labels,
-    classNames: Array.isArray(m.classNames) ? m.classNames.map(String) : [], columns,
+    classNames: Array.isArray(m.classNames) ? m.classNames.map(String) : [], columns, layerColumns,
     coords: Array.from(coords.data, round7), knn: Array.from(nn.data), notes,
   };
 }

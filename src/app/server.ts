@@ -123,7 +123,7 @@ export function atlasHandler(root: string, bindHost: string, jobs: JobManager | 
       switch (url.pathname) {
         case '/':
         case '/index.html': {
-          params(url, ['map', 'view', 'layers']);
+          params(url, ['map', 'view', 'layers', 'beside']);
           const a = await clientAssets();
           send(res, 200, 'text/html; charset=utf-8', jobs ? jobs.page(a.html) : a.html, { 'Content-Security-Policy': APP_CSP });
           return;

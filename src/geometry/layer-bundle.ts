@@ -14,12 +14,22 @@
  *   <dir>/coords.npy   float32, shape (L, n, dim): layer ℓ's aligned map
  *   <dir>/knn.npy      int32, shape (L, n, k): layer ℓ's neighbours of point i, nearest first, self excluded
  *   <dir>/columns.json optional {name: per-point numbers or strings} merged into the manifest's `columns` by the
- *                      app (a later tool, e.g. a logit lens, can drop its entropy column here)
+ *                      app (a later tool can drop a per-text column here)
+ *   <dir>/layer-columns.json optional {name: L arrays of n values}, merged into the manifest's `layerColumns`
+ *
+ * Per-layer columns (`layerColumns`, manifest and layer-columns.json): {name: values} with values[ℓ][i] the value
+ * of point i at the ℓ-th entry of `layers` — all numbers (null = missing; coloured on one scale over every layer)
+ * or all strings (null = missing; one palette over every layer). The explorer's colour follows its layer slider.
+ * When the activations come from a cache entry that holds a logit lens (src/data/lens-files.ts, `extract --lens`),
+ * `writeSetBundle` stores it as the per-layer columns named in LENS_COLUMNS. Bundles written before per-layer
+ * columns existed simply have none (the field is optional; version stays 1).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AtlasError } from '../errors.ts';
-import { writeNpy } from '../data/npy.ts';
+import { readNpy, writeNpy } from '../data/npy.ts';
+import { LENS_FILES, type LensMeta } from '../data/lens-files.ts';
+import type { ActivationSet } from '../data/activation-set.ts';
 import { writeJsonAtomic } from '../data/atomic.ts';
 import type { Matrix } from './matrix.ts';
 import { procrustes } from './procrustes.ts';
@@ -33,6 +43,7 @@ export const LAYER_BUNDLE = {
   coords: 'coords.npy',
   knn: 'knn.npy',
   columns: 'columns.json',
+  layerColumns: 'layer-columns.json',
   kind: 'latent-atlas-layers',
   version: 1,
 } as const;
@@ -41,6 +52,16 @@ export const LAYER_BUNDLE = {
 export const LAYER_BUNDLE_K = 10;
 
 export type PointColumn = number[] | string[];
+/** values[ℓ][i]: point i at the ℓ-th layer of the bundle (null = missing). */
+export type LayerColumn = (number | null)[][] | (string | null)[][];
+
+/** Names of the per-layer columns made from a logit lens (src/data/lens-files.ts). */
+export const LENS_COLUMNS = {
+  entropy: 'lens entropy',
+  topToken: 'lens top token',
+  topProb: 'lens top-1 probability',
+  rank: 'lens rank of final token',
+} as const;
 
 export interface LayerBundleManifest {
   kind: typeof LAYER_BUNDLE.kind;
@@ -56,6 +77,8 @@ export interface LayerBundleManifest {
   classNames: string[];
   /** Per-point metadata columns (numbers → colormap, strings → palette in the app). */
   columns: Record<string, PointColumn>;
+  /** Per-layer per-point columns (optional; see the file header). */
+  layerColumns?: Record<string, LayerColumn>;
   /** Procrustes disparity of each layer's map to the previous aligned one (0 for the first), PCA-like methods. */
   disparity: (number | null)[];
   [extra: string]: unknown;
@@ -139,11 +162,14 @@ export interface LayerBundleInput {
   labels: ArrayLike<number>;
   classNames: string[];
   columns?: Record<string, PointColumn>;
+  layerColumns?: Record<string, LayerColumn>;
   dim?: number;
   k?: number;
   seed?: number;
   threads?: number;
   info?: Record<string, unknown>;
+  /** Progress lines (one per step; none by default). */
+  log?: (line: string) => void;
 }
 
 /** Computes and writes a layers bundle into `dir`; returns its manifest. */
@@ -153,10 +179,15 @@ export async function writeLayerBundle(dir: string, inp: LayerBundleInput): Prom
   const dim = inp.dim ?? 2;
   const k = Math.min(inp.k ?? LAYER_BUNDLE_K, n - 1);
   for (const [name, col] of Object.entries(inp.columns ?? {})) if (col.length !== n) throw new AtlasError(`column '${name}' has ${col.length} values for ${n} points`, { field: 'columns' });
+  for (const [name, col] of Object.entries(inp.layerColumns ?? {})) {
+    if (col.length !== inp.layers.length || col.some((c) => c.length !== n)) throw new AtlasError(`per-layer column '${name}' must hold ${inp.layers.length} arrays of ${n} values`, { field: 'layerColumns' });
+  }
+  inp.log?.(`aligning ${inp.layers.length} ${inp.method.toUpperCase()} maps of ${n} points (layers ${inp.layers.join(', ')})`);
   const { maps, disparity } = await alignedLayerMaps(inp.xs, { method: inp.method, dim, seed: inp.seed, threads: inp.threads });
   const coords = new Float32Array(inp.layers.length * n * dim);
   const nn = new Int32Array(inp.layers.length * n * k);
   for (let l = 0; l < inp.layers.length; l++) {
+    inp.log?.(`layer ${inp.layers[l]} (${l + 1}/${inp.layers.length}): ${k} nearest neighbours in the original space`);
     const m = maps[l];
     for (let i = 0; i < n; i++) for (let a = 0; a < dim; a++) coords[(l * n + i) * dim + a] = m.data[i * m.cols + a];
     const t = await knn(inp.xs[l], { k, threads: inp.threads });
@@ -167,8 +198,81 @@ export async function writeLayerBundle(dir: string, inp: LayerBundleInput): Prom
   writeNpy(join(dir, LAYER_BUNDLE.knn), nn, [inp.layers.length, n, k]);
   const manifest: LayerBundleManifest = {
     ...inp.info, kind: LAYER_BUNDLE.kind, version: LAYER_BUNDLE.version, title: inp.title, method: inp.method, layers: [...inp.layers], n, dim, k,
-    texts: inp.texts, labels: Array.from(inp.labels), classNames: inp.classNames, columns: inp.columns ?? {}, disparity,
+    texts: inp.texts, labels: Array.from(inp.labels), classNames: inp.classNames, columns: inp.columns ?? {},
+    ...(inp.layerColumns && Object.keys(inp.layerColumns).length ? { layerColumns: inp.layerColumns } : {}), disparity,
   };
   writeJsonAtomic(join(dir, LAYER_BUNDLE.manifest), manifest);
   return manifest;
+}
+
+/**
+ * The logit lens of the cache entry folder `dir` (src/data/lens-files.ts) as per-layer columns for the bundle
+ * layers `layers` (the cache's layer numbering); a bundle layer the lens does not cover gets nulls. Null when
+ * the folder holds no lens; a lens whose arrays disagree with lens.json or with the `rows` texts is left out
+ * with a warning naming the file (the map itself does not need it).
+ */
+export function lensLayerColumns(dir: string, layers: number[], rows: number): Record<string, LayerColumn> | null {
+  const metaPath = join(dir, LENS_FILES.meta);
+  if (!existsSync(metaPath)) return null;
+  try {
+    let meta: LensMeta;
+    try {
+      meta = JSON.parse(readFileSync(metaPath, 'utf8')) as LensMeta;
+    } catch {
+      throw new AtlasError('is not valid JSON', { file: metaPath });
+    }
+    if (!Array.isArray(meta.layers) || !Number.isInteger(meta.k) || meta.k < 1) throw new AtlasError('needs `layers` (array) and `k` (integer ≥ 1)', { file: metaPath });
+    const tokens = meta.tokens && typeof meta.tokens === 'object' ? meta.tokens : {};
+    const L = meta.layers.length, K = meta.k;
+    const read = (name: string, shape: number[], dtype: string) => {
+      const f = join(dir, name);
+      const a = readNpy(f);
+      if (a.dtype !== dtype || a.shape.join() !== shape.join()) throw new AtlasError(`must be ${dtype === '<i4' ? 'int32' : 'float32'} of shape (${shape.join(', ')}) by lens.json and the ${rows} rows, got ${a.dtype} (${a.shape.join(', ')})`, { file: f });
+      return a.data;
+    };
+    const entropy = read(LENS_FILES.entropy, [rows, L], '<f4');
+    const rank = existsSync(join(dir, LENS_FILES.rank)) ? read(LENS_FILES.rank, [rows, L], '<i4') : null;
+    const topIds = existsSync(join(dir, LENS_FILES.topIds)) ? read(LENS_FILES.topIds, [rows, L, K], '<i4') : null;
+    const topProbs = existsSync(join(dir, LENS_FILES.topProbs)) ? read(LENS_FILES.topProbs, [rows, L, K], '<f4') : null;
+    const at = layers.map((l) => meta.layers.indexOf(l));
+    const num = (a: ArrayLike<number>, stride: number, off: number): (number | null)[][] => at.map((j) => Array.from({ length: rows }, (_, i) => {
+      const v = j < 0 ? NaN : a[(i * L + j) * stride + off];
+      return Number.isFinite(v) ? v : null;
+    }));
+    const out: Record<string, LayerColumn> = { [LENS_COLUMNS.entropy]: num(entropy, 1, 0) };
+    if (topIds) out[LENS_COLUMNS.topToken] = at.map((j) => Array.from({ length: rows }, (_, i) => (j < 0 ? null : tokens[String(topIds[(i * L + j) * K])] ?? `#${topIds[(i * L + j) * K]}`)));
+    if (topProbs) out[LENS_COLUMNS.topProb] = num(topProbs, K, 0);
+    if (rank) out[LENS_COLUMNS.rank] = num(rank, 1, 0);
+    return out;
+  } catch (e) {
+    if (!(e instanceof AtlasError)) throw e;
+    console.error(`warning: logit lens left out of the layers bundle: ${e.message}`);
+    return null;
+  }
+}
+
+export interface SetBundleOptions {
+  method: ReduceMethod;
+  dim?: number;
+  seed?: number;
+  threads?: number;
+  title?: string;
+  info?: Record<string, unknown>;
+  log?: (line: string) => void;
+}
+
+/**
+ * The bundle of `layers` of an activation set (an extraction of ours or activations computed elsewhere),
+ * with the logit lens as per-layer columns when the set's folder holds one. Used by `map --align` and by
+ * `serve --activations`.
+ */
+export async function writeSetBundle(dir: string, set: ActivationSet, layers: number[], o: SetBundleOptions): Promise<LayerBundleManifest> {
+  let isDir = false;
+  try { isDir = statSync(set.source).isDirectory(); } catch { /* a source that is not a path: no lens */ }
+  const lens = isDir ? lensLayerColumns(set.source, layers, set.rows) : null;
+  return writeLayerBundle(dir, {
+    title: o.title ?? `${set.name} · ${o.method.toUpperCase()} aligned across layers`, method: o.method, layers, dim: o.dim, seed: o.seed, threads: o.threads,
+    xs: layers.map((l) => { const x = set.readLayer(l); return { rows: x.rows, cols: x.cols, data: x.data }; }),
+    texts: set.texts, labels: set.labels, classNames: set.classNames, layerColumns: lens ?? undefined, info: { activations: set.source, ...o.info }, log: o.log,
+  });
 }

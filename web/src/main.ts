@@ -9,7 +9,8 @@ import { categoricalColors } from '../../src/plot/palette.ts';
 import { ScatterGL, type ScatterData } from './scatter-gl.ts';
 import { dataSource, type AtlasIndex, type FisherPayload, type MapPayload } from './data.ts';
 import { parseDelimited, toCsv } from './table.ts';
-import { initExplorer, type Explorer } from './explorer.ts';
+import type { Explorer } from './explorer.ts';
+import { initExplorer } from './layers-pair.ts';
 import { initJobs, type JobsUi } from './jobs.ts';
 
 let explorer: Explorer | null = null;
@@ -452,7 +453,7 @@ async function start(): Promise<void> {
   sub.push(`${index.maps.length} maps, ${index.fisher.length} Fisher, ${index.plots.length} plots, ${index.tables.length} tables`);
   $('subtitle').textContent = sub.join(' · ');
   if (run?.randomModel === true) $('warning').hidden = false;
-  const empty = !index.maps.length && !index.fisher.length && !index.plots.length && !index.tables.length && !index.profiles.length && !index.graphs.length;
+  const empty = !index.maps.length && !index.fisher.length && !index.plots.length && !index.tables.length && !index.profiles.length && !index.graphs.length && !index.layerBundles?.length;
   if (empty) {
     // A folder with no results at all: say what this app expects instead of five empty tabs.
     const box = $('warning');
@@ -467,7 +468,7 @@ async function start(): Promise<void> {
   jobsUi = await initJobs({ selectTab, fisherDir: () => (index.fisher.length ? $<HTMLSelectElement>('fisher-dir').value : null), reloadFisher: loadFisher }, showError);
   await initFisherTab();
   explorer = await initExplorer(src, index, selectTab);
-  if (view === 'layers' && explorer) selectTab('layers');
+  if (explorer && (view === 'layers' || !index.maps.length)) selectTab('layers'); // a folder of bundles only opens on them
   await initTablesTab();
   (window as unknown as { atlas: unknown }).atlas = { map: mapPanel?.scatter ?? null, fisher: fisherPanel?.scatter ?? null, layers: explorer?.scatter ?? null, explorer, index };
   requestAnimationFrame(() => requestAnimationFrame(() => { document.body.dataset.ready = '1'; }));

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { LAYER_BUNDLE, writeLayerBundle } from '../../geometry/layer-bundle.ts';
+import { LAYER_BUNDLE, writeSetBundle } from '../../geometry/layer-bundle.ts';
 import { parseFlagsWithConfig, stringFlag, type Command } from '../command.ts';
 import { MODEL_DATA_FLAGS, MODEL_HELP, extractHelp, withExtraction } from '../shared-flags.ts';
 import { fromFlags, tableFlags, tableHelp } from '../table-flags.ts';
@@ -27,7 +27,7 @@ const MAP_FLAGS = {
 } as const;
 
 /** Layers of an activation set named by a spec ('all', indices, negative from the end). */
-function setLayers(set: ActivationSet, spec: string): number[] {
+export function setLayers(set: ActivationSet, spec: string): number[] {
   if (spec === 'all') return set.layers;
   return spec.split(',').map((t) => {
     const n = Number(t.trim());
@@ -44,12 +44,11 @@ async function mapSet(set: ActivationSet, layers: number[], options: ResolvedOpt
     if (options.geodesic) throw new AtlasError('--align does not combine with --geodesic', { hint: 'drop one of the two flags' });
     const dims = options.nComponents;
     const dir = join(o.out, `layers-${options.method}${dims === 3 ? '-3d' : ''}`);
-    const m = await writeLayerBundle(dir, {
-      title: `${o.model.split('/').pop()} · ${options.method.toUpperCase()} aligned across layers`, method: options.method, layers, dim: dims, seed: options.seed,
-      xs: layers.map((l) => { const x = set.readLayer(l); return { rows: x.rows, cols: x.cols, data: x.data }; }),
-      texts: set.texts, labels: set.labels, classNames: set.classNames, info: { model: o.model, dataset: o.dataset, activations: set.source },
+    const m = await writeSetBundle(dir, set, layers, {
+      title: `${o.model.split('/').pop()} · ${options.method.toUpperCase()} aligned across layers`, method: options.method, dim: dims, seed: options.seed,
+      info: { model: o.model, dataset: o.dataset }, log: (line) => console.error(line),
     });
-    console.log(`layers ${m.layers.join(', ')}: ${join(dir, LAYER_BUNDLE.manifest)} (${m.n} points, ${m.k} neighbours per layer)`);
+    console.log(`layers ${m.layers.join(', ')}: ${join(dir, LAYER_BUNDLE.manifest)} (${m.n} points, ${m.k} neighbours per layer${m.layerColumns ? `; per-layer colours: ${Object.keys(m.layerColumns).join(', ')}` : ''})`);
     return;
   }
   const rows = { labels: set.labels, classNames: set.classNames, texts: set.texts };
