@@ -39,7 +39,7 @@ export const EXTRACT_OPTIONS = defineOptions({
   maxLength: MAX_LENGTH,
   prependBos: opt<boolean>({ kind: 'boolean', default: false, help: "put the tokenizer's BOS before every text (GPT-2: <|endoftext|>, as the seed-001 notebook does; a no-op when the tokenizer adds one)" }),
   truncate: opt<'left' | 'right' | undefined>({ kind: 'choice', default: undefined, choices: ['left', 'right'], defaultText: "tokenizer_config.json's truncation_side, else right", help: 'which end --max-length cuts: left keeps the last N tokens' }),
-  lens: opt<boolean>({ kind: 'boolean', default: false, help: "logit lens: decode each layer's state at the aggregation's token (final token unless first/match) through the final norm and unembedding; stores entropy, top-K tokens and the rank of the model's prediction per text and layer (causal LMs, --source hidden)" }),
+  lens: opt<boolean>({ kind: 'boolean', default: false, help: "logit lens per text and layer (causal LMs): the state at the aggregation's token (final unless first/match) through the final norm + unembedding; entropy, top-K, rank of the final prediction" }),
   lensK: opt<number>({ kind: 'int', default: 10, min: 1, max: 1000, metavar: 'K', help: 'top tokens kept per layer by --lens' }),
   dtype: opt<'float32' | 'float16'>({ kind: 'choice', default: 'float32', choices: ['float32', 'float16'], help: 'stored precision' }),
   cacheRoot: opt<string | undefined>({ kind: 'string', default: undefined, flag: 'cache', metavar: 'DIR', defaultText: '$LATENT_ATLAS_CACHE or ~/.cache/latent-atlas/activations', help: 'activation cache root' }),
