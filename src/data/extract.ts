@@ -6,7 +6,7 @@ import type { LoadedModel } from '../model/load.ts';
 import { padRows, type AtlasTokenizer, type TruncationSide } from '../model/tokenizer.ts';
 import { hiddenStateHooks } from '../model/runtime.ts';
 import type { F32Tensor } from '../model/tensor.ts';
-import { cachedTokens, modelPosition, textTokens, tokenCacheDir, type TokenizedTexts } from './token-cache.ts';
+import { cachedTokens, modelPosition, storeTokens, textTokens, tokenCacheDir, type TokenOptions, type TokenizedTexts } from './token-cache.ts';
 import { finalizeLens, hasLensPart, lensBatch, lensComplete, lensHook, planLens, releaseLensHead, writeLensPart, type LensPlan } from './lens.ts';
 import { aggregate, type Aggregation } from './aggregate.ts';
 import { lockCacheEntry } from './cache-lock.ts';
@@ -234,6 +234,8 @@ export interface ExtractionPlan {
   tokensDir?: string;
   /** Whether the tokens came from the token cache. */
   tokensCached: boolean;
+  /** What decided the tokens (the token cache's key besides model and dataset). */
+  tokenOptions: TokenOptions;
   /** The logit lens to compute (extract --lens). */
   lens?: LensPlan;
   /** The activation cache key (without root and force). */
@@ -304,7 +306,7 @@ export function planExtraction(model: LoadedModel, dataset: Dataset, opts: Extra
   const tokensLink = tokensDir ? relative(activationCacheDir({ ...cache, root: opts.cacheRoot ?? defaultCacheRoot() }), tokensDir) : undefined;
   return {
     source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, layers, maxLength, batches, lengths, positions, warnings,
-    tokens, tokensDir, tokensCached, lens,
+    tokens, tokensDir, tokensCached, tokenOptions, lens,
     cache,
     extraMeta: {
       model: model.id,
@@ -324,10 +326,10 @@ export function planExtraction(model: LoadedModel, dataset: Dataset, opts: Extra
 
 /** Runs the forward pass of batch `bi` of a plan and stores its aggregated rows in the cache (atomically). */
 export async function computeBatch(model: LoadedModel, dataset: Dataset, plan: ExtractionPlan, bi: number, cache: ActivationCache): Promise<void> {
-  const { source, aggregate: how, lengths, positions, maxLength } = plan;
+  const { source, aggregate: how, lengths, positions } = plan;
   const tokenizer = model.tokenizer;
   const ids = plan.batches[bi];
-  void maxLength; // the plan's tokens are already cut to it
+  // The plan's tokens (already cut to maxLength, BOS in front when asked), padded into one batch.
   const enc = padRows(ids.map((i) => textTokens(plan.tokens, i)), tokenizer.padTokenId, tokenizer.paddingSide);
   const input = { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen };
   let tensors: { shape: number[]; data: Float32Array }[];
@@ -397,6 +399,7 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
   const warn = (w: string) => { warnings.push(w); (opts.onWarning ?? ((m: string) => console.error(`warning: ${m}`)))(w); };
   const cacheRoot = opts.cacheRoot ?? defaultCacheRoot();
   ensureWritableDir(cacheRoot, 'cache'); // before any forward pass
+  if (!plan.tokensCached) storeTokens(plan.tokensDir, plan.tokens, model.tokenizer, plan.tokenOptions);
   const cacheOptions = { ...plan.cache, root: cacheRoot, force: opts.force };
   // One process per entry: a second one waits (saying for whom) instead of deleting the first one's parts.
   const release = await lockCacheEntry(activationCacheDir(cacheOptions), { onMessage: warn, timeoutMs: opts.lockTimeoutMs });

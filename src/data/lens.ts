@@ -129,8 +129,8 @@ export async function lensBatch(model: LoadedModel, lens: LensPlan, states: Map<
   const B = rowAt.length;
   const n = decoded.length;
   const out: LensBatch = { textIds, entropy: [], rank: [], topIds: [], topProbs: [] };
-  // A few texts per head call keep the logits block small (n rows × V floats each).
-  const per = Math.max(1, Math.floor(4096 / n));
+  // Texts per head call: the logits block stays under 2^24 floats (64 MB; each text is n rows × V).
+  const per = Math.max(1, Math.floor(2 ** 24 / (n * V)));
   for (let b0 = 0; b0 < B; b0 += per) {
     const nb = Math.min(per, B - b0);
     const rows = new Float32Array(nb * n * d);

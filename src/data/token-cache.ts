@@ -128,18 +128,17 @@ export function writeTokenCache(dir: string, t: TokenizedTexts, tokenizer: Atlas
   writeJsonAtomic(join(dir, TOKEN_FILES.meta), meta);
 }
 
-/**
- * The tokens of a dataset: read from the token cache when present, else tokenized and written there (a cache
- * that cannot be written is skipped: tokenizing again next time is the only cost).
- */
+/** The tokens of a dataset: read from the token cache when present, else tokenized (planning writes nothing). */
 export function cachedTokens(tokenizer: AtlasTokenizer, texts: readonly string[], opts: TokenOptions, dir: string | undefined): { tokens: TokenizedTexts; cached: boolean } {
   const hit = dir ? readTokenCache(dir, texts.length) : undefined;
   if (hit) return { tokens: hit, cached: true };
-  const tokens = tokenizeTexts(tokenizer, texts, opts);
-  if (dir) {
-    try {
-      writeTokenCache(dir, tokens, tokenizer, opts);
-    } catch { /* read-only or full cache: the tokens are only a cache */ }
-  }
-  return { tokens, cached: false };
+  return { tokens: tokenizeTexts(tokenizer, texts, opts), cached: false };
+}
+
+/** Stores freshly tokenized texts; a cache that cannot be written is skipped (tokenizing again is the only cost). */
+export function storeTokens(dir: string | undefined, t: TokenizedTexts, tokenizer: AtlasTokenizer, opts: TokenOptions): void {
+  if (!dir) return;
+  try {
+    writeTokenCache(dir, t, tokenizer, opts);
+  } catch { /* read-only or full cache: the tokens are only a cache */ }
 }
