@@ -19,7 +19,7 @@ import { readLens } from '../src/data/lens.ts';
 import { LENS_FILES } from '../src/data/lens-files.ts';
 import { readNpy } from '../src/data/npy.ts';
 import { W } from '../src/model/spec.ts';
-import { runCli } from './cli-inprocess.ts';
+import { isCleanInputError, runCli } from './cli-inprocess.ts';
 
 process.env.LATENT_ATLAS_QUIET = '1';
 let root: string;
@@ -170,6 +170,8 @@ test('--lens on an encoder or another source is a clear error; the CLI documents
   const bert = await loadModel(join(root, 'bert'), { threads: 1 });
   try {
     await assert.rejects(extractActivations(bert, dataset, { cacheRoot: join(root, 'cache-bert'), lens: true, progress: false }), /--lens needs a language model with an unembedding/);
+    const r = await runCli(['extract', join(root, 'bert'), '--data', 'builtin:days', '--num-samples', '1', '--lens', '--cache', join(root, 'cache-bert-cli'), '--threads', '1']);
+    assert.ok(isCleanInputError(r) && /--lens needs a language model/.test(r.stderr), r.stderr);
   } finally {
     await bert.release();
   }
