@@ -24,7 +24,10 @@ import { isCleanInputError, runCli } from './cli-inprocess.ts';
 process.env.LATENT_ATLAS_QUIET = '1';
 let root: string;
 const texts = ['the cat sat on the mat', 'on Monday we went to the market', 'short', 'they met on Saturday evening after the concert'];
-const dataset = assembleDataset({ name: 'lens-test', source: 'memory', texts, labelNames: ['a', 'b', 'a', 'b'], warnings: [] });
+const dataset = assembleDataset({
+  name: 'lens-test', source: 'memory', texts, labelNames: ['a', 'b', 'a', 'b'], warnings: [],
+  matches: texts.map((t) => { const m = /cat|Monday|short|Saturday/.exec(t)!; return { start: m.index, end: m.index + m[0].length }; }),
+});
 const STORIES = '../shared/models/stories260K';
 
 before(() => { root = mkdtempSync(join(tmpdir(), 'atlas-lens-')); });
@@ -94,7 +97,7 @@ function checkRow(what: string, got: { entropy: number; ids: number[]; probs: nu
   assert.ok(got.rank >= above && got.rank <= above + near, `${what}: rank ${got.rank}, reference ${above} (+${near} near ties)`);
 }
 
-async function checkLens(model: LoadedModel, name: string, aggregate: 'final' | 'first' = 'final'): Promise<void> {
+async function checkLens(model: LoadedModel, name: string, aggregate: 'final' | 'first' | 'match' = 'final'): Promise<void> {
   const K = 5;
   const e = await extractActivations(model, dataset, { cacheRoot: join(root, `cache-${name}`), lens: true, lensK: K, aggregate, batchSize: 3, progress: false });
   const lens = readLens(e.dir)!;
@@ -118,7 +121,10 @@ async function checkLens(model: LoadedModel, name: string, aggregate: 'final' | 
   let moved = false;
   for (let i = 0; i < texts.length; i++) {
     const seq = Array.from(ids.ids.subarray(ids.offsets[i], ids.offsets[i + 1]));
-    const upto = aggregate === 'first' ? seq.slice(0, 1) : seq; // a causal model's state at t depends on tokens ≤ t only
+    // A causal model's state at token t depends on tokens ≤ t only: its logits there are those of the prefix.
+    const t = aggregate === 'first' ? 0 : aggregate === 'match' ? readNpy(join(e.dir, String(e.meta.rowTokenFile))).data[i] : seq.length - 1;
+    if (aggregate === 'match') assert.ok(t > 0 && t < seq.length - 1 || i === 2, `text ${i}: the match token ${t} is inside the text`);
+    const upto = seq.slice(0, t + 1);
     const out = await model.runtime.forwardHooks({ ids: Int32Array.from(upto), attentionMask: new Uint8Array(upto.length).fill(1), batch: 1, seqLen: upto.length }, [], 'last');
     const own = softmax64(out.get('logits')!.data);
     const finalTop = topK(own.p, 1)[0];
@@ -141,6 +147,7 @@ test('gpt2 (tied, LayerNorm): the lens equals the model logits at L and a float6
   try {
     await checkLens(model, 'gpt2');
     await checkLens(model, 'gpt2-first', 'first');
+    await checkLens(model, 'gpt2-match', 'match');
   } finally {
     await model.release();
   }
