@@ -53,6 +53,9 @@ export { listBuiltinDatasets, type BuiltinDatasetInfo } from './data/builtin.ts'
 
 // ── activations ───────────────────────────────────────────────────────────────────────────────────────
 export { extractActivations, extractionRows, parseLayers, defaultCacheRoot, type Extraction, type ExtractOptions, type ActivationSource } from './data/extract.ts';
+export { readLens, type StoredLens } from './data/lens.ts';
+export { LENS_FILES, type LensMeta } from './data/lens-files.ts';
+export { TOKEN_FILES, readTokenCache, type TokenizedTexts } from './data/token-cache.ts';
 export { AGGREGATIONS, type Aggregation } from './data/aggregate.ts';
 export type { CacheMeta, CachedLayer, CacheDType } from './data/activation-cache.ts';
 

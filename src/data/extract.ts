@@ -1,9 +1,13 @@
 import { readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { AtlasError } from '../errors.ts';
 import type { LoadedModel } from '../model/load.ts';
-import type { AtlasTokenizer } from '../model/tokenizer.ts';
+import { padRows, type AtlasTokenizer, type TruncationSide } from '../model/tokenizer.ts';
+import { hiddenStateHooks } from '../model/runtime.ts';
+import type { F32Tensor } from '../model/tensor.ts';
+import { cachedTokens, modelPosition, storeTokens, textTokens, tokenCacheDir, type TokenOptions, type TokenizedTexts } from './token-cache.ts';
+import { finalizeLens, hasLensPart, lensBatch, lensComplete, lensHook, planLens, releaseLensHead, writeLensPart, type LensPlan } from './lens.ts';
 import { aggregate, type Aggregation } from './aggregate.ts';
 import { lockCacheEntry } from './cache-lock.ts';
 import { activationCacheDir, openActivationCache, type ActivationCache, type ActivationCacheOptions, type CacheDType, type CacheMeta, type CachedLayer } from './activation-cache.ts';
@@ -14,6 +18,7 @@ import { resolveMaxLength, truncationWarning } from './max-length.ts';
 import { ensureWritableDir, fsError } from './fs-errors.ts';
 import { type HookPoint, type ModelSpec, hookName } from '../model/spec.ts';
 import { EXTRACT_OPTIONS, TOKEN_HOOK_KINDS, type TokenHookKind } from './defaults.ts';
+import { LENS_FILES } from './lens-files.ts';
 
 /**
  * Which activations to read: 'hidden' = HF hidden_states (layers 0..nLayer), 'mlp' = the MLP neurons of each
@@ -55,6 +60,14 @@ export interface ExtractOptions {
   batchSize?: number;
   /** Truncate texts to this many tokens (special tokens included). Default: the model's max positions. */
   maxLength?: number;
+  /** Put the tokenizer's BOS before every text (a no-op when the tokenizer adds one). Default false. */
+  prependBos?: boolean;
+  /** Which end maxLength cuts ('left' keeps the last tokens). Default: the tokenizer's truncation_side, else 'right'. */
+  truncate?: TruncationSide;
+  /** Logit lens at the aggregation's token, stored beside the activations (src/data/lens-files.ts). Default false. */
+  lens?: boolean;
+  /** Top tokens kept per layer by the lens. Default 10. */
+  lensK?: number;
   /** Stored dtype. Default float32. */
   dtype?: CacheDType;
   /** Cache root. Default $LATENT_ATLAS_CACHE or ~/.cache/latent-atlas/activations. */
@@ -174,8 +187,11 @@ function checkFinite(tensors: { data: Float32Array; shape: number[] }[], mask: A
   }
 }
 
-/** Matched token position of each text: the token holding the first non-space character of its match. */
-function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer): number[] {
+/**
+ * Matched token position of each text: the token holding the first non-space character of its match, in the
+ * model's token sequence (after a prepended BOS and left truncation).
+ */
+function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer, tokens: TokenizedTexts): number[] {
   if (!dataset.matches) {
     throw new AtlasError(`dataset ${dataset.name} has no regex matches`, { field: 'aggregate', hint: "aggregation 'match' needs a dataset made by the corpus filter or one with match columns" });
   }
@@ -183,7 +199,12 @@ function matchPositions(dataset: Dataset, tokenizer: AtlasTokenizer): number[] {
     const m = dataset.matches![i];
     let start = m.start;
     while (start < m.end && /\s/.test(text[start])) start++;
-    return tokenAtChar(tokenizer, tokenizer.encode(text), start);
+    const p = tokenAtChar(tokenizer, tokenizer.encode(text), start);
+    const at = modelPosition(tokens, i, p);
+    if (at < tokens.lead[i]! + tokens.added[i]!) {
+      throw new AtlasError(`the match of text ${i} is at token ${p}, cut away by --truncate left`, { field: 'truncate', hint: 'raise --max-length or truncate right' });
+    }
+    return at;
   });
 }
 
@@ -207,6 +228,16 @@ export interface ExtractionPlan {
   lengths: number[];
   /** Matched token position per text (aggregation 'match'). */
   positions?: number[];
+  /** Every text's token ids as the model reads them (from the token cache when present). */
+  tokens: TokenizedTexts;
+  /** The token cache folder (undefined when it could not be placed). */
+  tokensDir?: string;
+  /** Whether the tokens came from the token cache. */
+  tokensCached: boolean;
+  /** What decided the tokens (the token cache's key besides model and dataset). */
+  tokenOptions: TokenOptions;
+  /** The logit lens to compute (extract --lens). */
+  lens?: LensPlan;
   /** The activation cache key (without root and force). */
   cache: Omit<ActivationCacheOptions, 'root' | 'force'>;
   /** What finalize stores beside the arrays (labels, texts, model config…). */
@@ -233,31 +264,50 @@ export function planExtraction(model: LoadedModel, dataset: Dataset, opts: Extra
     if (t.trim().length === 0) throw new AtlasError(`text ${i} is empty`, { file: dataset.source, hint: 'remove empty rows' });
   });
 
-  // Lengths decide the batch plan; they are cheap next to the forward passes.
-  const fullLengths = dataset.texts.map((t) => tokenizer.encode(t).length);
-  const lengths = fullLengths.map((n) => Math.min(n, maxLength));
-  const truncated = truncationWarning(fullLengths, maxLength);
+  // Tokenized once (or read from the token cache); lengths decide the batch plan.
+  const prependBos = opts.prependBos ?? EXTRACT_OPTIONS.prependBos.default;
+  const truncation = opts.truncate ?? EXTRACT_OPTIONS.truncate.default ?? tokenizer.truncationSide;
+  if (truncation !== 'left' && truncation !== 'right') throw new AtlasError(`--truncate must be left or right, got '${String(truncation)}'`, { field: 'truncate' });
+  const tokenOptions = { maxLength, prependBos, truncation };
+  let tokensDir: string | undefined;
+  try {
+    tokensDir = tokenCacheDir(opts.cacheRoot ?? defaultCacheRoot(), model.key, dataset.hash, tokenizer, tokenOptions);
+  } catch { /* no cache folder: tokenize without caching */ }
+  const { tokens, cached: tokensCached } = cachedTokens(tokenizer, dataset.texts, tokenOptions, tokensDir);
+  const lengths = dataset.texts.map((_, i) => tokens.offsets[i + 1]! - tokens.offsets[i]!);
+  const truncated = truncationWarning(tokens.fullLengths.map((n, i) => n + tokens.added[i]!), maxLength);
   if (truncated) warn(truncated);
-  const positions = how === 'match' ? matchPositions(dataset, tokenizer) : undefined;
+  const positions = how === 'match' ? matchPositions(dataset, tokenizer, tokens) : undefined;
   if (positions) {
     positions.forEach((p, i) => {
       if (p >= lengths[i]) throw new AtlasError(`the match of text ${i} is at token ${p}, past the maximum length ${maxLength}`, { field: 'max-length', hint: 'raise --max-length' });
     });
   }
+  const lensK = opts.lensK ?? EXTRACT_OPTIONS.lensK.default;
+  const lens = (opts.lens ?? EXTRACT_OPTIONS.lens.default) ? planLens(config.spec, source, how, layers, lensK) : undefined;
+  // Options that change the numbers; the new ones only when not at their old behaviour, so existing entries keep their keys.
+  const keyed: Record<string, unknown> = { source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, maxLength };
+  if (prependBos) keyed.prependBos = true;
+  if (truncation === 'left') keyed.truncate = 'left';
+  if (lens) keyed.lens = { k: lens.k, version: 1 };
   const order = dataset.texts.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+  const cache = {
+    modelKey: model.key,
+    datasetHash: dataset.hash,
+    options: keyed,
+    layers,
+    numTexts: dataset.texts.length,
+    dtype: opts.dtype,
+    plan: { batchSize, order: 'length' },
+  };
+  // The entry names its token cache relative to itself (a moved cache root keeps the link).
+  const tokensLink = tokensDir ? relative(activationCacheDir({ ...cache, root: opts.cacheRoot ?? defaultCacheRoot() }), tokensDir) : undefined;
   return {
     source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, layers, maxLength, batches, lengths, positions, warnings,
-    cache: {
-      modelKey: model.key,
-      datasetHash: dataset.hash,
-      options: { source, aggregate: how, l2Normalize: opts.l2Normalize ?? false, maxLength },
-      layers,
-      numTexts: dataset.texts.length,
-      dtype: opts.dtype,
-      plan: { batchSize, order: 'length' },
-    },
+    tokens, tokensDir, tokensCached, tokenOptions, lens,
+    cache,
     extraMeta: {
       model: model.id,
       modelDir: model.dir,
@@ -267,19 +317,29 @@ export function planExtraction(model: LoadedModel, dataset: Dataset, opts: Extra
       classNames: dataset.classNames,
       texts: dataset.texts,
       totalTokens: lengths.reduce((a, b) => a + b, 0),
+      prependBos,
+      truncate: truncation,
+      ...(tokensLink ? { tokensDir: tokensLink } : {}),
     },
   };
 }
 
 /** Runs the forward pass of batch `bi` of a plan and stores its aggregated rows in the cache (atomically). */
 export async function computeBatch(model: LoadedModel, dataset: Dataset, plan: ExtractionPlan, bi: number, cache: ActivationCache): Promise<void> {
-  const { source, aggregate: how, lengths, positions, maxLength } = plan;
+  const { source, aggregate: how, lengths, positions } = plan;
   const tokenizer = model.tokenizer;
   const ids = plan.batches[bi];
-  const enc = tokenizer.encodeBatch(ids.map((i) => dataset.texts[i]), { maxLength });
+  // The plan's tokens (already cut to maxLength, BOS in front when asked), padded into one batch.
+  const enc = padRows(ids.map((i) => textTokens(plan.tokens, i)), tokenizer.padTokenId, tokenizer.paddingSide);
   const input = { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen };
   let tensors: { shape: number[]; data: Float32Array }[];
-  if (source === 'hidden') {
+  let lensStates: Map<string, F32Tensor> | undefined;
+  if (source === 'hidden' && plan.lens) {
+    // Hidden states plus the last block's output before the final norm (the lens of layer L).
+    const hidden = hiddenStateHooks(model.runtime.spec);
+    lensStates = await model.runtime.forwardHooks(input, [...hidden, lensHook(model.runtime.spec, model.runtime.spec.nLayer)]);
+    tensors = hidden.map((h) => lensStates!.get(hookName(h))!);
+  } else if (source === 'hidden') {
     tensors = (await model.runtime.forward(input)).hiddenStates;
   } else {
     // Only the requested layers' hooks are computed (the graph stops after the last one).
@@ -305,6 +365,21 @@ export async function computeBatch(model: LoadedModel, dataset: Dataset, plan: E
     }
     return agg.data;
   });
+  if (plan.lens && lensStates) {
+    // Written before the batch itself: a finished batch always has its lens.
+    const T = enc.seqLen;
+    const rowAt = ids.map((_, k) => {
+      const start = tokenizer.paddingSide === 'left' ? T - enc.lengths[k]! : 0;
+      const t = plan.lens!.position === 'match' ? matchAt![k]! : plan.lens!.position === 'first' ? start : start + enc.lengths[k]! - 1;
+      return k * T + t;
+    });
+    const part = await lensBatch(model, plan.lens, lensStates, rowAt, ids);
+    try {
+      writeLensPart(cache.dir, bi, part);
+    } catch (e) {
+      throw fsError(e, { what: `writing the logit lens of batch ${bi + 1} of ${plan.batches.length}`, hint: cacheResumeHint(cache.finishedBatches().size, plan.batches.length, cache.dir) });
+    }
+  }
   try {
     cache.writeBatch(bi, perLayer, { textIds: ids, tokenCounts: ids.map((i) => lengths[i]), rowText: how === 'all' ? rowText : undefined, rowToken });
   } catch (e) {
@@ -324,18 +399,25 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
   const warn = (w: string) => { warnings.push(w); (opts.onWarning ?? ((m: string) => console.error(`warning: ${m}`)))(w); };
   const cacheRoot = opts.cacheRoot ?? defaultCacheRoot();
   ensureWritableDir(cacheRoot, 'cache'); // before any forward pass
+  if (!plan.tokensCached) storeTokens(plan.tokensDir, plan.tokens, model.tokenizer, plan.tokenOptions);
   const cacheOptions = { ...plan.cache, root: cacheRoot, force: opts.force };
   // One process per entry: a second one waits (saying for whom) instead of deleting the first one's parts.
   const release = await lockCacheEntry(activationCacheDir(cacheOptions), { onMessage: warn, timeoutMs: opts.lockTimeoutMs });
   try {
-    const cache = openActivationCache(cacheOptions);
+    let cache = openActivationCache(cacheOptions);
     if (cache.discarded) warn(`the cached entry ${cache.dir} was damaged (${cache.discarded}): recomputing it`);
     const result = (cached: boolean): Extraction => ({
       dir: cache.dir, meta: cache.meta()!, layers, cached, warnings, readLayer: (l) => cache.readLayer(l),
     });
-    if (cache.isComplete()) return result(true);
+    if (cache.isComplete() && (!plan.lens || lensComplete(cache.dir, plan.lens, dataset.texts.length))) return result(true);
+    if (cache.isComplete()) {
+      warn(`the cached entry ${cache.dir} has no complete logit lens: recomputing it`);
+      cache.clear();
+      cache = openActivationCache(cacheOptions);
+    }
 
     const done = cache.finishedBatches();
+    if (plan.lens) for (const bi of [...done]) if (!hasLensPart(cache.dir, bi)) done.delete(bi);
     const bar = progress({ total: dataset.texts.length, label: `extract ${plan.source} ${plan.aggregate}`, unit: 'texts', enabled: opts.progress ?? true });
     const started = performance.now();
     let tokensDone = 0;
@@ -355,13 +437,19 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
     }
     bar.done();
     try {
-      cache.finalize(plan.extraMeta);
+      const extra = { ...plan.extraMeta };
+      if (plan.lens) {
+        finalizeLens(cache.dir, plan.lens, dataset.texts.length, batches.length, model.tokenizer);
+        extra.lensFile = LENS_FILES.meta;
+      }
+      cache.finalize(extra);
     } catch (e) {
       throw fsError(e, { what: 'writing the final layer files of the activation cache', hint: cacheResumeHint(batches.length, batches.length, cache.dir) });
     }
     return result(false);
   } finally {
     release();
+    if (plan.lens) await releaseLensHead(model);
   }
 }
 

@@ -162,8 +162,13 @@ class Ctx {
   private mask32?: string;
   private lastRows?: string;
 
-  constructor(readonly spec: ModelSpec, readonly w: CanonicalTensorSource, name: string) {
+  /** `ids` false: a graph without token inputs (the head graph reads residual rows). */
+  constructor(readonly spec: ModelSpec, readonly w: CanonicalTensorSource, name: string, ids = true) {
     const g = (this.g = new GraphBuilder(name));
+    if (!ids) {
+      this.shapeBT = this.B = this.T = this.Tscalar = this.positions = '';
+      return;
+    }
     g.input(INPUT_IDS, 'int64', ['batch', 'seq']);
     g.input(ATTENTION_MASK, 'int64', ['batch', 'seq']);
     this.shapeBT = g.node('Shape', [INPUT_IDS]);
@@ -543,17 +548,48 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
 
   let logits: string | undefined;
   if (needHead) {
-    const final = spec.finalNorm ? ctx.norm(h, spec.finalNorm, W.finalNormW, W.finalNormB) : h;
+    const final = finalNorm(ctx, h);
     emit({ kind: 'final' }, final);
     if (request.logits !== 'none') {
-      const u = spec.unembed!;
-      const wU = u.tied ? tiedHead() : ctx.weight(W.unembed);
-      const bU = u.bias ? ctx.weight(W.unembedBias) : undefined;
       const rows = request.logits === 'last' ? g.node('Gather', [final, ctx.lastRowIndex()], 1, { axis: 0 }) : final;
-      let y = ctx.linear(rows, wU, bU);
-      if (u.softcap !== undefined) y = g.node('Mul', [g.node('Tanh', [g.node('Mul', [y, g.constF32(1 / u.softcap)])]), g.constF32(u.softcap)]);
+      const y = unembed(ctx, rows, tiedHead);
       logits = request.logits === 'last' ? ctx.output(y, LOGITS, ['B', spec.vocabSize]) : ctx.output(y, LOGITS, ['B', 'T', spec.vocabSize]);
     }
   }
   return { graph: g, hooks: request.hooks.map(hookName), ...(logits ? { logits } : {}), ...(residOut ? { residOut } : {}) };
+}
+
+/** The final norm of the residual rows x [N, d] (x itself for models without one). */
+function finalNorm(ctx: Ctx, x: string): string {
+  return ctx.spec.finalNorm ? ctx.norm(x, ctx.spec.finalNorm, W.finalNormW, W.finalNormB) : x;
+}
+
+/** Logits of normalised rows [N, d]: the unembedding (tied: the embedding `embedW()`, else its own W_U), its bias and the logit softcap. */
+function unembed(ctx: Ctx, rows: string, embedW: () => string): string {
+  const u = ctx.spec.unembed!;
+  const g = ctx.g;
+  const wU = u.tied ? embedW() : ctx.weight(W.unembed);
+  const bU = u.bias ? ctx.weight(W.unembedBias) : undefined;
+  let y = ctx.linear(rows, wU, bU);
+  if (u.softcap !== undefined) y = g.node('Mul', [g.node('Tanh', [g.node('Mul', [y, g.constF32(1 / u.softcap)])]), g.constF32(u.softcap)]);
+  return y;
+}
+
+/** Input of the head graph: residual-stream rows [N, d] (before the final norm). */
+export const HEAD_ROWS = 'resid_rows';
+
+/**
+ * The model's head alone, from the same code as the forward graph's: input HEAD_ROWS [N, d] (residual rows
+ * before the final norm) → final norm → unembedding (→ softcap) → LOGITS [N, V]. Applied to the residual of
+ * any layer this is the logit lens; applied to the last block's output it gives the model's own logits.
+ */
+export function buildHeadGraph(spec: ModelSpec, weights: CanonicalTensorSource): GraphBuilder {
+  if (!spec.unembed) throw new AtlasError(`a ${spec.modelType} model loaded without an LM head has no unembedding`, { field: 'unembed' });
+  const ctx = new Ctx(spec, weights, `${spec.family}_head`, false);
+  const { g } = ctx;
+  g.input(HEAD_ROWS, 'float32', ['rows', spec.dModel]);
+  const y = unembed(ctx, finalNorm(ctx, HEAD_ROWS), () => ctx.weight(W.embed));
+  g.node('Identity', [y], LOGITS);
+  g.output(LOGITS, 'float32', ['rows', spec.vocabSize]);
+  return g;
 }

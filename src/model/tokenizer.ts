@@ -27,6 +27,27 @@ export interface EncodeBatchOptions {
   truncation?: TruncationSide;
 }
 
+export interface EncodeTextOptions extends EncodeBatchOptions {
+  /**
+   * Put the tokenizer's BOS in front of every text (the seed-001 notebook prepends GPT-2's `<|endoftext|>`, which
+   * is GPT-2's BOS); a no-op when the tokenizer adds BOS itself. An AtlasError when the tokenizer has no BOS.
+   */
+  prependBos?: boolean;
+}
+
+/** One text as the model reads it (encodeText). */
+export interface EncodedText {
+  ids: number[];
+  /** Tokens of `encode(text)` before truncation (the tokenizer's own special tokens included). */
+  fullLength: number;
+  /** Text tokens cut from the front by left truncation (0 otherwise). */
+  droppedFront: number;
+  /** 1 when prependBos put a BOS the tokenizer does not add itself, else 0. */
+  added: number;
+  /** Leading special tokens of `encode(text)` (the tokenizer's own prefix, e.g. llama's BOS); kept by truncation. */
+  lead: number;
+}
+
 export interface EncodedBatch {
   /** [batch, seqLen] row-major token ids, padded with padTokenId. */
   ids: Int32Array;
@@ -47,6 +68,8 @@ export interface AtlasTokenizer {
   bosTokenId?: number;
   eosTokenId?: number;
   paddingSide: PaddingSide;
+  /** Side cut when truncating unless told: tokenizer_config.json's truncation_side, else 'right' (HF default). */
+  truncationSide: TruncationSide;
   /** Whether encode() prepends BOS (llama-family add_bos_token; false for GPT-2). */
   addBos: boolean;
   /** tokenizer_config.json model_max_length, when it is a real limit (HF writes 1e30 for "none"). */
@@ -60,7 +83,28 @@ export interface AtlasTokenizer {
   decode(ids: number[]): string;
   /** Readable per-token text for hover labels; byte fragments of a multi-byte character are shown as \xHH. */
   tokenStrings(ids: number[]): string[];
-  encodeBatch(texts: string[], opts?: EncodeBatchOptions): EncodedBatch;
+  encodeBatch(texts: string[], opts?: EncodeTextOptions): EncodedBatch;
+  /**
+   * One text as encodeBatch feeds it to the model: special tokens kept, the text's own tokens cut to fit
+   * maxLength from the `truncation` side, BOS in front with prependBos. Position p of `encode(text)` is
+   * position p + added - (p >= lead ? droppedFront : 0) here.
+   */
+  encodeText(text: string, opts?: EncodeTextOptions, index?: number): EncodedText;
+}
+
+/** Pads token rows into one batch (padTokenId at padded positions, which the attention mask marks 0). */
+export function padRows(rows: ArrayLike<number>[], padTokenId: number, paddingSide: PaddingSide): EncodedBatch {
+  if (rows.length === 0) throw new AtlasError('no texts to encode', { field: 'texts' });
+  const lengths = rows.map((r) => r.length);
+  const seqLen = Math.max(...lengths);
+  const ids = new Int32Array(rows.length * seqLen).fill(padTokenId);
+  const attentionMask = new Uint8Array(rows.length * seqLen);
+  rows.forEach((row, b) => {
+    const offset = b * seqLen + (paddingSide === 'left' ? seqLen - row.length : 0);
+    ids.set(row, offset);
+    attentionMask.fill(1, offset, offset + row.length);
+  });
+  return { ids, attentionMask, lengths, seqLen };
 }
 
 export interface LoadTokenizerOptions {
@@ -388,6 +432,7 @@ function finishTokenizer(core: TokenizerCore, special: SpecialTokens): AtlasToke
     bosTokenId,
     eosTokenId,
     paddingSide,
+    truncationSide: defaultTruncation,
     addBos: bosTokenId !== undefined && prefix[0] === bosTokenId,
     modelMaxLength,
     encode: (text) => [...prefix, ...core.encode(text), ...suffix],
@@ -400,35 +445,37 @@ function finishTokenizer(core: TokenizerCore, special: SpecialTokens): AtlasToke
       checkIds(ids);
       return ids.map((id) => core.tokenString(id));
     },
+    encodeText,
     encodeBatch(texts, batchOpts = {}) {
       if (texts.length === 0) throw new AtlasError('no texts to encode', { field: 'texts' });
-      const maxLength = batchOpts.maxLength;
-      const side = batchOpts.truncation ?? defaultTruncation;
-      const special = prefix.length + suffix.length;
-      if (maxLength !== undefined && (!Number.isInteger(maxLength) || maxLength <= special)) {
-        throw new AtlasError(`must be an integer greater than ${special} (the special tokens added to every text), got ${maxLength}`, { field: 'maxLength' });
-      }
-      const rows = texts.map((text, i) => {
-        let ids = core.encode(text);
-        if (ids.length === 0) {
-          throw new AtlasError(`text ${i} is empty (it has no tokens)`, { field: `texts[${i}]`, hint: 'remove empty lines or texts from the input' });
-        }
-        if (maxLength !== undefined && ids.length + special > maxLength) {
-          const keep = maxLength - special;
-          ids = side === 'right' ? ids.slice(0, keep) : ids.slice(ids.length - keep);
-        }
-        return [...prefix, ...ids, ...suffix];
-      });
-      const lengths = rows.map((r) => r.length);
-      const seqLen = Math.max(...lengths);
-      const ids = new Int32Array(texts.length * seqLen).fill(padTokenId);
-      const attentionMask = new Uint8Array(texts.length * seqLen);
-      rows.forEach((row, b) => {
-        const offset = b * seqLen + (paddingSide === 'left' ? seqLen - row.length : 0);
-        ids.set(row, offset);
-        attentionMask.fill(1, offset, offset + row.length);
-      });
-      return { ids, attentionMask, lengths, seqLen };
+      return padRows(texts.map((text, i) => encodeText(text, batchOpts, i).ids), padTokenId, paddingSide);
     },
   };
+  function encodeText(text: string, textOpts: EncodeTextOptions = {}, index = 0): EncodedText {
+    const maxLength = textOpts.maxLength;
+    const side = textOpts.truncation ?? defaultTruncation;
+    let bos: number[] = [];
+    if (textOpts.prependBos && !(bosTokenId !== undefined && prefix[0] === bosTokenId)) {
+      if (bosTokenId === undefined) {
+        throw new AtlasError('this tokenizer has no BOS token to prepend', { file: core.source, field: 'prepend-bos', hint: 'set bos_token in tokenizer_config.json (or bos_token_id in config.json), or leave out --prepend-bos' });
+      }
+      bos = [bosTokenId];
+    }
+    const special = bos.length + prefix.length + suffix.length;
+    if (maxLength !== undefined && (!Number.isInteger(maxLength) || maxLength <= special)) {
+      throw new AtlasError(`must be an integer greater than ${special} (the special tokens added to every text), got ${maxLength}`, { field: 'maxLength' });
+    }
+    let ids = core.encode(text);
+    if (ids.length === 0) {
+      throw new AtlasError(`text ${index} is empty (it has no tokens)`, { field: `texts[${index}]`, hint: 'remove empty lines or texts from the input' });
+    }
+    const fullLength = prefix.length + ids.length + suffix.length;
+    let droppedFront = 0;
+    if (maxLength !== undefined && ids.length + special > maxLength) {
+      const keep = maxLength - special;
+      if (side === 'left') droppedFront = ids.length - keep;
+      ids = side === 'right' ? ids.slice(0, keep) : ids.slice(ids.length - keep);
+    }
+    return { ids: [...bos, ...prefix, ...ids, ...suffix], fullLength, droppedFront, added: bos.length, lead: prefix.length };
+  }
 }

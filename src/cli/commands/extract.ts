@@ -16,6 +16,9 @@ export const extractCommand: Command = {
 Writes one .npy per layer (rows = texts in dataset order, float32 unless --dtype float16) and a meta.json
 sidecar (labels, class names, texts, token counts, model config, options) to the activation cache, and prints
 the folder. An interrupted run resumes from its finished batches; a changed dataset or option is a new entry.
+The token ids are cached beside it (tokens.npy + token-offsets.npy, meta.json tokensDir) and reused by reruns.
+--lens adds lens-entropy.npy, lens-rank.npy, lens-top-ids.npy, lens-top-probs.npy and lens.json (per text and
+layer: hidden state L is the model's own logits; layer 0 the embeddings).
   --out DIR               same as --cache DIR: the folder the cache entry is written under
 
 ${MODEL_DATA_HELP}`,
