@@ -28,4 +28,9 @@ export const PROFILE_OPTIONS = defineOptions({
   probe: opt<boolean>({ kind: 'boolean', default: true, help: 'per-layer linear probe accuracy with a 95% CI and a shuffled-label control (labelled data)' }),
   probeSplits: opt<number>({ kind: 'int', default: 5, min: 2, metavar: 'N', help: 'stratified shuffle splits of the probe (test size 0.3)' }),
   diagnostics: opt<boolean>({ kind: 'boolean', default: true, help: 'mean residual norm, anisotropy, outlier dimensions, kurtosis, effective rank' }),
+  twoNNScaling: opt<boolean>({ kind: 'boolean', default: true, flag: 'twonn-scaling', help: "TwoNN by decimation per layer, subsets of N, N/2, N/4, … points (DADApy's return_id_scaling_2NN)" }),
+  idScale: opt<'full' | 'plateau' | 'paper'>({ kind: 'choice', default: 'full', choices: ['full', 'plateau', 'paper'], help: "reported ID: full (TwoNN on all points), plateau (the paper's Appendix B: where the decimation curve is flat), paper (its code: mu_fraction 0.98 on a 1/32 decimation)" }),
+  plateauTol: opt<number>({ kind: 'number', default: 0.1, min: 0, metavar: 'F', help: 'relative ID change between consecutive decimation levels still counted as a plateau' }),
+  saveNeighbours: opt<boolean>({ kind: 'boolean', default: false, help: 'write DADApy-style tables OUT/neighbours/layer-<L>/{distances,indices}.npy (N×(k+1), self in column 0)' }),
+  saveNeighboursK: opt<number>({ kind: 'int', default: 50, min: 2, metavar: 'N', help: 'neighbours per point in the saved tables (the seed-004 pipeline stores 50)' }),
 });
