@@ -15,7 +15,7 @@ import type { IdProfileRow } from './id-profile.ts';
 export interface RunCurve {
   name: string;
   dir: string;
-  /** Which estimate the ID curve shows ('twonn' or the run's --id-scale rule). */
+  /** Which TwoNN estimate the ID curve shows: the run's --id-scale rule ('full' = all points). */
   idKind: string;
   depth: number[];
   id: number[];
@@ -38,7 +38,7 @@ export function readRunCurve(dir: string): RunCurve {
   return {
     name: typeof json.model === 'string' && json.model ? json.model : basename(resolve(dir)),
     dir: resolve(dir),
-    idKind: reported ? `TwoNN, --id-scale ${rows[0]!.idReported!.rule}` : 'TwoNN',
+    idKind: reported ? rows[0]!.idReported!.rule : 'full',
     depth: rows.map((r) => (last > 0 ? r.layer / last : 0)),
     id: rows.map((r) => (reported ? r.idReported!.id : r.twoNN) ?? NaN),
     labelOverlap: rows.map((r) => r.labelOverlap ?? NaN),
@@ -53,16 +53,19 @@ export function writeRunsPlot(dirs: string[], outDir: string): { svg: string; pn
   curves.forEach((c) => { if (names.filter((n) => n === c.name).length > 1) c.name = `${c.name} (${basename(c.dir)})`; });
   const colors = categoricalColors(curves.length);
   const kinds = [...new Set(curves.map((c) => c.idKind))];
+  const idMax = Math.max(1, ...curves.flatMap((c) => c.id).filter(Number.isFinite));
   const top = lineSvg({
-    title: 'Intrinsic dimension', xLabel: 'relative depth (layer / last layer)', yLabel: `ID (${kinds.join(' / ')})`, width: 680, height: 340,
-    series: curves.map((c, i) => ({ name: c.name, x: c.depth, y: c.id, color: colors[i] })),
+    title: kinds.length === 1 ? `Intrinsic dimension (TwoNN, --id-scale ${kinds[0]})` : 'Intrinsic dimension (TwoNN, --id-scale in brackets)', xLabel: 'relative depth (layer / last layer)', yLabel: 'intrinsic dimension', width: 680, height: 340,
+    yDomain: [0, idMax * 1.1],
+    series: curves.map((c, i) => ({ name: kinds.length === 1 ? c.name : `${c.name} (${c.idKind})`, x: c.depth, y: c.id, color: colors[i] })),
   });
   const plots = [top];
   const labelled = curves.filter((c) => c.labelOverlap.some(Number.isFinite));
   if (labelled.length) {
     plots.push(lineSvg({
       title: 'Label overlap', xLabel: 'relative depth (layer / last layer)', yLabel: 'label overlap', width: 680, height: 300, yDomain: [0, 1],
-      series: curves.flatMap((c, i) => (c.labelOverlap.some(Number.isFinite) ? [{ name: c.name, x: c.depth, y: c.labelOverlap, color: colors[i] }] : [])),
+      // Every run, also those without labels (no line), so both panels share the legend and the plot width.
+      series: curves.map((c, i) => ({ name: kinds.length === 1 ? c.name : `${c.name} (${c.idKind})`, x: c.depth, y: c.labelOverlap, color: colors[i] })),
     }));
   }
   mkdirSync(outDir, { recursive: true });
