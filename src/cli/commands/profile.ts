@@ -75,29 +75,39 @@ async function fromTables(dir: string, metric: 'euclidean' | 'cosine', labelsFil
   };
 }
 
-/** Neighbour tables of the run given to --compare, one per layer, with k neighbours. */
-async function* otherTables(path: string, k: number, metric: 'euclidean' | 'cosine', texts: string[], rows: number): AsyncGenerator<{ layer: number; table: KnnResult }> {
+/**
+ * The run given to --compare, checked before any work (same rows; same texts where both runs know them):
+ * a tables folder, or activations; `tables(k)` yields one k-NN table per layer.
+ */
+async function openOther(path: string, metric: 'euclidean' | 'cosine', texts: string[], rows: number): Promise<(k: number) => AsyncGenerator<{ layer: number; table: KnnResult }>> {
   const isTables = existsSync(path) && statSync(path).isDirectory() && (() => { try { neighbourTableLayers(path); return true; } catch { return false; } })();
+  const sameRows = (n: number, file: string) => { if (n !== rows) throw new AtlasError(`has ${n} rows, this run has ${rows}; --compare needs the same texts in the same order`, { file, field: 'compare' }); };
   if (isTables) {
-    for (const l of neighbourTableLayers(path)) {
-      const t = readNeighbourTable(l.dir, metric);
-      if (t.n !== rows) throw new AtlasError(`has ${t.n} rows, this run has ${rows}; --compare needs the same texts in the same order`, { file: l.dir, field: 'compare' });
-      if (t.k < k) throw new AtlasError(`has ${t.k} neighbours per point, the overlap needs k = ${k}`, { file: l.dir, field: 'compare' });
-      yield { layer: l.layer, table: truncateKnn(t, k) };
-    }
-    return;
+    const layers = neighbourTableLayers(path);
+    sameRows(readNeighbourTable(layers[0]!.dir, metric).n, layers[0]!.dir);
+    console.error('warning: --compare: a neighbour-table folder carries no texts; rows are assumed to be the same inputs in the same order');
+    return async function* (k) {
+      for (const l of layers) {
+        const t = readNeighbourTable(l.dir, metric);
+        sameRows(t.n, l.dir);
+        if (t.k < k) throw new AtlasError(`has ${t.k} neighbours per point, the overlap needs k = ${k}`, { file: l.dir, field: 'compare' });
+        yield { layer: l.layer, table: truncateKnn(t, k) };
+      }
+    };
   }
   const set = await openActivationSet(path);
-  if (set.rows !== rows) throw new AtlasError(`has ${set.rows} rows, this run has ${rows}; --compare needs the same texts in the same order`, { file: path, field: 'compare' });
+  sameRows(set.rows, path);
   const known = (t: string[]) => t.some((x) => x !== '');
   if (known(texts) && known(set.texts)) {
     const i = texts.findIndex((t, j) => t !== set.texts[j]);
     if (i >= 0) throw new AtlasError(`row ${i} holds a different text than this run's (${JSON.stringify(set.texts[i]!.slice(0, 40))} vs ${JSON.stringify(texts[i]!.slice(0, 40))}); --compare needs the same texts in the same order`, { file: path, field: 'compare', hint: 'extract both runs from the same --data, --num-samples and --seed' });
   } else console.error('warning: --compare: the texts of one run are unknown; rows are assumed to be the same inputs in the same order');
-  for (const l of set.layers) {
-    const x = set.readLayer(l);
-    yield { layer: l, table: await knn({ rows: x.rows, cols: x.cols, data: x.data }, { k, metric }) };
-  }
+  return async function* (k) {
+    for (const l of set.layers) {
+      const x = set.readLayer(l);
+      yield { layer: l, table: await knn({ rows: x.rows, cols: x.cols, data: x.data }, { k, metric }) };
+    }
+  };
 }
 
 function overlapMatrix(a: KnnResult[], b: KnnResult[], k: number, symmetric: boolean): Float64Array {
@@ -134,6 +144,7 @@ async function profileSet(set: ProfileInput, options: ResolvedOptions<typeof PRO
     : undefined;
   const labelled = set.labels.some((l) => l >= 0);
   const probe = options.probe && labelled && new Set(set.labels).size >= 2 && !set.tables;
+  const otherTables = info.compare ? await openOther(info.compare, metric, set.texts, set.labels.length) : undefined;
   const extras: Extras[] = [];
   const overlapTables: KnnResult[] = [];
   const bar = progress({ total: set.layers.length, label: 'profile', unit: 'layers' });
@@ -160,9 +171,9 @@ async function profileSet(set: ProfileInput, options: ResolvedOptions<typeof PRO
   const simInfo = { k: kOv, metric, rowsUsed: { gram: profile[0]?.n ?? 0, overlap: profile[0]?.n ?? 0 } };
   const layerFiles = writeCompareOutputs(join(out, PROFILE_FILES.overlapLayersDir), { layersA: set.layers, layersB: set.layers, matrices: { overlap: layerMatrix }, ...simInfo }, { nameA: set.name, run: set.source });
   let compareName: string | undefined;
-  if (info.compare) {
+  if (info.compare && otherTables) {
     const other: { layer: number; table: KnnResult }[] = [];
-    for await (const t of otherTables(info.compare, kOv, metric, set.texts, profile[0]?.n ?? 0)) other.push(t);
+    for await (const t of otherTables(kOv)) other.push(t);
     compareName = basename(resolve(info.compare));
     const m = overlapMatrix(overlapTables, other.map((o) => o.table), kOv, false);
     const same = other.length === L;
