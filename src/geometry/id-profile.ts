@@ -232,17 +232,17 @@ export function profileToCsv(rows: IdProfileRow[]): string {
   const header = ['layer', 'n', 'duplicates_removed', 'twonn_id', 'twonn_scale',
     ...ranks.flatMap((r) => [`gride_n2_${r}`, `gride_err_n2_${r}`, `gride_scale_n2_${r}`]), 'label_overlap', 'overlap_next',
     'mean_norm', 'anisotropy', 'outlier_dims', 'mean_kurtosis', 'effective_rank',
-    'probe_accuracy', 'probe_ci_low', 'probe_ci_high', 'control_accuracy', 'selectivity', 'distinct', 'k_used',
+    'probe_accuracy', 'probe_ci_low', 'probe_ci_high', 'control_accuracy', 'selectivity',
     'id_reported', 'id_reported_err', 'id_reported_size', 'overlap_last', 'overlap_other',
-    ...decim.flatMap((f) => [`twonn_dec_${f}`, `twonn_dec_err_${f}`, `twonn_dec_scale_${f}`, `twonn_dec_size_${f}`])];
+    ...decim.flatMap((f) => [`twonn_dec_${f}`, `twonn_dec_err_${f}`, `twonn_dec_scale_${f}`, `twonn_dec_size_${f}`]), 'distinct', 'k_used'];
   const fmt = (v: number | undefined) => (v === undefined ? '' : String(v));
   const lines = rows.map((r) => [r.layer, r.n, r.duplicatesRemoved, r.twoNN, r.twoNNScale,
     ...ranks.flatMap((n2) => { const g = r.gride.find((x) => x.n2 === n2); return [g?.id, g?.error, g?.scale]; }),
     r.labelOverlap, r.overlapNext,
     r.diagnostics?.meanNorm, r.diagnostics?.anisotropy, r.diagnostics?.outlierDims.length, r.diagnostics?.meanKurtosis, r.diagnostics?.effectiveRank,
-    r.probe?.accuracy, r.probe?.ci[0], r.probe?.ci[1], r.probe?.control?.accuracy, r.probe?.selectivity, r.distinct, r.kUsed,
+    r.probe?.accuracy, r.probe?.ci[0], r.probe?.ci[1], r.probe?.control?.accuracy, r.probe?.selectivity,
     r.idReported?.id, r.idReported?.error, r.idReported?.size, r.overlapLast, r.overlapOther,
-    ...decim.flatMap((_, i) => { const l = r.twoNNScaling?.[i]; return [l?.id, l?.error, l?.scale, l?.size]; })].map(fmt).join(','));
+    ...decim.flatMap((_, i) => { const l = r.twoNNScaling?.[i]; return [l?.id, l?.error, l?.scale, l?.size]; }), r.distinct, r.kUsed].map(fmt).join(','));
   return [header.join(','), ...lines].join('\n') + '\n';
 }
 
