@@ -236,15 +236,14 @@ return_id_scaling_2NN) beside the Gride scaling, in profile.json/csv and OUT/${P
 the layer × layer data overlap (the paper's Fig. 2) in OUT/${PROFILE_FILES.overlapLayersDir}/ (compare-overlap.npy,
 heatmap, compare.json), and each layer's overlap with the last layer (overlap_last).
 
-The paper's representation (mean over tokens of the normalised residual entering each block) is the flag pair
-  --source ln1 --aggregate mean
-(ln1 = the output of the block's first LayerNorm / RMSNorm, docs/hook-points.md).
+The paper's representation (mean over tokens of the normalised residual entering each block) is the flag
+pair "--source ln1 --aggregate mean" (ln1 = the block's first LayerNorm / RMSNorm output, docs/hook-points.md).
 
-Neighbour tables (DADApy's layout, self at rank 0):
-  --save-neighbours      write OUT/${NEIGHBOUR_FILES.dir}/layer-<L>/${NEIGHBOUR_FILES.distances} (N×(k+1) float64) and ${NEIGHBOUR_FILES.indices}
-                         (N×(k+1) int64, as numpy and DADApy produce them), k = --save-neighbours-k
-  --neighbours DIR       profile such tables instead of points (one folder per layer; int32 indices and
-                         float32 distances are accepted too); diagnostics and probes need points and are skipped
+Neighbour tables (DADApy's layout, self at rank 0): --save-neighbours writes
+OUT/${NEIGHBOUR_FILES.dir}/layer-<L>/${NEIGHBOUR_FILES.distances} (N×(k+1) float64) and ${NEIGHBOUR_FILES.indices} (N×(k+1) int64, the dtype numpy
+and DADApy produce), k = --save-neighbours-k. "--neighbours DIR" profiles such tables instead of points (one
+folder per layer; int32 indices and float32 distances are read too); diagnostics and probes need points and
+are skipped, and TwoNN decimation levels whose subsets' neighbours lie beyond the table's k are NaN.
 Comparing runs:
   --compare OTHER        overlap of every layer with every layer of another run on the same texts (a model,
                          a checkpoint: activations, a cache entry or a tables folder); refused when the texts
