@@ -271,3 +271,11 @@ test('profile CLI: --save-neighbours → --neighbours gives the same results; la
   const notProfile = await runCli(['profile', '--runs', acts, '--out', join(root, 'R2')]);
   assert.ok(isCleanInputError(notProfile), notProfile.stderr);
 });
+
+test('a layer too small for a decimation curve has none; plateau falls back to the full TwoNN with a warning', async () => {
+  const rows = await idProfile([sheet(9, 2, 5, 8)], undefined, { idScale: 'plateau', rangeMax: 4 });
+  assert.equal(rows[0]!.twoNNScaling, undefined);
+  assert.equal(rows[0]!.idReported!.id, rows[0]!.twoNN);
+  assert.ok(rows[0]!.warnings.some((w) => /no TwoNN decimation curve/.test(w)));
+  await assert.rejects(idProfile([sheet(60, 2, 5, 9)], undefined, { idScale: 'paper' }), /--id-scale paper needs subsets of ≥ 4 points/);
+});

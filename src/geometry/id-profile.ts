@@ -171,7 +171,14 @@ export async function idProfile(layers: Iterable<Matrix | KnnResult> | AsyncIter
       warnings,
     };
     if (notEstimable) row.notEstimable = notEstimable;
-    if (idTable && (scaling || rule !== 'full')) {
+    // DADApy's decimation keeps only subsets of more than n_min = 10 points: smaller layers have no curve.
+    const levelsExist = idTable !== undefined && idTable.n > SCALING_N_MIN;
+    if (idTable && !levelsExist && rule !== 'full') {
+      if (rule === 'paper') throw new AtlasError(`--id-scale paper needs at least 128 points; layer ${layer} has ${idTable.n}`, { field: 'idScale', hint: 'use more inputs, or --id-scale full' });
+      warnings.push(`layer ${layer}: ${idTable.n} points give no TwoNN decimation curve (subsets must have > ${SCALING_N_MIN} points); reporting the full-data TwoNN`);
+      row.idReported = { rule, id: two.id, error: 0, size: idTable.n };
+    }
+    if (idTable && levelsExist && (scaling || rule !== 'full')) {
       const levels = await twoNNScalingOf(idTable, idX, opts);
       if (scaling) {
         row.twoNNScaling = levels;
@@ -193,6 +200,9 @@ export async function idProfile(layers: Iterable<Matrix | KnnResult> | AsyncIter
   }
   return rows;
 }
+
+/** DADApy's `n_min` of return_id_scaling_2NN (twonn.ts's default). */
+const SCALING_N_MIN = 10;
 
 /** The decimation curve of one layer: from the coordinates when present, else read off the table. */
 async function twoNNScalingOf(table: KnnResult, X: Matrix | undefined, opts: IdProfileOptions, muFraction = opts.muFraction, nMin?: number): Promise<ScalingLevel[]> {
