@@ -154,7 +154,7 @@ export function roundHalfEven(x: number): number {
 export const seededRandom = mulberry32;
 
 /** `size` distinct indices of 0..n-1 drawn uniformly (partial Fisher–Yates), like rng.choice(n, size, replace=False). */
-function sampleWithoutReplacement(n: number, size: number, rand: () => number, perm: Int32Array): Int32Array {
+export function sampleWithoutReplacement(n: number, size: number, rand: () => number, perm: Int32Array): Int32Array {
   for (let i = 0; i < n; i++) perm[i] = i;
   for (let i = 0; i < size; i++) {
     const j = i + Math.floor(rand() * (n - i));
