@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { writeTinyCheckpoint, writeTinyFamilyCheckpoint } from '../src/model/tiny-checkpoint.ts';
 import { SafetensorsFile } from '../src/model/safetensors.ts';
 import { analyzeSimilarity, type SimilarityResult } from '../src/params/similarity.ts';
+import { SimilarityPool } from '../src/params/similarity-pool.ts';
 import { AtlasError } from '../src/errors.ts';
 import { runCli, isCleanInputError } from './cli-inprocess.ts';
 
@@ -42,8 +43,8 @@ function stored(dir: string): SafetensorsFile {
   return SafetensorsFile.open(join(dir, 'model.safetensors'));
 }
 
-test('--components on GPT-2: q is the first third of c_attn\'s columns, up is c_fc; biases and norms are left out', () => {
-  const res = analyzeSimilarity([g1, g2], { components: ['q', 'up'] });
+test('--components on GPT-2: q is the first third of c_attn\'s columns, up is c_fc; biases and norms are left out', async () => {
+  const res = await analyzeSimilarity([g1, g2], { components: ['q', 'up'] });
   assert.deepEqual(res.components, ['q', 'up']);
   assert.deepEqual(res.tensors.map((t) => `${t.name}:${t.component}`).sort(),
     ['h.0.attn.c_attn.weight:attn_q', 'h.0.mlp.c_fc.weight:mlp_up', 'h.1.attn.c_attn.weight:attn_q', 'h.1.mlp.c_fc.weight:mlp_up']);
@@ -61,16 +62,19 @@ test('--components on GPT-2: q is the first third of c_attn\'s columns, up is c_
   }
   fa.close(); fb.close();
   // the unfiltered run has the same q records (and reads more)
-  const all = analyzeSimilarity([g1, g2]);
+  const all = await analyzeSimilarity([g1, g2]);
   const q0 = all.tensors.find((t) => t.name === 'h.0.attn.c_attn.weight' && t.component === 'attn_q')!;
   assert.deepEqual(q0.pairs, res.tensors.find((t) => t.name === 'h.0.attn.c_attn.weight')!.pairs);
   assert.ok(res.bytesRead < all.bytesRead);
 });
 
-test('row-packed weights (Phi-3 qkv_proj, gate_up_proj) are split by rows; each part equals a float64 computation on its rows', () => {
+test('row-packed weights (Phi-3 qkv_proj, gate_up_proj) are split by rows; each part equals a float64 computation on its rows', async () => {
   const p1 = writeTinyFamilyCheckpoint(join(root, 'p1'), { modelType: 'phi3', seed: 1, std: 0.5 }).dir;
   const p2 = writeTinyFamilyCheckpoint(join(root, 'p2'), { modelType: 'phi3', seed: 2, std: 0.5 }).dir;
-  const res = analyzeSimilarity([p1, p2], { components: ['q', 'k', 'v', 'gate', 'up'], blockBytes: 256 });
+  // worker threads alone (the main thread only waits) on small chunks: the row split goes through their code path
+  await SimilarityPool.get(2).ready();
+  SimilarityPool.mainClaims = false;
+  const res = await analyzeSimilarity([p1, p2], { components: ['q', 'k', 'v', 'gate', 'up'], blockBytes: 256, threads: 3, minParallelBytes: 1 }).finally(() => { SimilarityPool.mainClaims = true; });
   const cfg = JSON.parse(readFileSync(join(p1, 'config.json'), 'utf8')) as { hidden_size: number; num_attention_heads: number; num_key_value_heads: number; intermediate_size: number };
   const hd = cfg.hidden_size / cfg.num_attention_heads;
   const q = cfg.num_attention_heads * hd, kv = cfg.num_key_value_heads * hd, f = cfg.intermediate_size;
@@ -86,13 +90,13 @@ test('row-packed weights (Phi-3 qkv_proj, gate_up_proj) are split by rows; each 
   }
   fa.close(); fb.close();
   // without a filter the fused tensors are split as well, so per-layer aggregates exist per component
-  const all = analyzeSimilarity([p1, p2]);
+  const all = await analyzeSimilarity([p1, p2]);
   for (const c of ['attn_q', 'attn_k', 'attn_v', 'mlp_gate', 'mlp_up', 'mlp_down', 'attn_o']) assert.ok(all.aggregates.some((a) => a.group === '0' && a.component === c), c);
 });
 
 test('--components errors name the valid components: an unknown name, and gate on GPT-2', async () => {
-  assert.throws(() => analyzeSimilarity([g1, g2], { components: ['q', 'query'] }), (e: unknown) => e instanceof AtlasError && /unknown component 'query'; valid: q, k, v, o, gate, up, down/.test(e.message));
-  assert.throws(() => analyzeSimilarity([g1, g2], { components: ['gate'] }), (e: unknown) => e instanceof AtlasError && /gpt2 models have no 'gate'.*valid for this model: q, k, v, o, up, down/.test(e.message));
+  await assert.rejects(() => analyzeSimilarity([g1, g2], { components: ['q', 'query'] }), (e: unknown) => e instanceof AtlasError && /unknown component 'query'; valid: q, k, v, o, gate, up, down/.test(e.message));
+  await assert.rejects(() => analyzeSimilarity([g1, g2], { components: ['gate'] }), (e: unknown) => e instanceof AtlasError && /gpt2 models have no 'gate'.*valid for this model: q, k, v, o, up, down/.test(e.message));
   const r = await runCli(['similarity', g1, g2, '--components', 'gate', '--out', join(root, 'bad')]);
   assert.ok(isCleanInputError(r), r.stderr);
   assert.match(r.stderr, /--components.*valid for this model: q, k, v, o, up, down/);
@@ -133,7 +137,7 @@ test('similarity and task-vector take hub ids through the shared model resolutio
     assert.deepEqual(res.components, ['q', 'k', 'v', 'o', 'up', 'down']);
     assert.ok(res.models.every((m) => m.dir.startsWith(join(root, 'hub-cache'))));
     // the same numbers as the local folders
-    const local = analyzeSimilarity([g1, g2], { components: ['q', 'k', 'v', 'o', 'up', 'down'] });
+    const local = await analyzeSimilarity([g1, g2], { components: ['q', 'k', 'v', 'o', 'up', 'down'] });
     assert.deepEqual(res.tensors.map((t) => Object.values(t.pairs)[0].mean), local.tensors.map((t) => Object.values(t.pairs)[0].mean));
     for (const f of ['similarity_heatmap.svg', 'similarity_heatmap.png', 'similarity_layers.svg', 'similarity_layers.png']) assert.ok(existsSync(join(out, f)), f);
     // the fixed range is the colour bar's

@@ -22,7 +22,10 @@ import { AtlasError } from '../errors.ts';
 import { legacyName } from '../model/legacy-names.ts';
 import { canonicalComponent, classifyParam, groupOrder, selectComponents, type Component, type ToolkitComponent } from './param-names.ts';
 import { RowReader } from './tensor-stream.ts';
-import { accumulateColumns, pairCosines, slotsPerColumn } from './similarity-kernel.ts';
+import { pairCosines, slotsPerColumn } from './similarity-kernel.ts';
+import { SimilarityPool, accumulateChunk, chunked, partViews } from './similarity-pool.ts';
+import type { RowSource } from './tensor-stream.ts';
+import { defaultThreads } from '../util/workers.ts';
 import { quantiles } from './stats.ts';
 
 export interface CosineStats {
@@ -74,6 +77,10 @@ export interface SimilarityOptions {
   blockBytes?: number;
   /** Only these toolkit components (q, k, v, o, gate, up, down: their canonical weight matrices); default every tensor. */
   components?: readonly string[];
+  /** Threads (the main thread and threads − 1 workers, each reading its own share of a tensor's rows). Default: all cores (LATENT_ATLAS_THREADS). */
+  threads?: number;
+  /** Tensors smaller than this (bytes of float32, all models together) run on the main thread alone. Default 4 MiB. */
+  minParallelBytes?: number;
   /** Called after each tensor with the bytes read so far. */
   onTensor?: (name: string, bytesRead: number) => void;
 }
@@ -154,10 +161,12 @@ function storedNames(ckpt: Checkpoint): Map<string, string> {
 }
 
 /** Compares every pair of the checkpoints in `dirs` (two or more). */
-export function analyzeSimilarity(dirs: string[], opts: SimilarityOptions = {}): SimilarityResult {
+export async function analyzeSimilarity(dirs: string[], opts: SimilarityOptions = {}): Promise<SimilarityResult> {
   if (dirs.length < 2) throw new AtlasError('similarity needs at least two models', { field: '--models' });
   const labels = labelsFor(dirs, opts.labels);
   const blockBytes = opts.blockBytes ?? 512 << 10;
+  const threads = Math.max(1, opts.threads ?? defaultThreads());
+  const minParallelBytes = Math.max(1, opts.minParallelBytes ?? 4 << 20);
   const ckpts: Checkpoint[] = [];
   const readers: RowReader[] = [];
   try {
@@ -201,40 +210,36 @@ export function analyzeSimilarity(dirs: string[], opts: SimilarityOptions = {}):
       });
       if (same.length < 2) continue;
       const m = same.length;
-      const S = slotsPerColumn(m);
       while (readers.length < m) readers.push(new RowReader());
       same.forEach((k, t) => readers[t].open(ckpts[k], name));
       const { rows, cols } = readers[0];
-      // A row split owns rows: one accumulator per part, each row routed to its owner (unselected rows are skipped).
+      // Row segments (start, end, part): the whole tensor, or for a row split each run of rows one part owns
+      // (rows of unselected parts are not read). A column split accumulates every column once, shared by its parts.
       const rowSplit = parts[0].rows !== null;
-      const acc = parts.map(() => new Float64Array(rowSplit || parts.length === 1 ? S * cols : 0));
-      if (!rowSplit && parts.length > 1) acc.fill(new Float64Array(S * cols));
-      const owner = rowSplit ? new Int32Array(rows).fill(-1) : null;
-      if (owner) parts.forEach((p, k) => { for (const r of p.rows!) owner[r] = k; });
-      const perBlock = Math.max(1, Math.floor(blockBytes / (4 * Math.max(cols, 1))));
-      const xs = new Array<Float32Array>(m);
-      for (let r0 = 0; r0 < rows; r0 += perBlock) {
-        const n = Math.min(perBlock, rows - r0);
-        if (owner) {
-          let any = false;
-          for (let r = r0; r < r0 + n && !any; r++) any = owner[r] >= 0;
-          if (!any) continue;
-        }
-        for (let t = 0; t < m; t++) {
-          xs[t] = readers[t].read(r0, n);
-          bytesRead += n * readers[t].rowBytes;
-        }
-        if (!owner) accumulateColumns(xs, 0, n, cols, acc[0]);
-        else {
-          for (let r = 0; r < n;) {
-            const k = owner[r0 + r];
-            let e = r + 1;
-            while (e < n && owner[r0 + e] === k) e++;
-            if (k >= 0) accumulateColumns(xs, r, e, cols, acc[k]);
-            r = e;
-          }
+      const seg: number[] = [];
+      if (!rowSplit) seg.push(0, rows, 0);
+      else {
+        const owner = new Int32Array(rows).fill(-1);
+        parts.forEach((p, k) => { for (const r of p.rows!) owner[r] = k; });
+        for (let r = 0; r < rows;) {
+          let e = r + 1;
+          while (e < rows && owner[e] === owner[r]) e++;
+          if (owner[r] >= 0) seg.push(r, e, owner[r]);
+          r = e;
         }
       }
+      const nAcc = rowSplit ? parts.length : 1;
+      const acc0 = partViews(new ArrayBuffer(8 * slotsPerColumn(m) * cols * nAcc), nAcc, m, cols);
+      const blockRows = Math.max(1, Math.floor(blockBytes / (4 * Math.max(cols, 1))));
+      const chunks = chunked(seg, blockRows);
+      const sources = readers.slice(0, m).map((r) => r.source());
+      if (threads > 1 && rows * cols * 4 * m >= minParallelBytes && chunks.length > 1 && sources.every((x) => x !== null)) {
+        bytesRead += SimilarityPool.get(threads - 1).run(readers.slice(0, m), sources as RowSource[], rows, cols, chunks, acc0);
+      } else {
+        const xs: Float32Array[] = [];
+        for (let c = 0; c < chunks.length / 3; c++) bytesRead += accumulateChunk(readers.slice(0, m), chunks, c, cols, acc0, xs);
+      }
+      const acc = parts.map((_, k) => acc0[rowSplit ? k : 0]);
       const pairs = pairKeys.filter(([i, j]) => same.includes(i) && same.includes(j));
       parts.forEach((part, k) => {
         const record: TensorSimilarity = { name, layer: part.layer, group: part.group, component: part.component, shape, canonical: part.canonical, pairs: {} };

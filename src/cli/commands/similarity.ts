@@ -49,7 +49,7 @@ ${tableHelp(SIMILARITY_OPTIONS)}`,
     const shown = labels ?? uniqueLabels(given.map((g, i) => (resolve(g) === dirs[i] ? basename(dirs[i]) || dirs[i] : g)));
     const bar = progress({ total: 0, label: 'similarity', unit: 'B' });
     let last = 0;
-    const res = analyzeSimilarity(dirs, { labels: shown, components: options.components, onTensor: (name, bytes) => { bar.tick(bytes - last, { tensor: name }); last = bytes; } });
+    const res = await analyzeSimilarity(dirs, { labels: shown, components: options.components, onTensor: (name, bytes) => { bar.tick(bytes - last, { tensor: name }); last = bytes; } });
     bar.done();
     if (res.tensors.length === 0) {
       for (const p of res.problems.slice(0, 5)) console.error(`warning: ${p.tensor}: ${p.problem}`);
