@@ -1,15 +1,15 @@
 /**
  * Threads for the similarity analyzer's accumulation (similarity.ts). A tensor's rows are cut into chunks of
  * one read block; the main thread and the worker threads claim chunks from one shared atomic counter, each
- * reading its chunks straight from the files (its own file descriptors and buffers) into its own float64
- * accumulators, which the main thread adds up at the end (a result differs from the one-thread sum by
- * float64 rounding only). A worker the OS does not schedule (a busy machine) costs at most the chunk it is
- * computing, never a stall: the main thread takes whatever is left.
+ * reading its chunks straight from the files (its own file descriptors and buffers). A worker accumulates a
+ * chunk into that chunk's own float64 slot and then marks it done; the main thread adds the done slots into
+ * its accumulators (a result differs from the one-thread sum by float64 rounding only). A chunk a worker has
+ * not finished shortly after everything is claimed is taken back by the main thread (compare-and-swap on the
+ * chunk's state) and computed there, so a worker the OS does not schedule (a busy machine) never stalls the
+ * analysis. Every tensor has its own state and slot buffers, so a late worker cannot touch the next tensor.
  *
- * Shared control (Int32): word 0 = generation (the tensor being compared), word 1 = next chunk, word 2 =
- * workers inside the current generation. A worker announces itself (word 2) before reading the generation;
- * the main thread, once every chunk is claimed, bumps the generation and waits for word 2 to drain, so a
- * worker arriving late sees a new generation and leaves without touching anything.
+ * Shared state (Int32, per tensor): word 0 = next chunk to claim; word 1 + c = chunk c's state: 0 free,
+ * 1 claimed by a worker, 2 done by a worker (slot c holds it), 3 taken by the main thread.
  */
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../util/workers.ts';
@@ -20,10 +20,10 @@ import type { RowReader, RowSource } from './tensor-stream.ts';
 export type Chunks = Int32Array;
 
 export interface ChunkTask {
-  gen: number;
-  ctrl: SharedArrayBuffer;
-  /** This worker's accumulators (nParts · S · cols float64), zeroed by the main thread. */
-  acc: SharedArrayBuffer;
+  /** [next, state per chunk] (Int32). */
+  state: SharedArrayBuffer;
+  /** One float64 slot of S · cols per chunk, zeroed (a worker accumulates chunk c into slot c). */
+  slots: SharedArrayBuffer;
   sources: RowSource[];
   rows: number;
   cols: number;
@@ -58,13 +58,15 @@ export function partViews(buf: ArrayBufferLike, nParts: number, m: number, cols:
   return Array.from({ length: nParts }, (_, p) => new Float64Array(buf, p * len * 8, len));
 }
 
+export const FREE = 0, CLAIMED = 1, DONE = 2, MAIN = 3;
+
 export class SimilarityPool {
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(12));
-  private gen = 0;
   private readonly xs: Float32Array[] = [];
   private readonly started: Promise<void>;
   /** Tests only: false leaves every chunk to the workers (so their code path is checked deterministically). */
   static mainClaims = true;
+  /** Chunks computed by the main thread, by workers, and taken back from workers (for the benchmark's note). */
+  static stats = { main: 0, worker: 0, taken: 0 };
 
   private constructor(private readonly workers: Worker[]) {
     this.started = Promise.all(workers.map((w) => new Promise<void>((ok) => w.once('message', () => ok())))).then(() => undefined);
@@ -80,25 +82,42 @@ export class SimilarityPool {
    */
   run(readers: RowReader[], sources: RowSource[], rows: number, cols: number, chunks: Chunks, acc: Float64Array[]): number {
     const m = readers.length;
-    const nParts = acc.length;
-    const gen = (this.gen = (this.gen + 1) & 0x3fffffff);
-    Atomics.store(this.ctrl, 1, 0);
-    Atomics.store(this.ctrl, 0, gen);
-    const len = slotsPerColumn(m) * cols * nParts;
-    const bufs = this.workers.map(() => new SharedArrayBuffer(8 * len + 8)); // last float64: the worker's bytes read
-    this.workers.forEach((w, i) => w.postMessage({ gen, ctrl: this.ctrl.buffer, acc: bufs[i], sources, rows, cols, chunks, nParts } satisfies ChunkTask));
     const nChunks = chunks.length / 3;
+    const len = slotsPerColumn(m) * cols;
+    const state = new Int32Array(new SharedArrayBuffer(4 * (1 + nChunks)));
+    const slots = new SharedArrayBuffer(8 * len * nChunks);
+    for (const w of this.workers) w.postMessage({ state: state.buffer, slots, sources, rows, cols, chunks, nParts: acc.length } satisfies ChunkTask);
+    const own = new Uint8Array(nChunks);
     let bytes = 0;
     if (SimilarityPool.mainClaims) {
-      for (let c = Atomics.add(this.ctrl, 1, 1); c < nChunks; c = Atomics.add(this.ctrl, 1, 1)) bytes += accumulateChunk(readers, chunks, c, cols, acc, this.xs);
-    } else while (Atomics.load(this.ctrl, 1) < nChunks) Atomics.wait(this.ctrl, 2, 0, 5);
-    // every chunk is claimed: close the generation, then wait for workers still inside it
-    Atomics.store(this.ctrl, 0, (gen + 1) & 0x3fffffff);
-    for (let active = Atomics.load(this.ctrl, 2); active !== 0; active = Atomics.load(this.ctrl, 2)) Atomics.wait(this.ctrl, 2, active, 50);
-    for (const b of bufs) {
-      const parts = partViews(b, nParts, m, cols);
-      for (let p = 0; p < nParts; p++) for (let i = 0; i < parts[p].length; i++) acc[p][i] += parts[p][i];
-      bytes += new Float64Array(b, 8 * len, 1)[0];
+      for (let c = Atomics.add(state, 0, 1); c < nChunks; c = Atomics.add(state, 0, 1)) {
+        own[c] = 1;
+        SimilarityPool.stats.main++;
+        bytes += accumulateChunk(readers, chunks, c, cols, acc, this.xs);
+      }
+    } else {
+      while (Atomics.load(state, 0) < nChunks) Atomics.wait(state, 0, Atomics.load(state, 0), 5);
+      for (let c = 0; c < nChunks; c++) while (Atomics.load(state, 1 + c) !== DONE) Atomics.wait(state, 1 + c, Atomics.load(state, 1 + c), 5);
+    }
+    // chunks the workers claimed: add the done ones; wait a little for those in flight, then take them back
+    const deadline = performance.now() + 2;
+    for (let c = 0; c < nChunks; c++) {
+      if (own[c]) continue;
+      let v = Atomics.load(state, 1 + c);
+      while (v !== DONE && performance.now() < deadline) {
+        Atomics.wait(state, 1 + c, v, 0.5);
+        v = Atomics.load(state, 1 + c);
+      }
+      if (v !== DONE && Atomics.compareExchange(state, 1 + c, v, MAIN) === v) {
+        SimilarityPool.stats.taken++;
+        bytes += accumulateChunk(readers, chunks, c, cols, acc, this.xs);
+        continue;
+      }
+      SimilarityPool.stats.worker++;
+      const slot = new Float64Array(slots, 8 * len * c, len);
+      const a = acc[chunks[3 * c + 2]];
+      for (let i = 0; i < len; i++) a[i] += slot[i];
+      bytes += (chunks[3 * c + 1] - chunks[3 * c]) * readers.reduce((t, r) => t + r.rowBytes, 0);
     }
     return bytes;
   }

@@ -1,27 +1,28 @@
-/** Worker half of the similarity analyzer's threads (see similarity-pool.ts): claims chunks of the current tensor. */
+/** Worker half of the similarity analyzer's threads (see similarity-pool.ts): claims chunks of a tensor. */
 import { parentPort } from 'node:worker_threads';
 import { RowReader } from './tensor-stream.ts';
-import { accumulateChunk, partViews, type ChunkTask } from './similarity-pool.ts';
+import { CLAIMED, DONE, FREE, accumulateChunk, type ChunkTask } from './similarity-pool.ts';
 import { slotsPerColumn } from './similarity-kernel.ts';
 
 const readers: RowReader[] = [];
 const xs: Float32Array[] = [];
 parentPort!.postMessage('ready');
 parentPort!.on('message', (t: ChunkTask) => {
-  const ctrl = new Int32Array(t.ctrl);
-  Atomics.add(ctrl, 2, 1); // announce before reading the generation (see similarity-pool.ts)
-  try {
-    if (Atomics.load(ctrl, 0) !== t.gen) return; // a tensor already finished
-    const m = t.sources.length;
-    while (readers.length < m) readers.push(new RowReader());
-    t.sources.forEach((src, k) => readers[k].openSource(src, t.rows, t.cols));
-    const acc = partViews(t.acc, t.nParts, m, t.cols);
-    const nChunks = t.chunks.length / 3;
-    let bytes = 0;
-    for (let c = Atomics.add(ctrl, 1, 1); c < nChunks; c = Atomics.add(ctrl, 1, 1)) bytes += accumulateChunk(readers.slice(0, m), t.chunks, c, t.cols, acc, xs);
-    new Float64Array(t.acc, 8 * slotsPerColumn(m) * t.cols * t.nParts, 1)[0] = bytes;
-  } finally {
-    Atomics.sub(ctrl, 2, 1);
-    Atomics.notify(ctrl, 2);
+  const state = new Int32Array(t.state);
+  const nChunks = t.chunks.length / 3;
+  if (Atomics.load(state, 0) >= nChunks) return; // nothing left: the tensor is done or nearly so
+  const m = t.sources.length;
+  while (readers.length < m) readers.push(new RowReader());
+  t.sources.forEach((src, k) => readers[k].openSource(src, t.rows, t.cols));
+  const mine = readers.slice(0, m);
+  const len = slotsPerColumn(m) * t.cols;
+  for (let c = Atomics.add(state, 0, 1); c < nChunks; c = Atomics.add(state, 0, 1)) {
+    // the main thread may already have taken the chunk back
+    if (Atomics.compareExchange(state, 1 + c, FREE, CLAIMED) !== FREE) continue;
+    const slot = new Float64Array(t.slots, 8 * len * c, len);
+    // a chunk writes one part; the slot stands in for it
+    accumulateChunk(mine, t.chunks, c, t.cols, new Array<Float64Array>(t.nParts).fill(slot), xs);
+    if (Atomics.compareExchange(state, 1 + c, CLAIMED, DONE) === CLAIMED) Atomics.notify(state, 1 + c);
   }
+  Atomics.notify(state, 0);
 });
