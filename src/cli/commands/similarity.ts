@@ -42,7 +42,6 @@ ${tableHelp(SIMILARITY_OPTIONS)}`,
     if (labels && labels.length !== given.length) throw new AtlasError(`--labels has ${labels.length} names for ${given.length} models`);
     const options = fromFlags(SIMILARITY_OPTIONS, values);
     const out = resolve(stringFlag(values.out) ?? 'similarity-out');
-    ensureWritableDir(out, 'out');
     const dirs: string[] = [];
     for (const m of given) dirs.push(await resolveModel(m, { revision: stringFlag(values.revision) ?? 'main' }));
     // hub snapshots are folders named by commit: label those by the id the user gave, folders by their name
@@ -55,6 +54,7 @@ ${tableHelp(SIMILARITY_OPTIONS)}`,
       for (const p of res.problems.slice(0, 5)) console.error(`warning: ${p.tensor}: ${p.problem}`);
       throw new AtlasError(`compared 0 tensors: the checkpoints share no tensor of the same shape (${res.problems.length} problem(s))`, { hint: 'compare checkpoints of the same architecture and size' });
     }
+    ensureWritableDir(out, 'out'); // only now: no empty report folder when nothing was compared
     writeFileSync(join(out, 'similarity.json'), JSON.stringify(res, null, 2) + '\n');
     writeFileSync(join(out, 'similarity_tensors.csv'), toCsv(res.tensors.flatMap((t) => Object.entries(t.pairs).map(([pair, s]) => ({
       pair, tensor: t.name, layer: t.layer, component: t.component, shape: t.shape.join('x'), ...s,
