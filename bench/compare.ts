@@ -32,6 +32,7 @@ import { knn } from '../src/geometry/knn.ts';
 import { referenceUnavailable, runReference } from '../scripts/reference/python.ts';
 import { checkTorchLoad } from '../scripts/reference/check-torch-load.ts';
 import { matmulCeiling } from './runtime.ts';
+import { similaritySpecs } from './compare-similarity.ts';
 
 type Result = Record<string, unknown> & { times: number[] };
 
@@ -42,6 +43,9 @@ interface RowSpec {
   repeats: number;
   reference: string;
   note?: (ours: Result, ref: Result, dir: string) => string;
+  /** A row's own child runners (default: compare-ours.ts / bench_reference.py with `workload`). */
+  ours?: () => Result;
+  ref?: () => Result;
 }
 
 interface Row {
@@ -89,9 +93,9 @@ function measure(dir: string, s: RowSpec): Row {
   let lastOurs: Result | null = null;
   let lastRef: Result | null = null;
   for (let round = 0; round < ROUNDS; round++) {
-    lastOurs = runOursChild(dir, s);
+    lastOurs = s.ours ? s.ours() : runOursChild(dir, s);
     ours.push(...lastOurs.times);
-    lastRef = runRefChild(dir, s);
+    lastRef = s.ref ? s.ref() : runRefChild(dir, s);
     ref.push(...lastRef.times);
   }
   const row: Row = { spec: s, ours, ref, load: [load0, loadavg()[0]!], note: s.note ? s.note(lastOurs!, lastRef!, dir) : '' };
@@ -179,6 +183,7 @@ export async function benchCompare(): Promise<void> {
         note: (o, r) => `checksum rel diff ${(Math.abs(Number(o.checksum) - Number(r.checksum)) / Number(r.checksum)).toExponential(1)}`,
       },
       { workload: 'trustworthiness', label: 'trustworthiness, 2,000 points (k = 5)', threads: cores, repeats: 2, reference: 'sklearn trustworthiness', note: (o, r) => `ours ${Number(o.value).toFixed(6)}, sklearn ${Number(r.value).toFixed(6)}` },
+      ...similaritySpecs(cores),
     ];
     for (const s of specs) {
       if (filter && !filter.split(',').includes(s.workload)) continue;
@@ -193,7 +198,7 @@ export async function benchCompare(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log('\nNot measured here: UMAP (umap-learn is not installable: its numba SGD cannot be transcribed fairly in numpy), column-wise checkpoint similarity, extract end to end, per-sample gradients and the latent Fisher metric (no torch scripts yet).');
+  console.log('\nNot measured here: UMAP (umap-learn is not installable: its numba SGD cannot be transcribed fairly in numpy), extract end to end, per-sample gradients and the latent Fisher metric (no torch scripts yet).');
   printTable(rows);
 }
 

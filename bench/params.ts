@@ -65,7 +65,7 @@ function benchSimilarity(root: string): void {
     const hwm = () => Number(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
     const base = hwm();
     const t0 = performance.now();
-    const res = analyzeSimilarity(${JSON.stringify(dirs)});
+    const res = await analyzeSimilarity(${JSON.stringify(dirs)});
     const s = (performance.now() - t0) / 1000;
     console.log(JSON.stringify({ s, bytes: res.bytesRead, baseKiB: base, peakKiB: hwm(), tensors: res.tensors.length }));`;
   const run = (): { s: number; bytes: number; baseKiB: number; peakKiB: number; tensors: number } => {

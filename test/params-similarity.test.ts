@@ -8,6 +8,7 @@ import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { SafetensorsFile, writeSafetensors } from '../src/model/safetensors.ts';
 import type { F32Tensor } from '../src/model/tensor.ts';
 import { analyzeSimilarity } from '../src/params/similarity.ts';
+import { SimilarityPool } from '../src/params/similarity-pool.ts';
 import { taskVector } from '../src/params/task-vector.ts';
 import { matrixShape } from '../src/params/tensor-stream.ts';
 
@@ -59,12 +60,12 @@ const orthogonal = derived('orthogonal', (_n, t) => {
   return { shape: t.shape, data };
 });
 
-test('column-wise cosine: self → 1, column-scaled copy → 1, orthogonal-column copy → 0 (small row blocks)', () => {
-  const res = analyzeSimilarity([base, base, scaled, orthogonal], { blockBytes: 512 });
+test('column-wise cosine: self → 1, column-scaled copy → 1, orthogonal-column copy → 0 (small row blocks)', async () => {
+  const res = await analyzeSimilarity([base, base, scaled, orthogonal], { blockBytes: 512 });
   assert.equal(res.pairs.length, 6);
   assert.deepEqual(res.problems, []);
   const [self, withScaled, withOrth] = [`${res.models[0].label}|${res.models[1].label}`, `${res.models[0].label}|scaled`, `${res.models[0].label}|orthogonal`];
-  assert.equal(res.tensors.length, readAll(base).size - 1); // tied lm_head is not listed
+  assert.equal(new Set(res.tensors.map((t) => t.name)).size, readAll(base).size - 1); // tied lm_head is not listed
   for (const t of res.tensors) {
     for (const k of [self, withScaled]) {
       assert.ok(Math.abs(t.pairs[k].min - 1) < 1e-6 && Math.abs(t.pairs[k].max - 1) < 1e-6, `${t.name} ${k}: ${JSON.stringify(t.pairs[k])}`);
@@ -77,22 +78,30 @@ test('column-wise cosine: self → 1, column-scaled copy → 1, orthogonal-colum
   assert.ok(res.bytesRead > 0);
 });
 
-test('column cosines agree with a direct float64 computation; torch-bin and float16 copies stream the same', () => {
+test('column cosines agree with a direct float64 computation; torch-bin and float16 copies stream the same', async () => {
   const other = join(root, 'other');
   writeTinyCheckpoint(other, { architecture: 'gpt2', seed: 2, nLayer: 2, dModel: 16, nHead: 2, std: 0.5, format: 'torch-bin' });
   const half = join(root, 'half');
   writeTinyCheckpoint(half, { architecture: 'gpt2', seed: 2, nLayer: 2, dModel: 16, nHead: 2, std: 0.5, dtype: 'F16' });
-  const res = analyzeSimilarity([base, other, half], { blockBytes: 300 });
+  const res = await analyzeSimilarity([base, other, half], { blockBytes: 300 });
   const A = readAll(base);
   const B = readAll(other);
   for (const t of res.tensors) {
     const a = A.get(t.name)!;
     const b = B.get(t.name)!;
     const [rows, cols] = matrixShape(a.shape);
+    // GPT-2's c_attn packs q | k | v along its last axis: the weight's columns (Conv1D [in, out]) and the bias's
+    // elements (one column, rows split) are divided in thirds, one record each
+    let c0 = 0, c1 = cols, r0 = 0, r1 = rows;
+    if (/c_attn/.test(t.name)) {
+      const third = ['attn_q', 'attn_k', 'attn_v'].indexOf(t.component);
+      assert.ok(third >= 0, `${t.name}: ${t.component}`);
+      if (a.shape.length === 2) { c0 = (third * cols) / 3; c1 = ((third + 1) * cols) / 3; } else { r0 = (third * rows) / 3; r1 = ((third + 1) * rows) / 3; }
+    }
     const cos: number[] = [];
-    for (let c = 0; c < cols; c++) {
+    for (let c = c0; c < c1; c++) {
       let d = 0, na = 0, nb = 0;
-      for (let r = 0; r < rows; r++) {
+      for (let r = r0; r < r1; r++) {
         const x = a.data[r * cols + c];
         const y = b.data[r * cols + c];
         d += x * y; na += x * x; nb += y * y;
@@ -108,16 +117,34 @@ test('column cosines agree with a direct float64 computation; torch-bin and floa
   }
 });
 
-test('missing tensors and shape mismatches are reported, not fatal', () => {
+test('threads: shares of rows read and accumulated by worker threads give the one-thread result (float64 rounding)', async () => {
+  const half = join(root, 'half-threads');
+  writeTinyCheckpoint(half, { architecture: 'gpt2', seed: 2, nLayer: 2, dModel: 16, nHead: 2, std: 0.5, dtype: 'F16' });
+  const one = await analyzeSimilarity([base, scaled, half], { blockBytes: 300, threads: 1 });
+  // the worker threads alone take every chunk (the main thread only waits), so their code path is what is checked
+  await SimilarityPool.get(2).ready();
+  SimilarityPool.mainClaims = false;
+  const three = await analyzeSimilarity([base, scaled, half], { blockBytes: 300, threads: 3, minParallelBytes: 1 }).finally(() => { SimilarityPool.mainClaims = true; });
+  assert.equal(three.tensors.length, one.tensors.length);
+  assert.equal(three.bytesRead, one.bytesRead);
+  one.tensors.forEach((t, i) => {
+    for (const [k, st] of Object.entries(t.pairs)) {
+      const u = three.tensors[i].pairs[k];
+      for (const f of ['mean', 'min', 'median', 'max'] as const) assert.ok(Math.abs(st[f] - u[f]) < 1e-12, `${t.name} ${k} ${f}: ${st[f]} vs ${u[f]}`);
+    }
+  });
+});
+
+test('missing tensors and shape mismatches are reported, not fatal', async () => {
   const broken = derived('broken', (n, t) => (n === 'h.0.mlp.c_fc.bias' ? null : n === 'h.1.ln_1.weight' ? { shape: [8], data: t.data.slice(0, 8) } : t));
-  const res = analyzeSimilarity([base, broken]);
+  const res = await analyzeSimilarity([base, broken]);
   assert.equal(res.problems.length, 2);
   assert.match(res.problems.find((p) => p.tensor === 'h.0.mlp.c_fc.bias')!.problem, /missing in broken/);
   assert.match(res.problems.find((p) => p.tensor === 'h.1.ln_1.weight')!.problem, /shape \[8\]/);
-  assert.equal(res.tensors.length, readAll(base).size - 3);
+  assert.equal(new Set(res.tensors.map((t) => t.name)).size, readAll(base).size - 3);
 });
 
-test('task vector: τ = finetuned − base, norms per tensor and layer, Fisher-weighted change, safetensors output', () => {
+test('task vector: τ = finetuned − base, norms per tensor and layer, Fisher-weighted change, safetensors output', async () => {
   const delta = (n: string, i: number): number => (n.startsWith('h.1.') ? 0.01 * ((i % 7) - 3) : 0);
   const ft = derived('finetuned', (n, t) => ({ shape: t.shape, data: t.data.map((x, i) => x + delta(n, i)) }));
   const A = readAll(base);

@@ -2,6 +2,9 @@
  * What a canonical parameter name is: its block (layer) and its component, the units every report aggregates
  * over. GPT-2's c_attn packs q, k and v along its output columns; `elementComponent` splits it.
  */
+import { AtlasError } from '../errors.ts';
+import { W, canonicalWeightShapes, type ModelSpec } from '../model/spec.ts';
+
 export type Component =
   | 'embedding' | 'position' | 'attn_q' | 'attn_k' | 'attn_v' | 'attn_qkv' | 'attn_o'
   | 'mlp_up' | 'mlp_gate' | 'mlp_down' | 'norm' | 'final_norm' | 'lm_head' | 'other';
@@ -71,8 +74,8 @@ export function unravel(flat: number, shape: number[]): number[] {
   return idx;
 }
 
-/** Component of a canonical tensor name (src/model/spec.ts `W`), null for names outside the table. */
-function canonicalComponent(name: string): { layer: number | null; component: Component; group: string } {
+/** Component of a canonical tensor name (src/model/spec.ts `W`); 'other' for names outside the table. */
+export function canonicalComponent(name: string): { layer: number | null; component: Component; group: string } {
   const m = /^blocks\.(\d+)\.(.+)$/.exec(name);
   if (m) {
     const layer = Number(m[1]);
@@ -140,6 +143,47 @@ export function paramClassifier(recipes: Map<string, { from: string; storedShape
     };
   };
   return { info, elements };
+}
+
+/**
+ * The Fisher/similarity toolkit's component names (its tensor suffixes `self_attn.q_proj.weight` …
+ * `mlp.down_proj.weight`) → the canonical weight of each block (spec.ts `W.block(l)` key) and its Component.
+ * `similarity --components q,k,v,o,gate,up,down` selects by these; every family is covered through its weight
+ * recipes (GPT-2's fused c_attn gives q, k and v; non-gated MLPs have no gate).
+ */
+export const TOOLKIT_COMPONENTS = {
+  q: { weight: 'Wq', component: 'attn_q', toolkit: 'self_attn.q_proj.weight' },
+  k: { weight: 'Wk', component: 'attn_k', toolkit: 'self_attn.k_proj.weight' },
+  v: { weight: 'Wv', component: 'attn_v', toolkit: 'self_attn.v_proj.weight' },
+  o: { weight: 'Wo', component: 'attn_o', toolkit: 'self_attn.o_proj.weight' },
+  gate: { weight: 'Wgate', component: 'mlp_gate', toolkit: 'mlp.gate_proj.weight' },
+  up: { weight: 'Win', component: 'mlp_up', toolkit: 'mlp.up_proj.weight' },
+  down: { weight: 'Wout', component: 'mlp_down', toolkit: 'mlp.down_proj.weight' },
+} as const satisfies Record<string, { weight: keyof ReturnType<typeof W.block>; component: Component; toolkit: string }>;
+
+export type ToolkitComponent = keyof typeof TOOLKIT_COMPONENTS;
+
+/**
+ * `--components q,k,...` for a model: the canonical weight names selected (every block). A name outside
+ * TOOLKIT_COMPONENTS, or one the family does not have (gate on a non-gated MLP), is an AtlasError naming the
+ * valid components.
+ */
+export function selectComponents(list: readonly string[], spec: ModelSpec): { names: ToolkitComponent[]; canonical: Set<string> } {
+  const all = Object.keys(TOOLKIT_COMPONENTS) as ToolkitComponent[];
+  const shapes = canonicalWeightShapes(spec);
+  const present = all.filter((c) => spec.blocks.some((_, l) => shapes.has(W.block(l)[TOOLKIT_COMPONENTS[c].weight])));
+  const names = list.map((s) => s.trim()).filter((s) => s.length > 0);
+  if (names.length === 0) throw new AtlasError(`--components is empty; valid: ${all.join(', ')}`, { field: '--components' });
+  for (const n of names) {
+    if (!(all as string[]).includes(n)) throw new AtlasError(`unknown component '${n}'; valid: ${all.join(', ')}`, { field: '--components' });
+    if (!present.includes(n as ToolkitComponent)) {
+      throw new AtlasError(`${spec.modelType} models have no '${n}' (${TOOLKIT_COMPONENTS[n as ToolkitComponent].toolkit}); valid for this model: ${present.join(', ')}`, { field: '--components' });
+    }
+  }
+  const chosen = [...new Set(names)] as ToolkitComponent[];
+  const canonical = new Set<string>();
+  spec.blocks.forEach((_, l) => { for (const c of chosen) canonical.add(W.block(l)[TOOLKIT_COMPONENTS[c].weight]); });
+  return { names: chosen, canonical };
 }
 
 /** The name-pattern classification (checkpoint names of the GPT-2 and Llama families) as a ParamClassifier. */

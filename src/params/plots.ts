@@ -7,22 +7,45 @@ import type { TaskVectorReport } from './task-vector.ts';
 
 const layerGroups = (groups: string[]): string[] => groups.filter((g) => /^\d+$/.test(g)).sort((a, b) => Number(a) - Number(b));
 
-/** Heatmap grid (one panel per model pair: layers × components, mean column cosine) and faceted lines per component. */
-export function similarityPlots(res: SimilarityResult, base: string): string[] {
+export interface SimilarityPlotOptions {
+  /** Fixed colour range of the heatmaps and y range of the line panels (the toolkit's: [0.8, 1]); default [min(0, lowest mean), 1]. */
+  colorRange?: [number, number];
+}
+
+/** File stems (under the output prefix) of the similarity figures; `.svg` and `.png` each. */
+export const SIMILARITY_FIGURES = { heatmap: '_heatmap', layers: '_layers' } as const;
+
+/**
+ * Heatmap grid (one panel per model pair: layers × components, mean column cosine) and the faceted line plot
+ * (one small panel per component, mean column cosine per layer, one line per model pair; every panel on the
+ * same y range so they compare at a glance).
+ */
+export function similarityPlots(res: SimilarityResult, base: string, opts: SimilarityPlotOptions = {}): string[] {
   const groups = layerGroups([...new Set(res.aggregates.map((a) => a.group))]);
   const comps = [...new Set(res.aggregates.filter((a) => a.component !== 'all' && groups.includes(a.group)).map((a) => a.component))].sort();
-  const find = (pair: string, group: string, comp: string): number => res.aggregates.find((a) => a.pair === pair && a.group === group && a.component === comp)?.stats.mean ?? NaN;
+  const means = new Map(res.aggregates.map((a) => [`${a.pair}\u0000${a.group}\u0000${a.component}`, a.stats.mean] as const));
+  const find = (pair: string, group: string, comp: string): number => means.get(`${pair}\u0000${group}\u0000${comp}`) ?? NaN;
+  const shownMeans = res.aggregates.filter((a) => groups.includes(a.group)).map((a) => a.stats.mean).filter(Number.isFinite);
+  const [vmin, vmax] = opts.colorRange ?? [Math.min(0, ...shownMeans), 1];
+  const fixed = opts.colorRange !== undefined;
   const heat = res.pairs.map((pair) => heatmapSvg({
     values: groups.map((g) => comps.map((c) => find(pair, g, c))),
     rowLabels: groups.map((g) => `layer ${g}`), colLabels: comps, title: pair.replace('|', ' vs '),
-    colormap: 'viridis', vmin: Math.min(0, ...res.aggregates.map((a) => a.stats.mean)), vmax: 1, colorbarLabel: 'mean column cosine',
+    colormap: fixed ? 'RdYlGn' : 'viridis', vmin, vmax, center: (vmin + vmax) / 2,
+    colorbarLabel: fixed ? `mean column cosine (fixed ${vmin}–${vmax})` : 'mean column cosine',
   }));
-  const lines = ['all', ...comps].map((c) => lineSvg({
-    title: c, xLabel: 'layer', yLabel: 'mean column cosine',
+  // one panel per component (and 'all' first when there are several), 3 per row as the toolkit's relplot
+  const panels = comps.length > 1 ? ['all', ...comps] : comps;
+  // the panels share one y range: the fixed range, else the lowest shown mean to 1
+  const lo = Math.min(1, ...shownMeans);
+  const pad = 0.04 * Math.max(1e-3, 1 - lo);
+  const yDomain: [number, number] = fixed ? [vmin, vmax] : [lo - pad, 1 + pad];
+  const lines = panels.map((c) => lineSvg({
+    title: c, xLabel: 'layer', yLabel: 'mean column cosine', width: 460, height: 260, yDomain,
     series: res.pairs.map((pair): LineSeries => ({ name: pair.replace('|', ' vs '), x: groups.map(Number), y: groups.map((g) => find(pair, g, c)) })),
   }));
-  const a = savePlot(facetSvg({ plots: heat, title: 'Column-wise cosine similarity by layer and component' }), `${base}_heatmap`);
-  const b = savePlot(facetSvg({ plots: lines, title: 'Column-wise cosine similarity across layers' }), `${base}_layers`);
+  const a = savePlot(facetSvg({ plots: heat, title: 'Column-wise cosine similarity by layer and component' }), `${base}${SIMILARITY_FIGURES.heatmap}`);
+  const b = savePlot(facetSvg({ plots: lines, columns: Math.min(3, lines.length), title: 'Column-wise cosine similarity per layer, by component' }), `${base}${SIMILARITY_FIGURES.layers}`);
   return [a.svgPath, a.pngPath, b.svgPath, b.pngPath];
 }
 

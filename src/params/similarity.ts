@@ -4,15 +4,28 @@
  * GPT-2 Conv1D [in, out] → one column per output unit; 1-D tensors are one column) gives
  * cos_j = <A_:j, B_:j> / (|A_:j| |B_:j|) (1 when both columns are zero, 0 when one is).
  *
- * Streaming: tensors are visited one at a time and read in row blocks (./tensor-stream.ts), all models in
- * lockstep, so memory holds one block per model plus per-column accumulators, never a whole model.
- * Missing tensors and shape mismatches are reported in `problems` and skipped, never fatal.
+ * Components come from the model core's weight recipes (spec.ts canonical names): a stored tensor that packs
+ * several canonical weights (GPT-2's c_attn = q|k|v along its columns; GPT-NeoX / Phi-3 fused qkv and
+ * gate|up along their rows) is split, one record per component, each with the columns (or, for a row split,
+ * the rows) that component owns. `components` (the toolkit's q, k, v, o, gate, up, down) keeps only those
+ * canonical weights.
+ *
+ * Streaming: tensors are visited one at a time and read in row blocks into reused buffers
+ * (./tensor-stream.ts RowReader), all models in lockstep, so memory holds one block per model plus per-column
+ * accumulators, never a whole model. One fused pass per block (./similarity-kernel.ts) accumulates every norm
+ * and pair dot product in float64. Missing tensors and shape mismatches are reported in `problems` and
+ * skipped, never fatal.
  */
 import { basename } from 'node:path';
 import { openCheckpoint, type Checkpoint } from '../model/checkpoint.ts';
 import { AtlasError } from '../errors.ts';
-import { classifyParam, groupOrder, type Component } from './param-names.ts';
-import { matrixShape, rowBlocks, type RowBlock } from './tensor-stream.ts';
+import { legacyName } from '../model/legacy-names.ts';
+import { canonicalComponent, classifyParam, groupOrder, selectComponents, type Component, type ToolkitComponent } from './param-names.ts';
+import { RowReader } from './tensor-stream.ts';
+import { pairCosines, slotsPerColumn } from './similarity-kernel.ts';
+import { SimilarityPool, accumulateChunk, chunked, partViews } from './similarity-pool.ts';
+import type { RowSource } from './tensor-stream.ts';
+import { defaultThreads } from '../util/workers.ts';
 import { quantiles } from './stats.ts';
 
 export interface CosineStats {
@@ -33,7 +46,9 @@ export interface TensorSimilarity {
   group: string;
   component: Component;
   shape: number[];
-  /** One entry per compared pair, keyed 'A|B' with model labels. */
+  /** The canonical weights (spec.ts names) this record covers; a part of `shape` when the stored tensor is split. */
+  canonical: string[];
+    /** One entry per compared pair, keyed 'A|B' with model labels. */
   pairs: Record<string, CosineStats>;
 }
 
@@ -51,13 +66,21 @@ export interface SimilarityResult {
   problems: SimilarityProblem[];
   /** Bytes of weights read (stored dtype). */
   bytesRead: number;
+  /** The toolkit components compared (`components` option); absent = every tensor. */
+  components?: ToolkitComponent[];
 }
 
 export interface SimilarityOptions {
   /** Display names; default the folder names (made unique). */
   labels?: string[];
-  /** Row-block size per model in bytes. Default 256 KiB. */
+  /** Row-block size per model in bytes (float32). Default 512 KiB. */
   blockBytes?: number;
+  /** Only these toolkit components (q, k, v, o, gate, up, down: their canonical weight matrices); default every tensor. */
+  components?: readonly string[];
+  /** Threads (the main thread and threads − 1 workers, each reading its own share of a tensor's rows). Default: all cores (LATENT_ATLAS_THREADS). */
+  threads?: number;
+  /** Tensors smaller than this (bytes of float32, all models together) run on the main thread alone. Default 4 MiB. */
+  minParallelBytes?: number;
   /** Called after each tensor with the bytes read so far. */
   onTensor?: (name: string, bytesRead: number) => void;
 }
@@ -69,17 +92,83 @@ export function cosineStats(values: Float64Array): CosineStats {
   return { columns: values.length, mean: values.length ? sum / values.length : NaN, min, q05, q25, median, q75, q95, max };
 }
 
-function labelsFor(dirs: string[], given?: string[]): string[] {
-  if (given) return given;
-  const names = dirs.map((d) => basename(d.replace(/\/+$/, '')) || d);
+/** Names made unique: a name given more than once gets `#position` (1-based). */
+export function uniqueLabels(names: string[]): string[] {
   return names.map((n, i) => (names.indexOf(n) === i && names.lastIndexOf(n) === i ? n : `${n}#${i + 1}`));
 }
 
+function labelsFor(dirs: string[], given?: string[]): string[] {
+  if (given) return given;
+  return uniqueLabels(dirs.map((d) => basename(d.replace(/\/+$/, '')) || d));
+}
+
+interface Part {
+  component: Component;
+  layer: number | null;
+  group: string;
+  canonical: string[];
+  /** Stored rows this part owns (a row split), or stored columns (a column split); null = the whole tensor. */
+  rows: Int32Array | null;
+  cols: Int32Array | null;
+}
+
+/**
+ * How a stored tensor (legacy name) divides into components, from the checkpoint's weight recipes: one part
+ * unless it packs canonical weights of different components in disjoint rows of the canonical view.
+ */
+function partsOf(ckpt: Checkpoint, storedName: string | undefined, legacy: string, shape: number[]): Part[] {
+  const list: string[] = [];
+  if (storedName !== undefined) for (const [canon, r] of ckpt.weights.recipes) if (r.from === storedName) list.push(canon);
+  if (list.length === 0) {
+    const info = classifyParam(legacy);
+    return [{ ...info, canonical: [], rows: null, cols: null }];
+  }
+  const info = list.map(canonicalComponent);
+  const comps = [...new Set(info.map((p) => p.component))];
+  const recipes = list.map((c) => ckpt.weights.recipes.get(c)!);
+  if (comps.length < 2 || recipes.some((r) => !r.rows)) {
+    return [{ layer: info[0].layer, group: info[0].group, component: info[0].component, canonical: list, rows: null, cols: null }];
+  }
+  // canonical row i of the (transposed) stored view = stored column i (transposed) or stored row i
+  const transposed = recipes[0].transpose === true && shape.length === 2;
+  const viewRows = shape.length === 1 ? shape[0] : transposed ? shape[1] : shape[0];
+  const owner = new Int32Array(viewRows).fill(-1);
+  recipes.forEach((r, k) => {
+    const rows = r.rows!;
+    const c = comps.indexOf(info[k].component);
+    if (rows instanceof Int32Array) { for (const i of rows) if (owner[i] < 0) owner[i] = c; }
+    else for (let i = rows.start; i < rows.start + rows.count; i++) if (owner[i] < 0) owner[i] = c;
+  });
+  return comps.map((component, c) => {
+    const idx: number[] = [];
+    for (let i = 0; i < viewRows; i++) if (owner[i] === c) idx.push(i);
+    const first = info[info.findIndex((p) => p.component === component)];
+    return {
+      layer: first.layer, group: first.group, component, canonical: list.filter((_, k) => info[k].component === component),
+      rows: transposed ? null : Int32Array.from(idx), cols: transposed ? Int32Array.from(idx) : null,
+    };
+  });
+}
+
+/** Legacy name → stored name of a checkpoint's tensors (tied `lm_head.weight` is not stored). */
+function storedNames(ckpt: Checkpoint): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const n of ckpt.stored.names()) {
+    const l = legacyName(ckpt.spec, n);
+    if (!m.has(l)) m.set(l, n);
+  }
+  return m;
+}
+
 /** Compares every pair of the checkpoints in `dirs` (two or more). */
-export function analyzeSimilarity(dirs: string[], opts: SimilarityOptions = {}): SimilarityResult {
+export async function analyzeSimilarity(dirs: string[], opts: SimilarityOptions = {}): Promise<SimilarityResult> {
   if (dirs.length < 2) throw new AtlasError('similarity needs at least two models', { field: '--models' });
   const labels = labelsFor(dirs, opts.labels);
+  const blockBytes = opts.blockBytes ?? 512 << 10;
+  const threads = Math.max(1, opts.threads ?? defaultThreads());
+  const minParallelBytes = Math.max(1, opts.minParallelBytes ?? 4 << 20);
   const ckpts: Checkpoint[] = [];
+  const readers: RowReader[] = [];
   try {
     for (const d of dirs) ckpts.push(openCheckpoint(d));
     const arch = ckpts[0].config.architecture;
@@ -88,26 +177,31 @@ export function analyzeSimilarity(dirs: string[], opts: SimilarityOptions = {}):
         throw new AtlasError(`architecture ${ckpts[m].config.architecture} differs from ${labels[0]}'s ${arch}`, { file: dirs[m], field: 'model_type', hint: 'compare checkpoints of one architecture' });
       }
     }
+    const selection = opts.components ? selectComponents(opts.components, ckpts[0].spec) : null;
+    const storedOf = ckpts.map(storedNames);
     const problems: SimilarityProblem[] = [];
     const names: string[] = [];
     for (const c of ckpts) for (const n of c.names()) if (!names.includes(n)) names.push(n);
     const pairKeys: [number, number][] = [];
     for (let i = 0; i < ckpts.length; i++) for (let j = i + 1; j < ckpts.length; j++) pairKeys.push([i, j]);
     const pairName = ([i, j]: [number, number]): string => `${labels[i]}|${labels[j]}`;
-    const pooled = new Map<string, number[]>();
+    const pooled = new Map<string, Float64Array[]>();
     const pool = (key: string, vals: Float64Array): void => {
       let a = pooled.get(key);
       if (!a) pooled.set(key, (a = []));
-      for (const v of vals) a.push(v);
+      a.push(vals);
     };
     const tensors: TensorSimilarity[] = [];
     let bytesRead = 0;
     for (const name of names) {
       const holders = ckpts.map((c, m) => (c.has(name) ? m : -1)).filter((m) => m >= 0);
+      const shape = ckpts[holders[0]].shape(name);
+      const parts = partsOf(ckpts[holders[0]], storedOf[holders[0]].get(name), name, shape)
+        .filter((p) => !selection || p.canonical.some((c) => selection.canonical.has(c)));
+      if (parts.length === 0) continue;
       const missing = ckpts.map((_, m) => m).filter((m) => !holders.includes(m));
       if (missing.length) problems.push({ tensor: name, problem: `missing in ${missing.map((m) => labels[m]).join(', ')}` });
       if (holders.length < 2) continue;
-      const shape = ckpts[holders[0]].shape(name);
       const same = holders.filter((m) => {
         const s = ckpts[m].shape(name);
         const ok = s.length === shape.length && s.every((x, i) => x === shape[i]);
@@ -115,54 +209,64 @@ export function analyzeSimilarity(dirs: string[], opts: SimilarityOptions = {}):
         return ok;
       });
       if (same.length < 2) continue;
-      const [, cols] = matrixShape(shape);
-      const norms = same.map(() => new Float64Array(cols));
-      const pairs = pairKeys.filter(([i, j]) => same.includes(i) && same.includes(j));
-      const dots = pairs.map(() => new Float64Array(cols));
-      const streams = same.map((m) => rowBlocks(ckpts[m], name, opts.blockBytes));
-      for (;;) {
-        const blocks = streams.map((s) => s.next());
-        if (blocks[0].done) break;
-        const vals = blocks.map((b) => b.value as RowBlock);
-        const data = vals.map((b) => b.data);
-        const rows = vals[0].rows;
-        for (let k = 0; k < same.length; k++) {
-          const x = data[k];
-          const nr = norms[k];
-          bytesRead += vals[k].storedBytes;
-          for (let r = 0; r < rows; r++) for (let c = 0, o = r * cols; c < cols; c++) nr[c] += x[o + c] * x[o + c];
+      const m = same.length;
+      while (readers.length < m) readers.push(new RowReader());
+      same.forEach((k, t) => readers[t].open(ckpts[k], name));
+      const { rows, cols } = readers[0];
+      // Row segments (start, end, part): the whole tensor, or for a row split each run of rows one part owns
+      // (rows of unselected parts are not read). A column split accumulates every column once, shared by its parts.
+      const rowSplit = parts[0].rows !== null;
+      const seg: number[] = [];
+      if (!rowSplit) seg.push(0, rows, 0);
+      else {
+        const owner = new Int32Array(rows).fill(-1);
+        parts.forEach((p, k) => { for (const r of p.rows!) owner[r] = k; });
+        for (let r = 0; r < rows;) {
+          let e = r + 1;
+          while (e < rows && owner[e] === owner[r]) e++;
+          if (owner[r] >= 0) seg.push(r, e, owner[r]);
+          r = e;
         }
-        pairs.forEach(([i, j], p) => {
-          const a = data[same.indexOf(i)];
-          const b = data[same.indexOf(j)];
-          const dt = dots[p];
-          for (let r = 0; r < rows; r++) for (let c = 0, o = r * cols; c < cols; c++) dt[c] += a[o + c] * b[o + c];
-        });
       }
-      const info = classifyParam(name);
-      const record: TensorSimilarity = { name, layer: info.layer, group: info.group, component: info.component, shape, pairs: {} };
-      pairs.forEach(([i, j], p) => {
-        const na = norms[same.indexOf(i)];
-        const nb = norms[same.indexOf(j)];
-        const cos = new Float64Array(cols);
-        for (let c = 0; c < cols; c++) {
-          const den = Math.sqrt(na[c] * nb[c]);
-          cos[c] = den > 0 ? Math.max(-1, Math.min(1, dots[p][c] / den)) : na[c] === 0 && nb[c] === 0 ? 1 : 0;
+      const nAcc = rowSplit ? parts.length : 1;
+      const acc0 = partViews(new ArrayBuffer(8 * slotsPerColumn(m) * cols * nAcc), nAcc, m, cols);
+      const blockRows = Math.max(1, Math.floor(blockBytes / (4 * Math.max(cols, 1))));
+      const chunks = chunked(seg, blockRows);
+      const sources = readers.slice(0, m).map((r) => r.source());
+      if (threads > 1 && rows * cols * 4 * m >= minParallelBytes && chunks.length > 1 && sources.every((x) => x !== null)) {
+        bytesRead += SimilarityPool.get(threads - 1).run(readers.slice(0, m), sources as RowSource[], rows, cols, chunks, acc0);
+      } else {
+        const xs: Float32Array[] = [];
+        for (let c = 0; c < chunks.length / 3; c++) bytesRead += accumulateChunk(readers.slice(0, m), chunks, c, cols, acc0, xs);
+      }
+      const acc = parts.map((_, k) => acc0[rowSplit ? k : 0]);
+      const pairs = pairKeys.filter(([i, j]) => same.includes(i) && same.includes(j));
+      parts.forEach((part, k) => {
+        const record: TensorSimilarity = { name, layer: part.layer, group: part.group, component: part.component, shape, canonical: part.canonical, pairs: {} };
+        for (const [i, j] of pairs) {
+          const cos = pairCosines(acc[k], m, same.indexOf(i), same.indexOf(j), cols, part.cols);
+          const key = pairName([i, j]);
+          record.pairs[key] = cosineStats(cos);
+          pool(`${key}\u0000${part.group}\u0000${part.component}`, cos);
+          pool(`${key}\u0000${part.group}\u0000all`, cos);
         }
-        const key = pairName([i, j]);
-        record.pairs[key] = cosineStats(cos);
-        pool(`${key}\u0000${info.group}\u0000${info.component}`, cos);
-        pool(`${key}\u0000${info.group}\u0000all`, cos);
+        tensors.push(record);
       });
-      tensors.push(record);
       opts.onTensor?.(name, bytesRead);
     }
     const aggregates = [...pooled].map(([k, v]) => {
       const [pair, group, component] = k.split('\u0000');
-      return { pair, group, component, stats: cosineStats(Float64Array.from(v)) };
+      const all = new Float64Array(v.reduce((s, a) => s + a.length, 0));
+      let o = 0;
+      for (const a of v) { all.set(a, o); o += a.length; }
+      return { pair, group, component, stats: cosineStats(all) };
     }).sort((a, b) => a.pair.localeCompare(b.pair) || groupOrder(a.group, b.group) || a.component.localeCompare(b.component));
-    return { models: dirs.map((dir, i) => ({ label: labels[i], dir })), pairs: pairKeys.map(pairName), tensors, aggregates, problems, bytesRead };
+    return {
+      models: dirs.map((dir, i) => ({ label: labels[i], dir })), pairs: pairKeys.map(pairName), tensors, aggregates, problems, bytesRead,
+      ...(selection ? { components: selection.names } : {}),
+    };
   } finally {
+    for (const r of readers) r.close();
     for (const c of ckpts) c.close();
   }
 }

@@ -7,7 +7,8 @@ import { legacyEmbeddingName } from '../model/legacy-names.ts';
 import { closeSync, openSync } from 'node:fs';
 import type { Checkpoint } from '../model/checkpoint.ts';
 import { SafetensorsFile, decodeToF32, readExactly } from '../model/safetensors.ts';
-import { bytesPerElement } from '../model/tensor.ts';
+import { bf16ToF32, f16ToF32 } from '../model/float16.ts';
+import { bytesPerElement, type DType } from '../model/tensor.ts';
 
 export interface RowBlock {
   /** First row of the block. */
@@ -74,5 +75,101 @@ export function* rowBlocks(ckpt: Checkpoint, name: string, blockBytes = 256 << 1
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/** A tensor's bytes in a file: row-major, `dtype`, starting at byte `begin`. */
+export interface RowSource {
+  path: string;
+  begin: number;
+  dtype: DType;
+}
+
+/**
+ * Random access to a tensor's rows with buffers reused across reads and tensors (no allocation, no zeroing
+ * per block: the similarity analyzer reads ~15 GB/s this way against 1.5 GB/s with a fresh array per block).
+ * `read` returns a view that the next `read` or `open` overwrites. Safetensors entries are read as byte
+ * ranges (float32 data is used in place; F16/BF16 decoded into a reused float32 buffer); other formats read
+ * the whole tensor once and serve views of it.
+ */
+export class RowReader {
+  private bytes = new Uint8Array(0);
+  private f32 = new Float32Array(0);
+  private fd: number | null = null;
+  private fdPath = '';
+  private begin = 0;
+  private dtype: DType = 'F32';
+  private elem = 4;
+  private whole: Float32Array | null = null;
+  rows = 0;
+  cols = 0;
+
+  /** Points the reader at tensor `name` of `ckpt`. */
+  open(ckpt: Checkpoint, name: string): void {
+    const [rows, cols] = matrixShape(ckpt.shape(name));
+    const found = storedEntry(ckpt, name);
+    if (!found) {
+      this.closeFd();
+      this.rows = rows;
+      this.cols = cols;
+      this.whole = ckpt.tensor(name).data;
+      this.elem = 4;
+      return;
+    }
+    this.openSource({ path: found.path, begin: found.entry.begin, dtype: found.entry.dtype }, rows, cols);
+  }
+
+  /** Points the reader at a byte range of a file (a worker thread reads the same tensor this way). */
+  openSource(src: RowSource, rows: number, cols: number): void {
+    this.whole = null;
+    this.rows = rows;
+    this.cols = cols;
+    if (this.fdPath !== src.path) {
+      this.closeFd();
+      this.fd = openSync(src.path, 'r');
+      this.fdPath = src.path;
+    }
+    this.begin = src.begin;
+    this.dtype = src.dtype;
+    this.elem = bytesPerElement(src.dtype);
+  }
+
+  /** Where the current tensor's bytes are (null when it was read whole: not a safetensors file). */
+  source(): RowSource | null {
+    return this.whole ? null : { path: this.fdPath, begin: this.begin, dtype: this.dtype };
+  }
+
+  /** Bytes one row occupies in the file. */
+  get rowBytes(): number {
+    return this.cols * this.elem;
+  }
+
+  /** Rows [row0, row0 + n) as row-major float32 (a view, valid until the next read). */
+  read(row0: number, n: number): Float32Array {
+    const count = n * this.cols;
+    if (this.whole) return this.whole.subarray(row0 * this.cols, row0 * this.cols + count);
+    const len = count * this.elem;
+    if (this.bytes.length < len) this.bytes = new Uint8Array(Math.max(len, 2 * this.bytes.length));
+    const dst = this.bytes.subarray(0, len);
+    readExactly(this.fd!, dst, this.begin + row0 * this.cols * this.elem, this.fdPath);
+    if (this.dtype === 'F32') return new Float32Array(this.bytes.buffer, 0, count);
+    if (this.dtype === 'F16' || this.dtype === 'BF16') {
+      if (this.f32.length < count) this.f32 = new Float32Array(Math.max(count, 2 * this.f32.length));
+      const out = this.f32.subarray(0, count);
+      const src = new Uint16Array(this.bytes.buffer, 0, count);
+      return this.dtype === 'F16' ? f16ToF32(src, out) : bf16ToF32(src, out);
+    }
+    return decodeToF32(dst, this.dtype, count);
+  }
+
+  private closeFd(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    this.fdPath = '';
+  }
+
+  close(): void {
+    this.closeFd();
+    this.whole = null;
   }
 }

@@ -5,6 +5,7 @@ import { AtlasError } from '../../errors.ts';
 import { openCheckpoint } from '../../model/checkpoint.ts';
 import { SafetensorsFile } from '../../model/safetensors.ts';
 import { progress } from '../../util/progress.ts';
+import { resolveModel } from '../../model/hub.ts';
 import { taskVector } from '../../params/task-vector.ts';
 import { toCsv } from '../../params/stats.ts';
 import { taskVectorPlot, tryPlot } from '../../params/plots.ts';
@@ -14,9 +15,10 @@ import { ensureWritableDir, ensureWritableFile } from '../../data/fs-errors.ts';
 export const taskVectorCommand: Command = {
   name: 'task-vector',
   summary: 'task vector (finetuned − base) as safetensors, with per-layer change norms and Fisher importance',
-  help: `Usage: latent-atlas task-vector --base DIR --finetuned DIR --out FILE.safetensors [--fisher fisher_diagonal.safetensors]
-                                [--dtype F32|F16|BF16] [--report DIR]
+  help: `Usage: latent-atlas task-vector --base MODEL --finetuned MODEL --out FILE.safetensors [--fisher fisher_diagonal.safetensors]
+                                [--dtype F32|F16|BF16] [--report DIR] [--revision REV]
 
+MODEL: a checkpoint folder or a hub id (downloaded like every other command's MODEL; --revision applies to both).
 Writes tau = theta_finetuned - theta_base per tensor to --out (canonical names), and to --report (default:
 the folder of --out) task_vector.json, task_vector_layers.csv, task_vector_tensors.csv and
 task_vector_layers.svg/png: norms ||tau||, ||theta_base||, relative change per tensor/component/layer.
@@ -25,9 +27,9 @@ Spearman correlation across layers of Fisher importance vs relative change.`,
   async run(argv) {
     const { values } = parseFlags('task-vector', argv, {
       base: { type: 'string' }, finetuned: { type: 'string' }, out: { type: 'string' }, fisher: { type: 'string' },
-      dtype: { type: 'string', default: 'F32' }, report: { type: 'string' },
+      dtype: { type: 'string', default: 'F32' }, report: { type: 'string' }, revision: { type: 'string' },
     });
-    if (!values.base || !values.finetuned) throw new AtlasError('--base DIR and --finetuned DIR are required');
+    if (!values.base || !values.finetuned) throw new AtlasError('--base MODEL and --finetuned MODEL are required (folders or hub ids)');
     if (!values.out) throw new AtlasError('--out FILE.safetensors is required');
     const dtype = values.dtype;
     if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw new AtlasError(`--dtype must be F32, F16 or BF16, got '${dtype}'`);
@@ -35,7 +37,10 @@ Spearman correlation across layers of Fisher importance vs relative change.`,
     const reportDir = resolve(values.report ?? dirname(out));
     ensureWritableFile(out, 'out', 'task_vector.safetensors');
     ensureWritableDir(reportDir, 'report');
-    const c = openCheckpoint(resolve(values.base));
+    const revision = values.revision ?? 'main';
+    const baseDir = await resolveModel(values.base, { revision });
+    const finetunedDir = await resolveModel(values.finetuned, { revision });
+    const c = openCheckpoint(baseDir);
     const names = c.names();
     const total = names.length;
     c.close();
@@ -47,7 +52,7 @@ Spearman correlation across layers of Fisher importance vs relative change.`,
       if (shared === 0) throw new AtlasError('matches no tensor of the base model', { file: resolve(values.fisher), hint: "pass the fisher_diagonal.safetensors that 'latent-atlas fim' wrote for --base" });
     }
     const bar = progress({ total, label: 'task-vector', unit: 'tensor' });
-    const rep = taskVector(resolve(values.base), resolve(values.finetuned), { out, dtype, fisher: values.fisher && resolve(values.fisher), onTensor: (name) => bar.tick(1, { tensor: name }) });
+    const rep = taskVector(baseDir, finetunedDir, { out, dtype, fisher: values.fisher && resolve(values.fisher), onTensor: (name) => bar.tick(1, { tensor: name }) });
     bar.done();
     writeFileSync(join(reportDir, 'task_vector.json'), JSON.stringify(rep, null, 2) + '\n');
     writeFileSync(join(reportDir, 'task_vector_layers.csv'), toCsv(rep.layers.map((l) => ({
