@@ -14,6 +14,7 @@ import { TransformerRuntime } from '../src/model/runtime.ts';
 import { pca, type PcaSolver } from '../src/geometry/pca.ts';
 import { knn, DISTANCE_EPS, type KnnResult } from '../src/geometry/knn.ts';
 import { tsne } from '../src/geometry/tsne.ts';
+import { umap } from '../src/geometry/umap.ts';
 import { knnGraph } from '../src/geometry/graph.ts';
 import { geodesicDistances } from '../src/geometry/geodesic.ts';
 import { trustworthiness } from '../src/geometry/quality.ts';
@@ -81,10 +82,14 @@ export async function runOurs(dir: string, workload: string, threads: number, re
       const x = matrixOf(join(dir, 'x10k.npy'));
       const solver = workload.slice(4) as PcaSolver;
       let used = '';
+      let sv: number[] = [];
       times = await timed(async () => {
-        used = (await pca(x, { nComponents: 50, svdSolver: solver, threads })).model.solver;
+        const m = (await pca(x, { nComponents: 50, svdSolver: solver, threads })).model;
+        used = m.solver;
+        sv = Array.from(m.singularValues);
       }, repeats);
       res.solver = used;
+      res.sv = sv;
       break;
     }
     case 'knn': {
@@ -125,6 +130,13 @@ export async function runOurs(dir: string, workload: string, threads: number, re
       let kl = 0;
       times = await timed(async () => { kl = (await tsne(x, { seed: 0, threads })).klDivergence; }, repeats);
       res.kl = kl;
+      break;
+    }
+    case 'umap': {
+      const x = matrixOf(join(dir, 'x5k50.npy'));
+      let emb: Float64Array | null = null;
+      times = await timed(async () => { emb = (await umap(x, { nNeighbors: 15, minDist: 0.1, seed: 0, threads })).embedding.data; }, repeats);
+      writeNpy(join(dir, 'ours-umap.npy'), Float32Array.from(emb!), [x.rows, 2]);
       break;
     }
     case 'shortest-path': {

@@ -17,7 +17,8 @@
  * Workloads: GPT-2-small-shaped forward 8×128 (1 and 2 threads), PCA 10,000×768 → 50 (randomized / full),
  * exact k-NN k = 30 on 10,000×768 (with the GFLOP/s of one distance block against onnxruntime's MatMul ceiling
  * measured in the same run), TwoNN + Gride scaling from a k = 64 table of 10,000 points (numpy transcription of
- * DADApy), classical MDS of 2,000 points (numpy eigh), t-SNE 2,000×50 (Barnes–Hut), all-pairs Dijkstra on a
+ * DADApy), classical MDS of 2,000 points (numpy eigh), UMAP 5,000×50 (umap-learn, seeded, 1 thread; skipped when
+ * umap-learn is missing), t-SNE 2,000×50 (Barnes–Hut), all-pairs Dijkstra on a
  * 5,000-node k-NN graph, trustworthiness on 2,000 points. Skipped, with a note, when the reference Python is
  * missing. First it re-checks that real torch.load reads our pytorch_model.bin files.
  */
@@ -29,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { readNpy, readNpyF32, writeNpy } from '../src/data/npy.ts';
 import { writeTinyCheckpoint, GPT2_SMALL_SHAPE } from '../src/model/tiny-checkpoint.ts';
 import { knn } from '../src/geometry/knn.ts';
-import { referenceUnavailable, runReference } from '../scripts/reference/python.ts';
+import { REFERENCE_PYTHON, referenceEnv, referenceUnavailable, runReference } from '../scripts/reference/python.ts';
 import { checkTorchLoad } from '../scripts/reference/check-torch-load.ts';
 import { matmulCeiling } from './runtime.ts';
 import { similaritySpecs } from './compare-similarity.ts';
@@ -67,7 +68,7 @@ const median = (v: number[]) => {
 
 function threadEnv(threads: number): Record<string, string> {
   const t = String(threads);
-  return { OMP_NUM_THREADS: t, OMP_WAIT_POLICY: 'PASSIVE', MKL_NUM_THREADS: t, OPENBLAS_NUM_THREADS: t, LATENT_ATLAS_THREADS: t };
+  return { OMP_NUM_THREADS: t, OMP_WAIT_POLICY: 'PASSIVE', MKL_NUM_THREADS: t, OPENBLAS_NUM_THREADS: t, NUMBA_NUM_THREADS: t, LATENT_ATLAS_THREADS: t };
 }
 
 function lastJson(stdout: string): Result {
@@ -157,8 +158,8 @@ export async function benchCompare(): Promise<void> {
         workload: 'gpt2-forward', label: `GPT-2-small forward 8×128 (all hidden states)`, threads, repeats: 2, reference: 'torch float32 (hf_forward.py)',
         note: (_o, _r, d) => `last hidden max rel diff ${maxRelDiff(readNpyF32(join(d, `ours-last-hidden-${threads}.npy`)).data, readNpyF32(join(d, `torch-last-hidden-${threads}.npy`)).data).toExponential(1)}`,
       })),
-      { workload: 'pca-randomized', label: 'PCA 10,000×768 → 50, randomized', threads: cores, repeats: 2, reference: 'sklearn PCA randomized' },
-      { workload: 'pca-full', label: 'PCA 10,000×768 → 50, full', threads: cores, repeats: 2, reference: 'sklearn PCA full' },
+      { workload: 'pca-randomized', label: 'PCA 10,000×768 → 50, randomized (float32)', threads: cores, repeats: 2, reference: 'sklearn PCA randomized', note: (o, r) => `σ₁…σ₅₀ max rel diff vs sklearn ${Math.max(...(o.sv as number[]).map((v, i) => Math.abs(v - (r.sv as number[])[i]!) / (r.sv as number[])[i]!)).toExponential(1)}` },
+      { workload: 'pca-full', label: 'PCA 10,000×768 → 50, full (float32)', threads: cores, repeats: 2, reference: 'sklearn PCA full', note: (o, r) => `σ₁…σ₅₀ max rel diff vs sklearn ${Math.max(...(o.sv as number[]).map((v, i) => Math.abs(v - (r.sv as number[])[i]!) / (r.sv as number[])[i]!)).toExponential(1)}` },
       {
         workload: 'knn', label: 'exact k-NN k = 30, 10,000×768', threads: cores, repeats: 2, reference: 'sklearn NearestNeighbors brute',
         note: (o, _r, d) => {
@@ -177,6 +178,10 @@ export async function benchCompare(): Promise<void> {
         workload: 'mds', label: 'classical MDS, 2,000 points → 2', threads: cores, repeats: 2, reference: 'numpy eigh (full)',
         note: (o, r) => `eigenvalues max rel diff ${Math.max(...(o.eigenvalues as number[]).map((v, i) => Math.abs(v - (r.eigenvalues as number[])[i]!) / Math.abs((r.eigenvalues as number[])[i]!))).toExponential(1)}`,
       },
+      {
+        workload: 'umap', label: 'UMAP 5,000×50 → 2, 500 epochs, seeded', threads: 1, repeats: 1, reference: 'umap-learn 0.5.3 (Debian), random_state=0',
+        note: () => 'umap-learn: NN-descent k-NN, ours exact; both seeded single-thread SGD',
+      },
       { workload: 'tsne', label: 't-SNE 2,000×50, Barnes–Hut, 1000 iter', threads: cores, repeats: 1, reference: 'sklearn TSNE', note: (o, r) => `KL ours ${Number(o.kl).toFixed(3)}, sklearn ${Number(r.kl).toFixed(3)}` },
       {
         workload: 'shortest-path', label: 'all-pairs Dijkstra, 5,000-node k-NN graph (k = 15)', threads: cores, repeats: 1, reference: 'scipy shortest_path D',
@@ -187,6 +192,10 @@ export async function benchCompare(): Promise<void> {
     ];
     for (const s of specs) {
       if (filter && !filter.split(',').includes(s.workload)) continue;
+      if (s.workload === 'umap' && spawnSync(REFERENCE_PYTHON, ['-c', 'import umap'], { env: referenceEnv() }).status !== 0) {
+        console.log('  UMAP row skipped: umap-learn is missing (Debian: apt-get install umap-learn)');
+        continue;
+      }
       if (s.workload === 'knn') {
         const ceiling = await matmulCeiling(cores);
         const row = measure(dir, s);
@@ -198,7 +207,7 @@ export async function benchCompare(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log('\nNot measured here: UMAP (umap-learn is not installable: its numba SGD cannot be transcribed fairly in numpy), extract end to end, per-sample gradients and the latent Fisher metric (no torch scripts yet).');
+  console.log('\nNot measured here: extract end to end, per-sample gradients and the latent Fisher metric (no torch scripts yet).');
   printTable(rows);
 }
 

@@ -150,7 +150,7 @@ test('randomizedSvd: the normaliser only changes rounding (same subspace), and t
 test('pca randomized: float32 power iterations (the default on float32 input) stay within float32 rounding of the float64 run', async () => {
   const x64 = randomMatrix(600, 40, 11, (j) => (j < 6 ? 8 / (j + 1) : 0.5));
   const x32: Matrix<Float32Array> = { rows: 600, cols: 40, data: new Float32Array(x64.data) };
-  const base = await pca(x32, { nComponents: 5, svdSolver: 'randomized', threads: 1, float32PowerIterations: false });
+  const base = await pca(x32, { nComponents: 5, svdSolver: 'randomized', threads: 1, float32: false });
   const fast = await pca(x32, { nComponents: 5, svdSolver: 'randomized', threads: 1 });
   for (let i = 0; i < 5; i++) assert.ok(Math.abs(fast.model.singularValues[i] - base.model.singularValues[i]) < 1e-6 * base.model.singularValues[i], `σ${i}`);
   for (let i = 0; i < 5 * 40; i++) assert.ok(Math.abs(fast.model.components.data[i] - base.model.components.data[i]) < 1e-5, `component entry ${i}`);

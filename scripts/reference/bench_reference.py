@@ -192,8 +192,15 @@ def run(d, workload, threads, repeats):
 
         solver = workload[4:]
         X = x("x10k.npy")
-        times, p = timed(lambda: PCA(n_components=50, svd_solver=solver, random_state=0).fit_transform(X), repeats)
+        model = [None]
+
+        def go():
+            model[0] = PCA(n_components=50, svd_solver=solver, random_state=0)
+            return model[0].fit_transform(X)
+
+        times, p = timed(go, repeats)
         res["dtype"] = str(p.dtype)
+        res["sv"] = model[0].singular_values_.tolist()
     elif workload == "knn":
         from sklearn.neighbors import NearestNeighbors
 
@@ -237,6 +244,15 @@ def run(d, workload, threads, repeats):
 
         times, _ = timed(go, repeats)
         res["kl"] = float(t[0].kl_divergence_)
+    elif workload == "umap":
+        # Debian's umap-learn 0.5.3 (apt-get install umap-learn). random_state=0: its seeded, deterministic SGD on
+        # one thread, as ours (a fixed seed also forces n_jobs=1 there); NUMBA_NUM_THREADS = THREADS (= 1).
+        import umap
+
+        X = x("x5k50.npy")
+        times, Y = timed(lambda: umap.UMAP(n_neighbors=15, min_dist=0.1, n_components=2, random_state=0).fit_transform(X), repeats)
+        np.save(os.path.join(d, "ref-umap.npy"), Y.astype(np.float32))
+        res["umap"] = umap.__version__ if hasattr(umap, "__version__") else "?"
     elif workload == "shortest-path":
         from scipy.sparse.csgraph import shortest_path
         from sklearn.neighbors import kneighbors_graph

@@ -1,10 +1,16 @@
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import type { onnx as OnnxTypes } from 'onnx-proto';
 import { AtlasError } from '../errors.ts';
+import { defaultThreads } from '../util/workers.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
 import { toFloat64 } from './matrix.ts';
 import { svdFlipByComponents } from './linalg.ts';
 import { symmetricEigenDC } from './eigen-dc.ts';
-import { randomizedSvd, validateMatrix, type PowerIterationNormalizer } from './truncated-svd.ts';
+import { randomizedSvd, randomizedSvdF32, validateMatrix, type PowerIterationNormalizer } from './truncated-svd.ts';
+
+const { onnx } = onnxProto;
 
 export type PcaSolver = 'auto' | 'full' | 'covariance_eigh' | 'randomized';
 
@@ -31,12 +37,15 @@ export interface PcaOptions {
   /** Divide the embedding by √explained_variance so every component has unit variance. Default false. */
   whiten?: boolean;
   /**
-   * Randomized solver on float32 input: run the power iterations in float32 (as scikit-learn does for float32
-   * data, at about twice the speed); the final range product, QR, projection and small SVD stay in float64.
-   * Moves singular values by ~1e-7 relative, far less than the randomized approximation error. Default true
-   * (false: every step in float64).
+   * Float32 input: compute as scikit-learn does for float32 data — the centred copy, the randomized solver's
+   * power iterations, range, QR and projection, the covariance / Gram product of the exact solvers and the
+   * final projection in float32 (about twice the GEMM speed, half the memory), the mean in float32 too; the
+   * total variance is summed and the eigen-decomposition / SVD of the small matrices done in float64. Values
+   * move by float32 rounding: randomized, singular values ~1e-7 relative; the exact solvers' float32 covariance /
+   * Gram matrix squares the conditioning, so σᵢ moves by up to ~ε₃₂·(σ₁/σᵢ)² (1e-4 for σ₁/σ₅₀ ≈ 460 on
+   * 10,000×768; scikit-learn's float32 SVD: ~ε₃₂·σ₁/σᵢ). Default true; false: every step in float64.
    */
-  float32PowerIterations?: boolean;
+  float32?: boolean;
   /** Seed for the randomized solver. Default 0. */
   seed?: number;
   threads?: number;
@@ -66,7 +75,7 @@ export interface PcaResult {
   model: PcaModel;
 }
 
-/** scikit-learn's PCA.fit_transform, in float64 whatever the input dtype — except the randomized solver's power iterations on float32 input, which run in float32 as scikit-learn's do (see float32PowerIterations). */
+/** scikit-learn's PCA.fit_transform: in float64 for float64 input; float32 input is computed in float32 as scikit-learn's is (see `float32`), results returned as float64. */
 export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> {
   if (x.rows < 1 || x.cols < 1) validateMatrix(x, 'pca');
   const n = x.rows;
@@ -87,12 +96,19 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
   }
   if (solver === 'randomized' && fraction) throw new AtlasError('a fractional nComponents needs an exact solver', { field: 'svdSolver', hint: "use 'full' or 'covariance_eigh'" });
 
-  // float32 input: the randomized solver's power iterations run in float32, as scikit-learn's do on float32 data.
-  const f32Sketch = solver === 'randomized' && x.data instanceof Float32Array && (opts.float32PowerIterations ?? true);
-  const { mean, xc, sumOfSquares, xc32 } = x.data instanceof Float32Array ? centre(x.data, n, d, f32Sketch) : centre(x.data as Float64Array, n, d, false);
+  // float32 input: computed in float32, as scikit-learn computes float32 data (see PcaOptions.float32).
+  const f32 = x.data instanceof Float32Array && (opts.float32 ?? true);
+  const { mean, xc, xc32, sumOfSquares } = f32 ? await centre32(x.data as Float32Array, n, d, opts.threads ?? defaultThreads()) : centre64(x.data, n, d);
   // A NaN or ±Infinity anywhere makes the sum of squares non-finite: only then scan for the row to name.
   if (!Number.isFinite(sumOfSquares)) validateMatrix(x, 'pca');
   const totalVariance = sumOfSquares / (n - 1);
+  /** op(Xc)·op(B) in the working precision, returned in float64. */
+  const product = async (left: Matrix<Float64Array> | 'xc', right: Matrix<Float64Array> | 'xc', o: { transposeA?: boolean; transposeB?: boolean }): Promise<Matrix<Float64Array>> => {
+    if (!f32) return gemm(left === 'xc' ? xc! : left, right === 'xc' ? xc! : right, { ...o, threads: opts.threads });
+    const to32 = (m: Matrix<Float64Array> | 'xc'): Matrix<Float32Array> => (m === 'xc' ? xc32! : { rows: m.rows, cols: m.cols, data: new Float32Array(m.data) });
+    const r = await gemm(to32(left), to32(right), { ...o, threads: opts.threads });
+    return { rows: r.rows, cols: r.cols, data: new Float64Array(r.data) };
+  };
 
   let k: number;
   let components: Matrix<Float64Array>;
@@ -100,8 +116,8 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
   let noiseVariance: number;
   if (solver === 'randomized') {
     k = requested;
-    const sketch: Matrix<Float32Array> | undefined = xc32 ? { rows: n, cols: d, data: xc32 } : undefined;
-    const r = await randomizedSvd(xc, k, { nIter: opts.iteratedPower ?? 'auto', nOversamples: opts.nOversamples, powerIterationNormalizer: opts.powerIterationNormalizer, seed: opts.seed, threads: opts.threads, sketch });
+    const svdOpts = { nIter: opts.iteratedPower ?? 'auto', nOversamples: opts.nOversamples, powerIterationNormalizer: opts.powerIterationNormalizer, seed: opts.seed, threads: opts.threads } as const;
+    const r = f32 ? await randomizedSvdF32(xc32!, k, svdOpts) : await randomizedSvd(xc!, k, svdOpts);
     components = r.vt;
     explainedVariance = r.s.map((s) => (s * s) / (n - 1));
     const kept = explainedVariance.reduce((p, v) => p + v, 0);
@@ -109,7 +125,8 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
   } else {
     // Eigenvalues of XcᵀXc and XcXcᵀ are the squared singular values of Xc; take the smaller matrix.
     const useCov = solver === 'covariance_eigh' || d <= n;
-    const g = useCov ? await gemm(xc, xc, { transposeA: true, threads: opts.threads }) : await gemm(xc, xc, { transposeB: true, threads: opts.threads });
+    const g = useCov ? await product('xc', 'xc', { transposeA: true }) : await product('xc', 'xc', { transposeB: true });
+    if (f32) symmetrise(g);
     // Divide and conquer with GEMM products; only the eigenvectors that can be kept are back-transformed.
     const eig = await symmetricEigenDC(g, { vectors: fraction ? minDim : requested, threads: opts.threads });
     const all = eig.values.slice(0, minDim).map((v) => Math.max(v, 0) / (n - 1));
@@ -132,7 +149,7 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
     } else {
       // Vᵀ = S⁻¹ Uᵀ Xc from the Gram eigenvectors U.
       const uT: Matrix<Float64Array> = { rows: k, cols: n, data: eig.vectors.data.slice(0, k * n) };
-      components = await gemm(uT, xc, { threads: opts.threads });
+      components = await product(uT, 'xc', {});
       for (let r = 0; r < k; r++) {
         let norm = 0;
         for (let j = 0; j < d; j++) norm += components.data[r * d + j] ** 2;
@@ -148,7 +165,7 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
     components, explainedVariance, explainedVarianceRatio, singularValues, mean, noiseVariance,
     nSamples: n, nFeatures: d, solver, whiten: opts.whiten ?? false,
   };
-  const embedding = await gemm(xc, components, { transposeB: true, threads: opts.threads });
+  const embedding = await product('xc', components, { transposeB: true });
   if (model.whiten) whitenInPlace(embedding, explainedVariance);
   return { embedding, model };
 }
@@ -164,19 +181,10 @@ export async function pcaTransform(model: PcaModel, y: Matrix, threads?: number)
   return out;
 }
 
-/**
- * Column means, the centred copy in float64 and its sum of squares (one tight loop per pass, per input type);
- * with `also32` the float32 rounding of the same centred values in the same pass.
- */
-function centre(data: Float32Array | Float64Array, n: number, d: number, also32: boolean): { mean: Float64Array; xc: Matrix<Float64Array>; sumOfSquares: number; xc32?: Float32Array } {
-  const mean = new Float64Array(d);
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    for (let j = 0; j < d; j++) mean[j] += data[o + j];
-  }
-  for (let j = 0; j < d; j++) mean[j] /= n;
+/** Column means, the float64 centred copy and its sum of squares. */
+function centre64(data: Float32Array | Float64Array, n: number, d: number): { mean: Float64Array; xc: Matrix<Float64Array>; xc32?: undefined; sumOfSquares: number } {
+  const mean = columnMeans(data, n, d);
   const out = new Float64Array(n * d);
-  const out32 = also32 ? new Float32Array(n * d) : null;
   let sumOfSquares = 0;
   for (let i = 0; i < n; i++) {
     const o = i * d;
@@ -185,9 +193,73 @@ function centre(data: Float32Array | Float64Array, n: number, d: number, also32:
       out[o + j] = v;
       sumOfSquares += v * v;
     }
-    if (out32) for (let j = 0; j < d; j++) out32[o + j] = out[o + j];
   }
-  return { mean, xc: { rows: n, cols: d, data: out }, sumOfSquares, xc32: out32 ?? undefined };
+  return { mean, xc: { rows: n, cols: d, data: out }, sumOfSquares };
+}
+
+/**
+ * Column means, the float32 centred copy and its sum of squares — as scikit-learn centres float32 data (float32
+ * mean, X − mean in float32) — in one onnxruntime call (vectorised, on the intra-op threads) instead of three
+ * JavaScript passes over n·d values. Per-column sums of squares come back in float32 and are added in float64.
+ */
+async function centre32(data: Float32Array, n: number, d: number, threads: number): Promise<{ mean: Float64Array; xc?: undefined; xc32: Matrix<Float32Array>; sumOfSquares: number }> {
+  const s = await centreSession(threads);
+  const out = await s.run({ X: new ort.Tensor('float32', data, [n, d]) });
+  const ss = out.SS!.data as Float32Array;
+  let sumOfSquares = 0;
+  for (let j = 0; j < d; j++) sumOfSquares += ss[j]!;
+  return { mean: new Float64Array(out.M!.data as Float32Array), xc32: { rows: n, cols: d, data: out.Y!.data as Float32Array }, sumOfSquares };
+}
+
+const centreSessions = new Map<number, Promise<ort.InferenceSession>>();
+
+function centreSession(threads: number): Promise<ort.InferenceSession> {
+  let s = centreSessions.get(threads);
+  if (!s) {
+    const F = onnx.TensorProto.DataType.FLOAT;
+    const value = (name: string, dims: string[]): OnnxTypes.IValueInfoProto => ({ name, type: { tensorType: { elemType: F, shape: { dim: dims.map((p) => ({ dimParam: p })) } } } });
+    const ints = (name: string, v: number[]) => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });
+    const int = (name: string, v: number) => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
+    const model: OnnxTypes.IModelProto = {
+      irVersion: 8, producerName: 'latent-atlas', opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'centre',
+        input: [value('X', ['N', 'D'])],
+        output: [value('M', ['one', 'D']), value('Y', ['N', 'D']), value('SS', ['D'])],
+        node: [
+          { opType: 'ReduceMean', input: ['X'], output: ['M'], attribute: [ints('axes', [0]), int('keepdims', 1)] },
+          { opType: 'Sub', input: ['X', 'M'], output: ['Y'] },
+          { opType: 'ReduceSumSquare', input: ['Y'], output: ['SS'], attribute: [ints('axes', [0]), int('keepdims', 0)] },
+        ],
+      },
+    };
+    s = ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), {
+      intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+    centreSessions.set(threads, s);
+  }
+  return s;
+}
+
+function columnMeans(data: Float32Array | Float64Array, n: number, d: number): Float64Array {
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    for (let j = 0; j < d; j++) mean[j] += data[o + j];
+  }
+  for (let j = 0; j < d; j++) mean[j] /= n;
+  return mean;
+}
+
+/** Averages a float32-computed Gram matrix with its transpose, so the eigensolver sees an exactly symmetric matrix. */
+function symmetrise(g: Matrix<Float64Array>): void {
+  const m = g.rows;
+  for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) {
+    const v = 0.5 * (g.data[i * m + j] + g.data[j * m + i]);
+    g.data[i * m + j] = v;
+    g.data[j * m + i] = v;
+  }
 }
 
 function whitenInPlace(m: Matrix<Float64Array>, variance: Float64Array): void {

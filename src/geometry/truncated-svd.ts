@@ -109,6 +109,67 @@ export async function randomizedSvd(a: Matrix<Float64Array>, nComponents: number
   return { u: uT, s, vt: vtT };
 }
 
+/**
+ * randomizedSvd for a float32 matrix, computed as scikit-learn computes it for float32 data: the Gaussian
+ * sketch, every power iteration, the range product and its QR, and the projection B = Qᵀ M run in float32
+ * (the Gram matrices of the normalisations are formed and factored in float64); only the small SVD of B is
+ * float64. Same steps and the same random matrix as randomizedSvd (the normalisers only change the basis, not
+ * the subspace), so the result differs from the float64 run of the same matrix by float32 rounding.
+ */
+export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'> = {}): Promise<{ u: Matrix<Float64Array>; s: Float64Array; vt: Matrix<Float64Array> }> {
+  const nRandom = nComponents + (opts.nOversamples ?? 10);
+  const nIterOpt = opts.nIter ?? 'auto';
+  const nIter = nIterOpt === 'auto' ? (nComponents < 0.1 * Math.min(a.rows, a.cols) ? 7 : 4) : nIterOpt;
+  let normalizer = opts.powerIterationNormalizer ?? 'auto';
+  if (normalizer === 'auto') normalizer = nIter <= 2 ? 'none' : 'LU';
+  const threads = opts.threads;
+  const transpose = a.rows < a.cols;
+  const mCols = transpose ? a.rows : a.cols;
+  const size = Math.min(nRandom, Math.min(a.rows, a.cols));
+  const rng = new Rng(opts.seed ?? 0);
+  let q: Matrix<Float32Array> = { rows: mCols, cols: size, data: new Float32Array(mCols * size) };
+  for (let i = 0; i < q.data.length; i++) q.data[i] = rng.normal();
+  const normalise = (m: Matrix<Float32Array>) => (normalizer === 'LU' ? normaliseF32(m, threads) : normalizer === 'QR' ? orthonormalBasisF32(m, threads) : Promise.resolve(m));
+  for (let it = 0; it < nIter; it++) {
+    q = await normalise(await gemm(a, q, { transposeA: transpose, threads }));
+    q = await normalise(await gemm(a, q, { transposeA: !transpose, threads }));
+  }
+  q = await orthonormalBasisF32(await gemm(a, q, { transposeA: transpose, threads }), threads); // rows(M) × size
+  const b32 = await gemm(q, a, { transposeA: true, transposeB: transpose, threads });
+  const small = svdWide({ rows: b32.rows, cols: b32.cols, data: new Float64Array(b32.data) });
+  const k = Math.min(nComponents, size);
+  const s = small.s.slice(0, k);
+  const vtK: Matrix<Float64Array> = { rows: k, cols: small.vt.cols, data: small.vt.data.slice(0, k * small.vt.cols) };
+  const u32 = await gemm(q, { rows: small.u.rows, cols: small.u.cols, data: new Float32Array(small.u.data) }, { threads });
+  const uK = takeColumns({ rows: u32.rows, cols: u32.cols, data: new Float64Array(u32.data) }, k);
+  if (!transpose) return { u: uK, s, vt: vtK };
+  const uT: Matrix<Float64Array> = { rows: vtK.cols, cols: k, data: new Float64Array(vtK.cols * k) };
+  for (let r = 0; r < k; r++) for (let i = 0; i < vtK.cols; i++) uT.data[i * k + r] = vtK.data[r * vtK.cols + i];
+  const vtT: Matrix<Float64Array> = { rows: k, cols: uK.rows, data: new Float64Array(k * uK.rows) };
+  for (let i = 0; i < uK.rows; i++) for (let r = 0; r < k; r++) vtT.data[r * uK.rows + i] = uK.data[i * k + r];
+  return { u: uT, s, vt: vtT };
+}
+
+/**
+ * Float32 CholeskyQR2 (see orthonormalBasis): each pass forms the Gram matrix in float64 and multiplies by R⁻¹
+ * in float32; falls back to float64 Gram–Schmidt when the block is too ill-conditioned.
+ */
+async function orthonormalBasisF32(y: Matrix<Float32Array>, threads?: number): Promise<Matrix<Float32Array>> {
+  const fallback = () => {
+    const q = orthonormalColumns({ rows: y.rows, cols: y.cols, data: new Float64Array(y.data) });
+    return { rows: q.rows, cols: q.cols, data: new Float32Array(q.data) };
+  };
+  if (y.rows < y.cols) return fallback();
+  let q = y;
+  for (let pass = 0; pass < 2; pass++) {
+    const q64: Matrix<Float64Array> = { rows: q.rows, cols: q.cols, data: new Float64Array(q.data) };
+    const rInv = choleskyUpperInverse(await gemm(q64, q64, { transposeA: true, threads }), pass === 0 ? 1e-3 : 0.5);
+    if (!rInv) return fallback();
+    q = await gemm(q, { rows: y.cols, cols: y.cols, data: new Float32Array(rInv) }, { threads });
+  }
+  return q;
+}
+
 /** Averages a computed Gram matrix with its transpose (the product of different factors is not exactly symmetric). */
 function symmetrise(g: Matrix<Float64Array>): void {
   const k = g.rows;
@@ -136,6 +197,13 @@ async function wellConditionedBasis(y: Matrix<Float64Array>, threads?: number): 
  */
 async function normaliseF32(y: Matrix<Float32Array>, threads?: number): Promise<Matrix<Float32Array>> {
   if (y.rows >= y.cols) {
+    // Gram matrix in float32 while cond(Y) ≲ 1e3. Any invertible R gives a basis of span(Y), and the rounding of
+    // the float32 product Y·R⁻¹ (≈ ε₃₂·cond(Y)) is the same whether R came from a float32 or a float64 Gram
+    // matrix; the float32 one only leaves Y·R⁻¹ less exactly orthonormal, which the next step absorbs. Beyond
+    // that, form it in float64 (and factor up to cond 1e5), then scipy's P·L.
+    const g32 = await gemm(y, y, { transposeA: true, threads });
+    const rInv32 = choleskyUpperInverse({ rows: y.cols, cols: y.cols, data: new Float64Array(g32.data) }, 1e-3);
+    if (rInv32) return gemm(y, { rows: y.cols, cols: y.cols, data: new Float32Array(rInv32) }, { threads });
     const y64: Matrix<Float64Array> = { rows: y.rows, cols: y.cols, data: new Float64Array(y.data) };
     const rInv = choleskyUpperInverse(await gemm(y64, y64, { transposeA: true, threads }), 1e-5);
     if (rInv) return gemm(y, { rows: y.cols, cols: y.cols, data: new Float32Array(rInv) }, { threads });

@@ -353,7 +353,9 @@ function optimizeLayout(y: Float64Array, n: number, dim: number, head: Int32Arra
   const epochsPerNeg = epochsPerSample.map((v) => v / negativeSampleRate);
   const nextNeg = Float64Array.from(epochsPerNeg);
   const nextSample = Float64Array.from(epochsPerSample);
-  const clip = (v: number) => (v > 4 ? 4 : v < -4 ? -4 : v);
+  // Gradient clipped to ±4 per coordinate (umap-learn's clip).
+  const attract = -2 * a * b;
+  const repel = 2 * gamma * b;
   let alpha = initialAlpha;
   for (let epoch = 0; epoch < nEpochs; epoch++) {
     for (let e = 0; e < m; e++) {
@@ -366,11 +368,14 @@ function optimizeLayout(y: Float64Array, n: number, dim: number, head: Int32Arra
       for (let c = 0; c < dim; c++) d2 += (y[oj + c] - y[ok + c]) ** 2;
       let coeff = 0;
       if (d2 > 0) {
-        const pb = Math.pow(d2, b); // d^(2b); d^(2(b−1)) = pb / d2 saves a second pow
-        coeff = (-2 * a * b * (pb / d2)) / (a * pb + 1);
+        // d^(2b) as exp(b·ln d²): within an ulp or two of Math.pow, at about half its cost (the SGD's hot spot);
+        // d^(2(b−1)) = pb / d² saves a second power.
+        const pb = Math.exp(b * Math.log(d2));
+        coeff = (attract * (pb / d2)) / (a * pb + 1);
       }
       for (let c = 0; c < dim; c++) {
-        const g = clip(coeff * (y[oj + c] - y[ok + c]));
+        let g = coeff * (y[oj + c] - y[ok + c]);
+        g = g > 4 ? 4 : g < -4 ? -4 : g;
         y[oj + c] += g * alpha;
         y[ok + c] -= g * alpha;
       }
@@ -382,10 +387,14 @@ function optimizeLayout(y: Float64Array, n: number, dim: number, head: Int32Arra
         let s2 = 0;
         for (let c = 0; c < dim; c++) s2 += (y[oj + c] - y[or + c]) ** 2;
         let rc: number;
-        if (s2 > 0) rc = (2 * gamma * b) / ((0.001 + s2) * (a * Math.pow(s2, b) + 1));
+        if (s2 > 0) rc = repel / ((0.001 + s2) * (a * Math.exp(b * Math.log(s2)) + 1));
         else if (j === r) continue;
         else rc = 0;
-        if (rc > 0) for (let c = 0; c < dim; c++) y[oj + c] += clip(rc * (y[oj + c] - y[or + c])) * alpha;
+        if (rc > 0) for (let c = 0; c < dim; c++) {
+          let g = rc * (y[oj + c] - y[or + c]);
+          g = g > 4 ? 4 : g < -4 ? -4 : g;
+          y[oj + c] += g * alpha;
+        }
       }
       nextNeg[e] += nNeg * epochsPerNeg[e];
     }
