@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readShardPlan, shardDir, PLAN_TOKENS_DIR } from '../src/scale/plan.ts';
 import { shardCacheDir, shardState } from '../src/scale/shard.ts';
@@ -53,7 +53,7 @@ test('plan --lens → work → merge gives the single-process lens files and tok
   rmSync(tokensPart);
   assert.match(JSON.stringify(shardState(plan, P, 1)), /lens-tokens\.json is missing/);
   assert.throws(() => mergePlan(P), /shard 1 lens-tokens\.json is missing.*nothing was merged/);
-  (await import('node:fs')).writeFileSync(tokensPart, saved);
+  writeFileSync(tokensPart, saved);
 
   const m = mergePlan(P);
   assert.equal(m.cached, false);
