@@ -171,8 +171,30 @@ export function hasLensPart(entryDir: string, batch: number): boolean {
   return existsSync(lensPartPath(entryDir, batch));
 }
 
+/**
+ * Decoded text of every id (a tokenizer, or the id → text maps shards wrote with lensTokenTexts: a merge has no
+ * tokenizer loaded). Ids at or past the vocabulary (padded unembeddings) read `<id>`.
+ */
+export function lensTokenTexts(ids: Iterable<number>, tokenizer: AtlasTokenizer): Record<string, string> {
+  const tokens: Record<string, string> = {};
+  for (const id of new Set(ids)) tokens[String(id)] = id < tokenizer.vocabSize ? tokenizer.tokenStrings([id])[0]! : `<${id}>`;
+  return tokens;
+}
+
+/** Where a shard keeps the decoded text of the token ids in its lens parts (lensTokenTexts), for the merge. */
+export function lensTokensPartPath(entryDir: string): string {
+  return join(entryDir, 'parts', 'lens-tokens.json');
+}
+
+/** Every token id in the lens parts of batches [lo, hi) of an entry. */
+export function lensPartIds(entryDir: string, lo: number, hi: number): Set<number> {
+  const ids = new Set<number>();
+  for (let bi = lo; bi < hi; bi++) for (const id of (JSON.parse(readFileSync(lensPartPath(entryDir, bi), 'utf8')) as LensBatch).topIds) ids.add(id);
+  return ids;
+}
+
 /** Assembles the batches' lens parts into the lens files (arrays first, lens.json last). */
-export function finalizeLens(entryDir: string, lens: LensPlan, numTexts: number, batches: number, tokenizer: AtlasTokenizer): string[] {
+export function finalizeLens(entryDir: string, lens: LensPlan, numTexts: number, batches: number, tokenizer: AtlasTokenizer | Record<string, string>): string[] {
   const nl = lens.layers.length;
   const k = lens.k;
   const entropy = new Float32Array(numTexts * nl);
@@ -192,8 +214,17 @@ export function finalizeLens(entryDir: string, lens: LensPlan, numTexts: number,
   }
   const missing = seen.indexOf(0);
   if (missing >= 0) throw new Error(`finalizeLens: text ${missing} has no lens rows`);
-  const tokens: Record<string, string> = {};
-  for (const id of new Set(topIds)) tokens[String(id)] = id < tokenizer.vocabSize ? tokenizer.tokenStrings([id])[0]! : `<${id}>`;
+  let tokens: Record<string, string>;
+  if ('tokenStrings' in tokenizer) tokens = lensTokenTexts(topIds, tokenizer as AtlasTokenizer);
+  else {
+    const known = tokenizer as Record<string, string>;
+    tokens = {};
+    for (const id of new Set(topIds)) {
+      const text = known[String(id)];
+      if (text === undefined) throw new Error(`finalizeLens: no text for token id ${id}`);
+      tokens[String(id)] = text;
+    }
+  }
   const files = [
     [LENS_FILES.entropy, entropy, [numTexts, nl]],
     [LENS_FILES.rank, rank, [numTexts, nl]],

@@ -6,10 +6,15 @@
  * The merge refuses unless every shard is finished and was written under the plan's key (model key, dataset
  * hash, options hash); nothing is written to the cache before all shards pass that check.
  */
-import { join } from 'node:path';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { AtlasError } from '../errors.ts';
+import { writeFileAtomic } from '../data/atomic.ts';
 import { copyFinishedBatches, openActivationCache } from '../data/activation-cache.ts';
-import { readExtraMeta, readShardPlan, shardDir, PLAN_FILE, type ShardPlan } from './plan.ts';
+import { finalizeLens, lensPartPath, lensTokensPartPath } from '../data/lens.ts';
+import { LENS_FILES } from '../data/lens-files.ts';
+import { TOKEN_FILES } from '../data/token-cache.ts';
+import { readExtraMeta, readShardPlan, shardDir, PLAN_FILE, PLAN_TOKENS_DIR, type ShardPlan } from './plan.ts';
 import { shardState } from './shard.ts';
 
 export interface PlanProgress {
@@ -51,6 +56,7 @@ export function mergePlan(planDir: string, opts: { cacheRoot?: string } = {}): M
   const target = openActivationCache({ ...plan.cache, root: opts.cacheRoot ?? plan.cacheRoot });
   const cached = target.isComplete();
   if (!cached) {
+    const tokenTexts: Record<string, string> = {};
     for (const s of plan.shards) {
       const dir = shardDir(planDir, s.index);
       const source = openActivationCache({ ...plan.cache, root: dir });
@@ -59,11 +65,42 @@ export function mergePlan(planDir: string, opts: { cacheRoot?: string } = {}): M
       if (got.length !== hi - lo || got[0] !== lo || got[got.length - 1] !== hi - 1) {
         throw new AtlasError(`shard ${s.index} holds batches ${listShort(got)}, the plan gives it ${lo}..${hi - 1}`, { file: source.dir, hint: `remove ${dir} and run that shard again` });
       }
+      if (plan.lens) {
+        // The same per-batch lens parts a single-process extract writes (shardState checked they are there).
+        for (let b = lo; b < hi; b++) writeFileAtomic(lensPartPath(target.dir, b), readFileSync(lensPartPath(source.dir, b)));
+        Object.assign(tokenTexts, JSON.parse(readFileSync(lensTokensPartPath(source.dir), 'utf8')) as Record<string, string>);
+      }
     }
-    target.finalize(readExtraMeta(planDir));
+    const extra = readExtraMeta(planDir);
+    if (plan.lens) {
+      finalizeLens(target.dir, plan.lens, plan.dataset.texts, plan.numBatches, tokenTexts);
+      extra.lensFile = LENS_FILES.meta;
+    }
+    placeTokens(planDir, target.dir, extra);
+    target.finalize(extra);
   }
   const meta = target.meta()!;
   return { dir: target.dir, cached, rows: meta.rows, cols: meta.cols };
+}
+
+/**
+ * meta.json names its token cache only when it exists beside the merged entry: `plan` stores the tokens in the
+ * plan folder and the merge copies them to the place the link names; without them (an older plan, a failed
+ * write) the field is dropped (the tokens are only a cache).
+ */
+function placeTokens(planDir: string, entryDir: string, extra: Record<string, unknown>): void {
+  const link = extra.tokensDir;
+  if (typeof link !== 'string') return;
+  const want = resolve(entryDir, link);
+  if (existsSync(join(want, TOKEN_FILES.meta))) return;
+  const planned = join(resolve(planDir), PLAN_TOKENS_DIR);
+  try {
+    if (existsSync(join(planned, TOKEN_FILES.meta))) {
+      cpSync(planned, want, { recursive: true });
+      return;
+    }
+  } catch { /* fall through: no token cache at the merged entry */ }
+  delete extra.tokensDir;
 }
 
 function listShort(xs: number[]): string {

@@ -12,8 +12,10 @@
  * Layout of PLAN/:
  *   plan.json          the manifest (PLAN_FILE)
  *   extra-meta.json    what the merged meta.json stores beside the arrays (labels, texts, model config)
+ *   tokens/            the extraction's token cache, copied to the merged entry's tokensDir by the merge
  *   sbatch.sh          a Slurm array script running one shard per task, merge.sbatch.sh the merge after it
- *   shards/shard-<i>/  one finished shard: shard.json + an activation cache entry holding its batches
+ *   shards/shard-<i>/  one finished shard: shard.json + an activation cache entry holding its batches (with
+ *                      --lens also their lens parts and parts/lens-tokens.json, the decoded text of their ids)
  *   shards/.staging-*  shards being computed (renamed to shard-<i> when complete)
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -23,12 +25,15 @@ import { writeJsonAtomic } from '../data/atomic.ts';
 import { activationCacheDir, type ActivationCacheOptions } from '../data/activation-cache.ts';
 import { hashJson } from '../data/hash.ts';
 import type { ExtractionPlan } from '../data/extract.ts';
+import type { LensPlan } from '../data/lens.ts';
 import type { FlagValues } from '../cli/command.ts';
 
 export const PLAN_FILE = 'plan.json';
 export const EXTRA_META_FILE = 'extra-meta.json';
 export const SHARDS_DIR = 'shards';
 export const SHARD_FILE = 'shard.json';
+/** The token cache of the extraction (src/data/token-cache.ts layout), placed beside the merged entry by `merge`. */
+export const PLAN_TOKENS_DIR = 'tokens';
 export const PLAN_KIND = 'latent-atlas-shard-plan';
 export const PLAN_VERSION = 1;
 
@@ -62,6 +67,8 @@ export interface ShardPlan {
   /** The command-line flags that rebuild the model, dataset and extraction options (paths made absolute). */
   flags: FlagValues;
   shards: ShardRange[];
+  /** The logit lens every shard computes and the merge assembles (extract --lens); absent without --lens. */
+  lens?: LensPlan;
 }
 
 /** Flags that do not belong in a plan: where to write and whether to recompute are per invocation. */
@@ -100,6 +107,7 @@ export function makeShardPlan(x: ExtractionPlan, o: { modelArg: string; datasetS
     cacheRoot: resolve(o.cacheRoot),
     flags,
     shards: shardRanges(x.batches, o.shards),
+    ...(x.lens ? { lens: x.lens } : {}),
   } as const;
   return { ...body, id: hashJson(body), created: new Date().toISOString() };
 }

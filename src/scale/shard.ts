@@ -16,6 +16,7 @@ import { AtlasError } from '../errors.ts';
 import { writeJsonAtomic } from '../data/atomic.ts';
 import { activationCacheDir, openActivationCache } from '../data/activation-cache.ts';
 import { computeBatch, planExtraction, type ExtractionPlan } from '../data/extract.ts';
+import { hasLensPart, lensPartIds, lensTokensPartPath, lensTokenTexts } from '../data/lens.ts';
 import type { Dataset } from '../data/dataset.ts';
 import type { LoadedModel } from '../model/load.ts';
 import { datasetFromFlags, extractOptionsFromFlags, modelFromFlags } from '../cli/shared-flags.ts';
@@ -69,7 +70,9 @@ export function shardState(plan: ShardPlan, planDir: string, index: number): Sha
   const parts = join(shardCacheDir(plan, dir), 'parts');
   for (let b = lo; b < hi; b++) {
     if (!existsSync(join(parts, `batch-${b}.bin`))) return { state: 'invalid', file: parts, reason: `batch-${b}.bin is missing` };
+    if (plan.lens && !hasLensPart(shardCacheDir(plan, dir), b)) return { state: 'invalid', file: parts, reason: `lens-${b}.json is missing (the plan has --lens)` };
   }
+  if (plan.lens && !existsSync(lensTokensPartPath(shardCacheDir(plan, dir)))) return { state: 'invalid', file: parts, reason: 'lens-tokens.json is missing (the plan has --lens)' };
   return { state: 'done', record: r };
 }
 
@@ -151,6 +154,8 @@ export async function computeShard(plan: ShardPlan, planDir: string, index: numb
       await computeBatch(inputs.model, inputs.dataset, inputs.extraction, b, cache);
       opts.onBatch?.(b, b - lo + 1, hi - lo);
     }
+    // The merge has no tokenizer: the shard stores the text of every token id its lens parts name.
+    if (plan.lens) writeJsonAtomic(lensTokensPartPath(cache.dir), lensTokenTexts(lensPartIds(cache.dir, lo, hi), inputs.model.tokenizer));
     const record: ShardRecord = {
       kind: 'latent-atlas-shard', plan: plan.id, index,
       modelKey: plan.cache.modelKey, datasetHash: plan.cache.datasetHash, optionsHash: plan.optionsHash,

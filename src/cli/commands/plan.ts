@@ -1,8 +1,9 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseFlagsWithConfig, intFlag, requireFlag, stringFlag, type Command } from '../command.ts';
 import { MODEL_DATA_FLAGS, MODEL_DATA_HELP, datasetFromFlags, extractOptionsFromFlags, modelFromFlags } from '../shared-flags.ts';
 import { defaultCacheRoot, planExtraction } from '../../data/extract.ts';
-import { makeShardPlan, writeShardPlan } from '../../scale/plan.ts';
+import { makeShardPlan, writeShardPlan, PLAN_TOKENS_DIR } from '../../scale/plan.ts';
+import { storeTokens } from '../../data/token-cache.ts';
 import { writeSlurmScripts } from '../../scale/slurm.ts';
 
 const PLAN_FLAGS = {
@@ -41,6 +42,8 @@ ${MODEL_DATA_HELP}`,
         cacheRoot: stringFlag(values.cache) ?? defaultCacheRoot(), flags: values, shards,
       });
       const { reused } = writeShardPlan(out, plan, x.extraMeta, values.force === true);
+      // The token cache the merged entry's meta.json names: kept in the plan folder until the merge places it.
+      if (x.tokensDir) storeTokens(join(out, PLAN_TOKENS_DIR), x.tokens, model.tokenizer, x.tokenOptions);
       writeSlurmScripts(out, plan);
       console.log(`${reused ? 'kept existing plan' : 'planned'} ${plan.id}: ${dataset.texts.length} texts in ${plan.numBatches} batches, ${shards} shards (options hash ${plan.optionsHash})`);
       console.log(out);
