@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { readNpy } from '../data/npy.ts';
 import { LAYER_BUNDLE, type LayerBundleManifest, type LayerColumn, type PointColumn } from '../geometry/layer-bundle.ts';
 import { HttpError, resolveInside } from './safe-path.ts';
+import { FISHER_OUTPUT } from '../fisher/output-files.ts';
 
 export interface LayerBundleEntry {
   dir: string;
@@ -59,8 +60,33 @@ export function layerBundleEntry(abs: string, dir: string): LayerBundleEntry | n
   return { dir, title: typeof m.title === 'string' ? m.title : dir, method: String(m.method), layers: m.layers.map(Number), n: m.n };
 }
 
-/** The bundle in folder `dir` (relative; '.' for the root). */
-export function layersPayload(rootReal: string, dir: string): LayersPayload {
+/**
+ * Per-point columns from Fisher runs over the same texts: each run's predictive entropy (the entropy of the
+ * next-token distribution whose Fisher information is its metric), named after the run's folder. Runs over
+ * other texts, or without the entropy file, are skipped silently (they belong to another dataset).
+ */
+function fisherColumns(rootReal: string, fisherDirs: readonly string[], texts: readonly string[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const fd of fisherDirs) {
+    const at = (f: string) => (fd === '.' ? f : `${fd}/${f}`);
+    try {
+      const entAbs = resolveInside(rootReal, at(FISHER_OUTPUT.entropy));
+      if (!existsSync(entAbs)) continue;
+      const pts = readJsonOr(resolveInside(rootReal, at(FISHER_OUTPUT.points)));
+      if (!isRecord(pts) || !Array.isArray(pts.texts) || pts.texts.length !== texts.length || !pts.texts.every((t, i) => String(t) === texts[i])) continue;
+      const ent = readNpy(entAbs);
+      if (ent.shape.length !== 1 || ent.shape[0] !== texts.length) continue;
+      out[fisherDirs.length === 1 ? 'fisher predictive entropy' : `fisher predictive entropy (${fd})`] = Array.from(ent.data, round7);
+    } catch { /* unreadable run: not offered */ }
+  }
+  return out;
+}
+
+/**
+ * The bundle in folder `dir` (relative; '.' for the root). `fisherDirs`: Fisher run folders of the same root
+ * (scan.ts finds them); those over the bundle's texts add their predictive entropy as a colour column.
+ */
+export function layersPayload(rootReal: string, dir: string, fisherDirs: readonly string[] = []): LayersPayload {
   const at = (f: string) => (dir === '.' ? f : `${dir}/${f}`);
   const dirAbs = dir === '.' ? rootReal : resolveInside(rootReal, dir, { what: 'dir', directory: true });
   const manRel = at(LAYER_BUNDLE.manifest);
@@ -108,6 +134,7 @@ export function layersPayload(rootReal: string, dir: string): LayersPayload {
   }
   const labels = Array.isArray(m.labels) && m.labels.length === n ? m.labels.map((v) => (Number.isInteger(v) ? Number(v) : -1)) : new Array(n).fill(-1);
   const texts = Array.isArray(m.texts) && m.texts.length === n ? m.texts.map(String) : Array.from({ length: n }, (_, i) => `point ${i}`);
+  if (Array.isArray(m.texts) && m.texts.length === n) Object.assign(columns, fisherColumns(rootReal, fisherDirs, texts));
   return {
     dir, title: String(m.title ?? dir), method: String(m.method), layers: m.layers.map(Number), n, dim, k, texts, labels,
     classNames: Array.isArray(m.classNames) ? m.classNames.map(String) : [], columns, layerColumns,

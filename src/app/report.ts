@@ -53,7 +53,7 @@ export async function buildReport(root: string, o: ReportOptions = {}): Promise<
   const layers: Record<string, LayersPayload> = {};
   for (const b of index.layerBundles) {
     try {
-      layers[b.dir] = layersPayload(rootReal, b.dir);
+      layers[b.dir] = layersPayload(rootReal, b.dir, index.fisher.map((f) => f.dir));
     } catch (e) {
       skipped.push(`${b.dir}: ${(e as Error).message}`);
     }

@@ -133,7 +133,7 @@ export function atlasHandler(root: string, bindHost: string, jobs: JobManager | 
         case '/api/index': params(url, []); sendJson(res, 200, scanOutputFolder(rootReal)); return;
         case '/api/map': sendJson(res, 200, mapPayload(rootReal, params(url, ['path'], ['path']).path)); return;
         case '/api/fisher': sendJson(res, 200, fisherPayload(rootReal, params(url, ['dir'], ['dir']).dir)); return;
-        case '/api/layers': sendJson(res, 200, layersPayload(rootReal, params(url, ['dir'], ['dir']).dir)); return;
+        case '/api/layers': sendJson(res, 200, layersPayload(rootReal, params(url, ['dir'], ['dir']).dir, scanOutputFolder(rootReal).fisher.map((f) => f.dir))); return;
         case '/favicon.ico': params(url, []); res.writeHead(204, SECURITY_HEADERS); res.end(); return;
         default: throw new HttpError(404, `no such route '${url.pathname}'`, 'routes: /, /api/index, /api/map?path=, /api/fisher?dir=, /api/layers?dir=, /files/<path>');
       }

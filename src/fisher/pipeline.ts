@@ -4,6 +4,7 @@
  *   SMACOF)  ·  t-SNE (of the points)  →  ellipses + comparison + report (always redone: cheap).
  * λ is applied when metrics are read, so it keys only the graph step onward; k keys graphs onward.
  */
+import { FISHER_OUTPUT } from './output-files.ts';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { AtlasError } from '../errors.ts';
@@ -256,10 +257,12 @@ export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasToke
   });
   const outputs = join(o.out, 'fisher');
   mkdirSync(outputs, { recursive: true });
-  writeJsonAtomic(join(outputs, 'ellipses.json'), { radius, ellipses });
+  writeJsonAtomic(join(outputs, FISHER_OUTPUT.ellipses), { radius, ellipses });
   // Texts and labels beside the embeddings, so viewers (the app, Python users) need nothing else.
-  writeJsonAtomic(join(outputs, 'points.json'), { texts: dataset.texts, labels: dataset.labels, classNames: dataset.classNames });
-  writeNpy(join(outputs, 'fisher-mds.npy'), mds.value.fisher.data, [n, 2]);
+  writeJsonAtomic(join(outputs, FISHER_OUTPUT.points), { texts: dataset.texts, labels: dataset.labels, classNames: dataset.classNames });
+  // The predictive entropy the metric step computed, for colouring (the app offers it beside the layer maps).
+  if (metricKind === 'output-fisher') writeNpy(join(outputs, FISHER_OUTPUT.entropy), metrics.value.entropy, [n]);
+  writeNpy(join(outputs, FISHER_OUTPUT.mds), mds.value.fisher.data, [n, 2]);
   writeNpy(join(outputs, 'euclidean-mds.npy'), mds.value.euclidean.data, [n, 2]);
   if (tsneEmb) writeNpy(join(outputs, 'tsne.npy'), tsneEmb.data, [n, 2]);
   const meanCaptured = store.captured.reduce((a, b) => a + b, 0) / n;
