@@ -355,7 +355,7 @@ export function exactDistancesTo(X: Matrix, metric: Metric, norms: Float64Array,
 }
 
 /** band(q) = 2·e(max ‖x‖): the widest screen-error margin any candidate of row q can need (see selectRow). */
-export function bandOf(S: Search, q: number): number {
+export function bandOf(S: Pick<Search, 'screenNorm' | 'slack' | 'gamma' | 'tiny' | 'maxNorm'>, q: number): number {
   const qn = S.screenNorm[q];
   const c0 = S.slack * qn * qn / 2 + S.tiny * (1 + qn);
   const c1 = S.gamma * qn + S.slack * qn + S.tiny;
@@ -466,5 +466,30 @@ export function scanBlock(t: ScanTask, g: Float32Array): void {
       }
     }
     count[i] = ci;
+  }
+}
+
+/** One row block of the symmetric search's threshold pass: its product g is (end − start) × cols.length. */
+export interface ThresholdTask {
+  S: Pick<Search, 'halfSq' | 'screenNorm' | 'slack' | 'gamma' | 'tiny' | 'maxNorm'>;
+  start: number;
+  end: number;
+  /** The sampled points (columns of g). */
+  cols: Int32Array;
+  /** Order statistic of the sampled values taken as the guess. */
+  r: number;
+  thr: Float64Array;
+}
+
+/** thr[i] = r-th smallest sampled screened value of row i + band(i), for the rows of the block. */
+export function thresholdBlock(t: ThresholdTask, g: Float32Array): void {
+  const { S, start, end, cols, r, thr } = t;
+  const ms = cols.length;
+  const halfSq = S.halfSq;
+  const vals = new Float64Array(ms);
+  for (let i = start; i < end; i++) {
+    const o = (i - start) * ms;
+    for (let q = 0; q < ms; q++) vals[q] = halfSq[cols[q]] - g[o + q];
+    thr[i] = selectValue(vals, ms, r) + bandOf(S, i);
   }
 }

@@ -1,7 +1,7 @@
 import { AtlasError } from '../errors.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
-import { type Metric, type Search, type FinishTask, type ScanTask, prepare, selectRow, finishListedRows, scanBlock, selectValue, bandOf, scratch, exactDistancesTo } from './knn-select.ts';
+import { type Metric, type Search, type FinishTask, type ScanTask, type ThresholdTask, prepare, selectRow, finishListedRows, scanBlock, thresholdBlock, scratch, exactDistancesTo } from './knn-select.ts';
 import { defaultThreads, startWorker } from '../util/workers.ts';
 import type { Worker } from 'node:worker_threads';
 import { batchedGemmNT } from './batched-gemm.ts';
@@ -185,16 +185,18 @@ async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Floa
   const r = Math.min(ms - 1, Math.ceil((2 * k * ms) / n) + 3);
   const thr = new Float64Array(S.X.data.buffer instanceof SharedArrayBuffer ? new SharedArrayBuffer(n * 8) : new ArrayBuffer(n * 8));
   const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.floor((16 * 2 ** 20) / n)));
-  const vals = new Float64Array(ms);
-  const out1 = new Float32Array(block * ms);
-  for (let start = 0; start < n; start += block) {
+  // With a helper, each block's thresholds are selected there while the next product is computed here.
+  const band = { halfSq, screenNorm: S.screenNorm, slack: S.slack, gamma: S.gamma, tiny: S.tiny, maxNorm: S.maxNorm };
+  const colIdx = Int32Array.from(cols);
+  const out1: (Float32Array | Promise<Float32Array>)[] = [new Float32Array(block * ms), ...(helper ? [new Float32Array(block * ms)] : [])];
+  for (let start = 0, b = 0; start < n; start += block, b++) {
     const end = Math.min(n, start + block);
-    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, out1)).data;
-    for (let i = start; i < end; i++) {
-      const o = (i - start) * ms;
-      for (let t = 0; t < ms; t++) vals[t] = halfSq[cols[t]] - g[o + t];
-      thr[i] = selectValue(vals, ms, r) + bandOf(S, i);
-    }
+    const slot = b % out1.length;
+    const out = await out1[slot];
+    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, out)).data;
+    const task: ThresholdTask = { S: band, start, end, cols: colIdx, r, thr };
+    if (helper) out1[slot] = helper.call<Float32Array>({ kind: 'thresholds', task, g: out }, [out.buffer as ArrayBuffer]);
+    else thresholdBlock(task, g);
   }
   // Pass 2: upper block triangle. Lists of capacity `cap` per point; overflow marks the point for a redo.
   const cap = 2 * (r + 3) * stride + k + 16;
