@@ -22,6 +22,10 @@ import { idScalingGride } from '../src/geometry/gride.ts';
 import { classicalMds } from '../src/geometry/mds.ts';
 import { gemm } from '../src/geometry/gemm.ts';
 import type { Matrix } from '../src/geometry/matrix.ts';
+import { ParamStore } from '../src/params/param-store.ts';
+import { forward } from '../src/params/backprop.ts';
+import { tokenTail } from '../src/fisher/tail.ts';
+import { exactFisher, lmHead } from '../src/fisher/metric.ts';
 
 type Result = Record<string, unknown>;
 
@@ -156,6 +160,32 @@ export async function runOurs(dir: string, workload: string, threads: number, re
       // Its k-NN reads LATENT_ATLAS_THREADS (set by compare.ts).
       times = await timed(async () => { v = await trustworthiness(x, y, { nNeighbors: 5 }); }, repeats);
       res.value = v;
+      break;
+    }
+    case 'fisher-point': {
+      // The exact latent Fisher metric of one point at the last layer (pre-norm state of the last token):
+      // the final norm's Jacobian K (tokenTail, identity seeds) and G = Kᵀ Wᵀ(diag p − ppᵀ) W K (exactFisher).
+      // The text's forward tape is computed once, untimed (the reference starts from the point too).
+      const ckpt = openCheckpoint(join(dir, 'gpt2-small'));
+      const params = ParamStore.fromCheckpoint(ckpt);
+      const ids = readNpy(join(dir, 'ids.npy')).data as Int32Array;
+      const T = 32;
+      const tape = await forward(params, { ids: Int32Array.from(ids.subarray(0, T)), attentionMask: new Uint8Array(T).fill(1), batch: 1, seqLen: T });
+      const head = lmHead(params);
+      const L = params.spec.nLayer;
+      let G: Float64Array | null = null;
+      let point: Float64Array | null = null;
+      times = await timed(async () => {
+        const r = await tokenTail(params, tape, 0, { layer: L, seeds: 'identity' });
+        G = (await exactFisher(head, r.postNorm, r.tangents!, r.m)).G;
+        point = r.point;
+      }, repeats);
+      const d = head.d;
+      writeNpy(join(dir, 'ours-fisher-point.npy'), point!, [d]);
+      writeNpy(join(dir, 'ours-fisher-G.npy'), G!, [d, d]);
+      // C = WcᵀWc (2·V·d²), G = T C Tᵀ (2 · 2·d³), logits and w̄ (2 · 2·V·d).
+      res.flops = 2 * head.V * d * d + 4 * d ** 3 + 4 * head.V * d;
+      ckpt.close();
       break;
     }
     default:
