@@ -144,6 +144,10 @@ async function symmetricSearch(S: Search, opts: KnnOptions): Promise<void> {
 /** The helper worker of a symmetric search: requests are answered in order (see knn-worker.ts). */
 interface Helper {
   worker: Worker;
+  /** True once the worker has loaded its module (it posts 'ready' first). */
+  ready: boolean;
+  /** Requests posted and not yet answered. */
+  pending(): number;
   call<R>(message: unknown, transfer?: ArrayBuffer[]): Promise<R>;
 }
 
@@ -155,11 +159,10 @@ function startHelper(): Helper {
     failed ??= e;
     for (const w of waiting.splice(0)) w.reject(e);
   };
-  worker.on('message', (m: unknown) => { waiting.shift()?.resolve(m); });
-  worker.once('error', fail);
-  worker.once('exit', (code) => fail(new Error(`knn worker exited with code ${code} before answering`)));
-  return {
+  const helper: Helper = {
     worker,
+    ready: false,
+    pending: () => waiting.length,
     call<R>(message: unknown, transfer: ArrayBuffer[] = []): Promise<R> {
       if (failed) return Promise.reject(failed);
       const answer = new Promise<R>((resolve, reject) => waiting.push({ resolve: resolve as (v: unknown) => void, reject }));
@@ -168,6 +171,22 @@ function startHelper(): Helper {
       return answer;
     },
   };
+  worker.on('message', (m: unknown) => {
+    if (m === 'ready') helper.ready = true;
+    else waiting.shift()?.resolve(m);
+  });
+  worker.once('error', fail);
+  worker.once('exit', (code) => fail(new Error(`knn worker exited with code ${code} before answering`)));
+  return helper;
+}
+
+/**
+ * Whether the next block goes to the helper: once it is ready, always (it then holds the order); before, the
+ * main thread does the block itself (nothing is outstanding there yet, so the order is kept either way) rather
+ * than wait for the worker's start-up.
+ */
+function toHelper(helper: Helper | null): helper is Helper {
+  return helper !== null && (helper.ready || helper.pending() > 0);
 }
 
 async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Float32Array>, helper: Helper | null): Promise<void> {
@@ -195,7 +214,7 @@ async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Floa
     const out = await out1[slot];
     const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, out)).data;
     const task: ThresholdTask = { S: band, start, end, cols: colIdx, r, thr };
-    if (helper) out1[slot] = helper.call<Float32Array>({ kind: 'thresholds', task, g: out }, [out.buffer as ArrayBuffer]);
+    if (toHelper(helper)) out1[slot] = helper.call<Float32Array>({ kind: 'thresholds', task, g: out }, [out.buffer as ArrayBuffer]);
     else thresholdBlock(task, g);
   }
   // Pass 2: upper block triangle. Lists of capacity `cap` per point; overflow marks the point for a redo.
@@ -217,7 +236,7 @@ async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Floa
     const out = await buffers[slot];
     const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) }, out)).data;
     const task: ScanTask = { start, end, n, halfSq, thr, li, lv, count, cap };
-    if (helper) buffers[slot] = helper.call<Float32Array>({ kind: 'scan', task, g: out }, [out.buffer as ArrayBuffer]);
+    if (toHelper(helper)) buffers[slot] = helper.call<Float32Array>({ kind: 'scan', task, g: out }, [out.buffer as ArrayBuffer]);
     else scanBlock(task, g);
   }
   await Promise.all(buffers);
