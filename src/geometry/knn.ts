@@ -1,7 +1,7 @@
 import { AtlasError } from '../errors.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
-import { type Metric, type Search, type FinishTask, type ScanTask, type ThresholdTask, prepare, selectRow, finishListedRows, scanBlock, thresholdBlock, scratch, exactDistancesTo } from './knn-select.ts';
+import { type Metric, type Search, type FinishTask, prepare, selectRow, finishListedRows, scanBlock, thresholdBlock, scratch, exactDistancesTo } from './knn-select.ts';
 import { defaultThreads, startWorker } from '../util/workers.ts';
 import type { Worker } from 'node:worker_threads';
 import { batchedGemmNT } from './batched-gemm.ts';
@@ -144,10 +144,6 @@ async function symmetricSearch(S: Search, opts: KnnOptions): Promise<void> {
 /** The helper worker of a symmetric search: requests are answered in order (see knn-worker.ts). */
 interface Helper {
   worker: Worker;
-  /** True once the worker has loaded its module (it posts 'ready' first). */
-  ready: boolean;
-  /** Requests posted and not yet answered. */
-  pending(): number;
   call<R>(message: unknown, transfer?: ArrayBuffer[]): Promise<R>;
 }
 
@@ -161,8 +157,6 @@ function startHelper(): Helper {
   };
   const helper: Helper = {
     worker,
-    ready: false,
-    pending: () => waiting.length,
     call<R>(message: unknown, transfer: ArrayBuffer[] = []): Promise<R> {
       if (failed) return Promise.reject(failed);
       const answer = new Promise<R>((resolve, reject) => waiting.push({ resolve: resolve as (v: unknown) => void, reject }));
@@ -172,21 +166,11 @@ function startHelper(): Helper {
     },
   };
   worker.on('message', (m: unknown) => {
-    if (m === 'ready') helper.ready = true;
-    else waiting.shift()?.resolve(m);
+    waiting.shift()?.resolve(m);
   });
   worker.once('error', fail);
   worker.once('exit', (code) => fail(new Error(`knn worker exited with code ${code} before answering`)));
   return helper;
-}
-
-/**
- * Whether the next block goes to the helper: once it is ready, always (it then holds the order); before, the
- * main thread does the block itself (nothing is outstanding there yet, so the order is kept either way) rather
- * than wait for the worker's start-up.
- */
-function toHelper(helper: Helper | null): helper is Helper {
-  return helper !== null && (helper.ready || helper.pending() > 0);
 }
 
 async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Float32Array>, helper: Helper | null): Promise<void> {
@@ -204,18 +188,13 @@ async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Floa
   const r = Math.min(ms - 1, Math.ceil((2 * k * ms) / n) + 3);
   const thr = new Float64Array(S.X.data.buffer instanceof SharedArrayBuffer ? new SharedArrayBuffer(n * 8) : new ArrayBuffer(n * 8));
   const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.floor((16 * 2 ** 20) / n)));
-  // With a helper, each block's thresholds are selected there while the next product is computed here.
   const band = { halfSq, screenNorm: S.screenNorm, slack: S.slack, gamma: S.gamma, tiny: S.tiny, maxNorm: S.maxNorm };
   const colIdx = Int32Array.from(cols);
-  const out1: (Float32Array | Promise<Float32Array>)[] = [new Float32Array(block * ms), ...(helper ? [new Float32Array(block * ms)] : [])];
-  for (let start = 0, b = 0; start < n; start += block, b++) {
+  const out1 = new Float32Array(block * ms);
+  for (let start = 0; start < n; start += block) {
     const end = Math.min(n, start + block);
-    const slot = b % out1.length;
-    const out = await out1[slot];
-    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, out)).data;
-    const task: ThresholdTask = { S: band, start, end, cols: colIdx, r, thr };
-    if (toHelper(helper)) out1[slot] = helper.call<Float32Array>({ kind: 'thresholds', task, g: out }, [out.buffer as ArrayBuffer]);
-    else thresholdBlock(task, g);
+    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, out1)).data;
+    thresholdBlock({ S: band, start, end, cols: colIdx, r, thr }, g);
   }
   // Pass 2: upper block triangle. Lists of capacity `cap` per point; overflow marks the point for a redo.
   const cap = 2 * (r + 3) * stride + k + 16;
@@ -225,21 +204,17 @@ async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Floa
   const count = new Int32Array(mem(n * 4)); // −1: overflowed
   // Narrower row blocks here: the diagonal blocks are computed whole, so ~8 blocks keep the waste near 6%.
   const block2 = Math.min(block, Math.ceil(n / 8));
-  // Two product buffers, reused: with a helper, block b is scanned there (its buffer transferred, not copied)
-  // while the next block's product is computed here; the helper scans the blocks in order, so every list gets
-  // its entries in the same order as a scan here would give.
-  const buffers: (Float32Array | Promise<Float32Array>)[] = [new Float32Array(block2 * n), ...(helper ? [new Float32Array(block2 * n)] : [])];
-  for (let start = 0, b = 0; start < n; start += block2, b++) {
+  // One product buffer, reused for every block (no fresh 50 MB array per product). Scanning the blocks on the
+  // helper thread alongside the next product was measured slower on the shared 2-core machine (a cold JIT in
+  // a fresh worker, three threads on two cores), so the scans stay here.
+  const out2 = new Float32Array(block2 * n);
+  for (let start = 0; start < n; start += block2) {
     const end = Math.min(n, start + block2);
     const width = n - start;
-    const slot = b % buffers.length;
-    const out = await buffers[slot];
-    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) }, out)).data;
-    const task: ScanTask = { start, end, n, halfSq, thr, li, lv, count, cap };
-    if (toHelper(helper)) buffers[slot] = helper.call<Float32Array>({ kind: 'scan', task, g: out }, [out.buffer as ArrayBuffer]);
-    else scanBlock(task, g);
+    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) }, out2)).data;
+    scanBlock({ start, end, n, halfSq, thr, li, lv, count, cap }, g);
   }
-  await Promise.all(buffers);
+
   // Finish every row whose list is provably complete (two threads for large inputs: the exact re-check is the
   // bulk of this stage); rows whose list cannot prove completeness are redone below.
   const task: FinishTask = { S, li, lv, count, cap, thr, next: new Int32Array(new SharedArrayBuffer(4)), n };
