@@ -190,10 +190,9 @@ async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Floa
   const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.floor((16 * 2 ** 20) / n)));
   const band = { halfSq, screenNorm: S.screenNorm, slack: S.slack, gamma: S.gamma, tiny: S.tiny, maxNorm: S.maxNorm };
   const colIdx = Int32Array.from(cols);
-  const out1 = new Float32Array(block * ms);
   for (let start = 0; start < n; start += block) {
     const end = Math.min(n, start + block);
-    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, out1)).data;
+    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled })).data;
     thresholdBlock({ S: band, start, end, cols: colIdx, r, thr }, g);
   }
   // Pass 2: upper block triangle. Lists of capacity `cap` per point; overflow marks the point for a redo.
@@ -204,14 +203,12 @@ async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Floa
   const count = new Int32Array(mem(n * 4)); // −1: overflowed
   // Narrower row blocks here: the diagonal blocks are computed whole, so ~8 blocks keep the waste near 6%.
   const block2 = Math.min(block, Math.ceil(n / 8));
-  // One product buffer, reused for every block (no fresh 50 MB array per product). Scanning the blocks on the
-  // helper thread alongside the next product was measured slower on the shared 2-core machine (a cold JIT in
-  // a fresh worker, three threads on two cores), so the scans stay here.
-  const out2 = new Float32Array(block2 * n);
+  // Scanning the blocks on the helper thread alongside the next product, and products into reused buffers,
+  // were both measured slower on the shared 2-core machine (interleaved runs), so neither is done here.
   for (let start = 0; start < n; start += block2) {
     const end = Math.min(n, start + block2);
     const width = n - start;
-    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) }, out2)).data;
+    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) })).data;
     scanBlock({ start, end, n, halfSq, thr, li, lv, count, cap }, g);
   }
 
