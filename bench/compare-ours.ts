@@ -45,7 +45,7 @@ async function timed(fn: () => Promise<unknown>, repeats: number): Promise<numbe
   return times;
 }
 
-/** The float32 product of one k-NN distance block (query rows × all points, into a reused buffer as knn does) and its GFLOP/s. */
+/** The float32 product of one k-NN distance block (query rows × all points, into a reused buffer) and its GFLOP/s. */
 async function gemmBlock(x: Matrix<Float32Array>, rows: number, threads: number): Promise<number> {
   const q: Matrix<Float32Array> = { rows, cols: x.cols, data: x.data.slice(0, rows * x.cols) };
   const out = new Float32Array(rows * x.rows);
@@ -103,8 +103,7 @@ export async function runOurs(dir: string, workload: string, threads: number, re
       }, repeats);
       writeNpy(join(dir, 'ours-knn-indices.npy'), out!.indices, [out!.n, out!.k]);
       // The distance products of the k-NN search are float32 GEMMs of blocks of ~1,250 query rows: one such
-      // block alone, and all products of the search as they ran (best timed run; the helper thread's scans
-      // run alongside them).
+      // block alone, and all products of the search as they ran (best timed run).
       res.blockGflops = await gemmBlock(x, 1250, threads);
       res.searchGflops = best;
       break;
