@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { knn } from '../src/geometry/knn.ts';
-import { twoNN, twoNNFromKnn, twoNNFromMus, idScaling2NN, roundHalfEven } from '../src/geometry/twonn.ts';
+import { twoNN, twoNNFromKnn, twoNNFromMus, idScaling2NN, roundHalfEven, sortFloat64 } from '../src/geometry/twonn.ts';
 import { AtlasError } from '../src/errors.ts';
 import type { Matrix } from '../src/geometry/matrix.ts';
 import { rng, uniformCube, uniformSphere } from './id-synthetic.ts';
@@ -97,4 +97,24 @@ test('idScaling2NN: DADApy decimation sizes and repeats, sensible IDs, errors an
   assert.deepEqual(again.ids, s.ids);
   const nMin = await idScaling2NN(X, { nMin: 100 });
   assert.deepEqual(Array.from(nMin.sizes), [1000, 500, 250, 125]);
+});
+
+test('sortFloat64 (radix) orders exactly as Float64Array.prototype.sort: signs, ±0, ties, subnormals, huge', () => {
+  let seed = 7;
+  const u = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const kinds: ((i: number) => number)[] = [
+    () => Math.log(1 + 3 * u()),
+    () => (u() - 0.5) * 1e10,
+    () => Math.round(u() * 5) - 2,
+    (i) => (i % 2 ? -0 : 0),
+    () => (u() - 0.5) * 1e-310,
+    () => (u() < 0.1 ? Infinity : u() < 0.1 ? -Infinity : u() - 0.5),
+  ];
+  for (const n of [5, 700, 5000]) for (const kind of kinds) {
+    const a = Float64Array.from({ length: n }, (_, i) => kind(i));
+    const want = Float64Array.from(a).sort();
+    const got = sortFloat64(a);
+    assert.equal(got, a, 'in place');
+    for (let i = 0; i < n; i++) assert.ok(Object.is(got[i], want[i]), `n=${n} at ${i}: ${got[i]} vs ${want[i]}`);
+  }
 });

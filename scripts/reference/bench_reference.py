@@ -164,6 +164,50 @@ def dadapy_gride_scaling(distances, range_max=64, d0=0.001, d1=1000, eps=1e-7):
     return np.array(ids), np.array(errs), rs
 
 
+def fisher_point(d, repeats, res):
+    """
+    The exact latent Fisher metric at one point of the last layer, in torch, as latent-atlas defines it
+    (src/fisher/metric.ts): h = the last block's output (the point, written by our side), post = ln_f(h),
+    K = d post / d h (LayerNorm Jacobian, float64), logits = W post (W the tied LM head, float32 product),
+    p = softmax in float64, C = Wc^T Wc with Wc = diag(sqrt p)(W - 1 wbar^T), wbar = W^T p (float32, the
+    V x d^2 product), G = K^T C K (float64).
+    """
+    import torch
+
+    from hf_forward import load_weights
+
+    model_dir = os.path.join(d, "gpt2-small")
+    with open(os.path.join(model_dir, "config.json")) as f:
+        eps = json.load(f).get("layer_norm_epsilon", 1e-5)
+    w = load_weights(model_dir, torch.float32)
+    W = w["wte.weight"].contiguous()
+    gamma = w["ln_f.weight"].double()
+    beta = w["ln_f.bias"].double()
+    h = torch.from_numpy(np.load(os.path.join(d, "ours-fisher-point.npy")).astype(np.float64))
+    n = h.shape[0]
+
+    def go():
+        with torch.no_grad():
+            mu = h.mean()
+            xc = h - mu
+            r = 1.0 / torch.sqrt((xc * xc).mean() + eps)
+            xhat = xc * r
+            post = xhat * gamma + beta
+            K = gamma[:, None] * r * (torch.eye(n, dtype=torch.float64) - 1.0 / n - torch.outer(xhat, xhat) / n)
+            p = torch.softmax(torch.mv(W, post.float()).double(), 0)
+            p32 = p.float()
+            wbar = torch.mv(W.t(), p32)
+            Wc = (W - wbar) * p32.sqrt()[:, None]
+            C = (Wc.t() @ Wc).double()
+            return K.t() @ C @ K
+
+    times, G = timed(go, repeats)
+    res["_times"] = times
+    res["torch"] = torch.__version__
+    res["torch_threads"] = torch.get_num_threads()
+    return G.numpy(), times
+
+
 def run(d, workload, threads, repeats):
     x = lambda name: np.load(os.path.join(d, name))
     threadpool_limits(threads)
@@ -268,6 +312,13 @@ def run(d, workload, threads, repeats):
         Y = X[:, :2].copy()
         times, t = timed(lambda: trustworthiness(X, Y, n_neighbors=5), repeats)
         res["value"] = float(t)
+    elif workload == "fisher-point":
+        import torch
+
+        torch.set_num_threads(threads)
+        G, _ = fisher_point(d, repeats, res)
+        np.save(os.path.join(d, "torch-fisher-G.npy"), G)
+        times = res.pop("_times")
     else:
         sys.exit(f"unknown workload {workload}")
     res["times"] = times

@@ -13,7 +13,7 @@ import { defaultThreads } from '../util/workers.ts';
  * one of these products. A single ONNX `Gemm` node with symbolic dimensions is compiled once per
  * (dtype, transpose flags, thread count) and reused for every shape.
  */
-export interface GemmOptions {
+export interface GemmOptions<T extends Float32Array | Float64Array = Float32Array | Float64Array> {
   /** Use Aᵀ instead of A. Default false. */
   transposeA?: boolean;
   /** Use Bᵀ instead of B (A·Bᵀ is the k-NN/Gram product). Default false. */
@@ -22,6 +22,12 @@ export interface GemmOptions {
   alpha?: number;
   /** Intra-op threads. Default: all cores (LATENT_ATLAS_THREADS overrides). */
   threads?: number;
+  /**
+   * Preallocated output (at least M·N elements, same dtype, a plain ArrayBuffer): the product is written into
+   * its first M·N elements and returned as that view, so repeated products of one shape reuse one buffer
+   * instead of a fresh (page-faulting) array per call.
+   */
+  out?: T;
 }
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
@@ -67,7 +73,7 @@ function session(f64: boolean, transA: boolean, transB: boolean, alpha: number, 
 }
 
 /** op(A)·op(B)·alpha, where op transposes on request. Both inputs must have the same dtype. */
-export async function gemm<T extends Float32Array | Float64Array>(a: Matrix<T>, b: Matrix<T>, opts: GemmOptions = {}): Promise<Matrix<T>> {
+export async function gemm<T extends Float32Array | Float64Array>(a: Matrix<T>, b: Matrix<T>, opts: GemmOptions<T> = {}): Promise<Matrix<T>> {
   const transA = opts.transposeA ?? false;
   const transB = opts.transposeB ?? false;
   const m = transA ? a.cols : a.rows;
@@ -81,10 +87,17 @@ export async function gemm<T extends Float32Array | Float64Array>(a: Matrix<T>, 
   if (k === 0) return { rows: m, cols: n, data: new (a.data.constructor as { new (n: number): T })(m * n) };
   const s = await session(f64, transA, transB, opts.alpha ?? 1, opts.threads ?? defaultThreads());
   const type = f64 ? 'float64' : 'float32';
-  const out = await s.run({
+  const feeds = {
     A: new ort.Tensor(type, a.data, [a.rows, a.cols]),
     B: new ort.Tensor(type, b.data, [b.rows, b.cols]),
-  });
+  };
+  if (opts.out) {
+    if (opts.out.length < m * n || (opts.out instanceof Float64Array) !== f64) throw new Error(`gemm: the output buffer needs ${m * n} ${type} elements`);
+    const y = opts.out.length === m * n ? opts.out : (opts.out.subarray(0, m * n) as T);
+    await s.run(feeds, { Y: new ort.Tensor(type, y, [m, n]) });
+    return { rows: m, cols: n, data: y };
+  }
+  const out = await s.run(feeds);
   const y = out.Y;
   return { rows: m, cols: n, data: y.data as T };
 }

@@ -66,24 +66,51 @@ export function grideNegDLogLik(d: number, mus: Float64Array, n1: number, n2: nu
   return s - (n - 1) / d;
 }
 
+/** grideNegDLogLik with log μ given (logs[i] = Math.log(mus[i]), so the same value bit for bit). */
+function negDLogLikLogs(d: number, mus: Float64Array, logs: Float64Array, n1: number, n2: number, n: number, eps: number): number {
+  let s = 0;
+  const floor = 2 * eps;
+  const a = 1 - n2 + n1;
+  const b = n2 - 1;
+  for (let i = 0; i < mus.length; i++) {
+    let oneM = 1 - mus[i] ** -d;
+    if (oneM < floor) oneM = floor;
+    s += (a / oneM + b) * logs[i];
+  }
+  return s - (n - 1) / d;
+}
+
 /**
  * DADApy's bisection for the root of g (`_argmax_loglik`), with the same result bit for bit but a fraction of
  * its cost. g is strictly increasing in d (g'(d) = (n2 − n1 − 1) Σ (log μ)² μ^{−d}/(1 − μ^{−d})² + (N − 1)/d² > 0),
  * so the sign of g at a midpoint is the sign of (midpoint − root) wherever the midpoint is clearly away from
- * the root. The root is located first by safeguarded Newton steps on a vectorised g (log μ computed once,
+ * the root. The root is located first by safeguarded Halley steps on a vectorised g (log μ computed once,
  * μ^{−d} as exp(−d log μ)); the bisection is then replayed, and g is evaluated exactly as DADApy does
  * (`grideNegDLogLik`) only at the midpoints within a relative 1e-9 of that root, where rounding could decide.
+ * The sign of g(d1) comes from the same steps: S(d) = (g(d) + (N − 1)/d) is increasing, so d1·S(p) − (N − 1) at
+ * any visited p bounds d1·g(d1) from below; only when that does not settle it is g(d1) evaluated.
+ * `logs` (optional) is Math.log of every μ, computed by the caller.
  */
-export function grideBisection(mus: Float64Array, n1: number, n2: number, n: number, eps: number, d0: number, d1: number): number {
-  const logs = new Float64Array(mus.length);
-  for (let i = 0; i < mus.length; i++) logs[i] = Math.log(mus[i]);
-  const exact = (d: number) => grideNegDLogLik(d, mus, n1, n2, n, eps);
-  // Only the sign of g(d1) enters the bisection: the vectorised value decides unless it is near 0.
-  const f1 = scaledSlope(logs, n1, n2, n, eps, d1).f;
-  const l1 = Math.abs(f1) > 1e-6 * Math.max(1, n - 1) ? Math.sign(f1) : exact(d1);
+export function grideBisection(mus: Float64Array, n1: number, n2: number, n: number, eps: number, d0: number, d1: number, logs?: Float64Array): number {
+  if (!logs) {
+    logs = new Float64Array(mus.length);
+    for (let i = 0; i < mus.length; i++) logs[i] = Math.log(mus[i]);
+  }
+  const L = logs;
+  const exact = (d: number) => negDLogLikLogs(d, mus, L, n1, n2, n, eps);
+  const clear = 1e-6 * Math.max(1, n - 1);
+  // Root of the vectorised f in (d0, d1), assuming f(d1) > 0 (checked below).
+  const search = rootSearch(L, n1, n2, n, eps, d0, d1);
+  let l1: number;
+  if (d1 * search.sMax - (n - 1) > clear) l1 = 1;
+  else {
+    // Only the sign of g(d1) enters the bisection: the vectorised value decides unless it is near 0.
+    const f1 = slope(L, n1, n2, n, eps, d1, false).f;
+    l1 = Math.abs(f1) > clear ? Math.sign(f1) : exact(d1);
+  }
   // sign(g(d)) for the replay: +1 above the root, −1 below, exact evaluation near it.
   let root = NaN;
-  if (l1 > 0) root = newtonRoot(logs, n1, n2, n, eps, d0, d1);
+  if (l1 > 0) root = search.root;
   else if (l1 < 0) root = Infinity; // g < 0 on the whole interval: every midpoint is below the root
   const band = 1e-9 * Math.max(1, Math.abs(root));
   while (Math.abs(d0 - d1) > eps) {
@@ -96,45 +123,78 @@ export function grideBisection(mus: Float64Array, n1: number, n2: number, n: num
 }
 
 /**
- * The root of g in (d0, d1) given g(d1) > 0. Newton steps on f(d) = d·g(d) = d·S(d) − (N − 1), which has g's sign
- * and is nearly linear (exactly so when n2 − n1 = 1, where S is constant), unlike g itself (concave in d, so
- * Newton on g overshoots); bisection whenever a step leaves the bracket.
+ * The root of f(d) = d·g(d) = d·S(d) − (N − 1) in (d0, d1), which has g's sign and is nearly linear (exactly so
+ * when n2 − n1 = 1, where S is constant), unlike g itself (concave in d). Halley steps (f, f', f'' from one
+ * pass), bisection whenever a step leaves the bracket; assumes f(d1) > 0 (the caller checks). Also returns the
+ * largest S seen (S is increasing in d).
  */
-function newtonRoot(logs: Float64Array, n1: number, n2: number, n: number, eps: number, d0: number, d1: number): number {
+function rootSearch(logs: Float64Array, n1: number, n2: number, n: number, eps: number, d0: number, d1: number): { root: number; sMax: number } {
   let lo = d0;
   let hi = d1;
+  let sMax = -Infinity;
   // Start at the plain MLE of the (n2 − n1 = 1) case, clamped into the bracket.
   let sumLog = 0;
   for (let i = 0; i < logs.length; i++) sumLog += logs[i];
   let d = Math.min(hi, Math.max(lo, (n - 1) / ((n2 - 1) * sumLog)));
   for (let it = 0; it < 200; it++) {
-    const { f, df } = scaledSlope(logs, n1, n2, n, eps, d);
+    const { f, df, d2f, s } = slope(logs, n1, n2, n, eps, d, true);
+    if (s > sMax) sMax = s;
     if (f > 0) hi = d;
     else if (f < 0) lo = d;
-    else return d;
-    let next = d - f / df;
-    if (!(next > lo && next < hi)) next = (lo + hi) / 2;
-    if (Math.abs(next - d) <= 1e-14 * Math.max(1, d) || hi - lo <= 1e-14 * Math.max(1, d)) return next;
+    else return { root: d, sMax };
+    const den = 2 * df * df - f * d2f;
+    let step = den > 0 ? (2 * f * df) / den : f / df;
+    if (!Number.isFinite(step)) step = f / df;
+    let next = d - step;
+    const inside = next > lo && next < hi;
+    if (!inside) next = (lo + hi) / 2;
+    // Cubic convergence: a step this small leaves an error far below the 1e-9 band of the replay.
+    if ((inside && Math.abs(step) <= 1e-5 * Math.max(1, d)) || hi - lo <= 1e-14 * Math.max(1, d)) return { root: next, sMax };
     d = next;
   }
-  return (lo + hi) / 2;
+  return { root: (lo + hi) / 2, sMax };
 }
 
-/** f(d) = d·g(d) and f'(d) from log μ, with μ^{−d} = exp(−d log μ) (not bit-identical to g: it only locates). */
-function scaledSlope(logs: Float64Array, n1: number, n2: number, n: number, eps: number, d: number): { f: number; df: number } {
+/**
+ * f(d) = d·S(d) − (N − 1) with S(d) = Σ (n2 − 1 − c/(1 − μ^{−d})) log μ, c = n2 − n1 − 1, and (with `derivs`)
+ * f', f'', from log μ, with μ^{−d} = exp(−d log μ) (not bit-identical to g: it only locates). Where 1 − μ^{−d}
+ * is floored the term is constant in d.
+ */
+function slope(logs: Float64Array, n1: number, n2: number, n: number, eps: number, d: number, derivs: boolean): { f: number; df: number; d2f: number; s: number } {
   const c = n2 - n1 - 1;
   const floor = 2 * eps;
+  const b = n2 - 1;
   let sum = 0;
-  let dsum = 0;
-  for (let i = 0; i < logs.length; i++) {
-    const L = logs[i];
-    const p = Math.exp(-d * L);
-    const raw = 1 - p;
-    const oneM = raw < floor ? floor : raw;
-    sum += (n2 - 1 - c / oneM) * L;
-    if (raw >= floor) dsum += (L * L * p) / (oneM * oneM);
+  let s1 = 0;
+  let s2 = 0;
+  if (c === 0) {
+    for (let i = 0; i < logs.length; i++) sum += b * logs[i];
+  } else if (!derivs) {
+    for (let i = 0; i < logs.length; i++) {
+      const Lg = logs[i];
+      const raw = 1 - Math.exp(-d * Lg);
+      sum += (b - c / (raw < floor ? floor : raw)) * Lg;
+    }
+  } else {
+    for (let i = 0; i < logs.length; i++) {
+      const Lg = logs[i];
+      const p = Math.exp(-d * Lg);
+      const raw = 1 - p;
+      if (raw < floor) {
+        sum += (b - c / floor) * Lg;
+      } else {
+        const inv = 1 / raw;
+        sum += (b - c * inv) * Lg;
+        // d/dd of −c/(1 − p) = c·L·p/(1 − p)²; its derivative −c·L²·p(1 + p)/(1 − p)³ (times L each).
+        const q = Lg * Lg * p * inv * inv;
+        s1 += q;
+        s2 -= q * Lg * (1 + p) * inv;
+      }
+    }
   }
-  return { f: d * sum - (n - 1), df: sum + d * c * dsum };
+  const ds = c * s1;
+  const d2s = c * s2;
+  return { f: d * sum - (n - 1), df: sum + d * ds, d2f: 2 * ds + d * d2s, s: sum };
 }
 
 /** numpy.percentile with the default 'linear' method, on an ascending-sorted array. */
@@ -196,14 +256,53 @@ function select(a: Float64Array, k: number): number {
   return a[k];
 }
 
+/** q50 + 20 (q95 − q50) of `work` (reordered), both percentiles as percentileSelect computes them. */
+function muThreshold(work: Float64Array): number {
+  const n = work.length;
+  const h95 = (n - 1) * 95 / 100;
+  const lo95 = Math.floor(h95);
+  const x95 = select(work, lo95);
+  let y95 = x95;
+  if (lo95 + 1 < n) {
+    y95 = Infinity;
+    for (let i = lo95 + 1; i < n; i++) if (work[i] < y95) y95 = work[i];
+  }
+  const t95 = h95 - lo95;
+  const q95 = t95 >= 0.5 ? y95 - (y95 - x95) * (1 - t95) : x95 + (y95 - x95) * t95;
+  // work[0..lo95] now holds the lo95 + 1 smallest values: the median's two order statistics are among them.
+  const h50 = (n - 1) * 50 / 100;
+  const lo50 = Math.floor(h50);
+  const head = work.subarray(0, lo95 + 1);
+  const x50 = select(head, lo50);
+  let y50: number;
+  if (lo50 + 1 >= n) y50 = x50;
+  else if (lo50 + 1 > lo95) y50 = y95;
+  else {
+    y50 = Infinity;
+    for (let i = lo50 + 1; i < head.length; i++) if (head[i] < y50) y50 = head[i];
+  }
+  const t50 = h50 - lo50;
+  const q50 = t50 >= 0.5 ? y50 - (y50 - x50) * (1 - t50) : x50 + (y50 - x50) * t50;
+  return 20 * (q95 - q50) + q50;
+}
+
+/** Nudges μ = 1 in place (DADApy `_filter_mus`) and returns the outlier threshold. */
+function nudgeAndThreshold(mus: Float64Array, dtypeEps: number): number {
+  const work = new Float64Array(mus.length);
+  for (let i = 0; i < mus.length; i++) {
+    if (mus[i] === 1) mus[i] += 10 * dtypeEps;
+    work[i] = mus[i];
+  }
+  return muThreshold(work);
+}
+
 /** DADApy `_filter_mus`: nudges μ = 1 in place and returns the μ below the outlier threshold. */
 export function filterMus(mus: Float64Array, dtypeEps: number): Float64Array {
-  for (let i = 0; i < mus.length; i++) if (mus[i] === 1) mus[i] += 10 * dtypeEps;
-  const work = Float64Array.from(mus);
-  const q95 = percentileSelect(work, 95);
-  const q50 = percentileSelect(work, 50);
-  const muMax = 20 * (q95 - q50) + q50;
-  return mus.filter((m) => m < muMax);
+  const muMax = nudgeAndThreshold(mus, dtypeEps);
+  const out = new Float64Array(mus.length);
+  let m = 0;
+  for (let i = 0; i < mus.length; i++) if (mus[i] < muMax) out[m++] = mus[i];
+  return out.slice(0, m);
 }
 
 /** DADApy `_fisher_info_scaling` (with n2 as DADApy passes it: 2·n1 at every scale). */
@@ -219,21 +318,51 @@ export function grideFisherInformation(d: number, mus: Float64Array, n1: number,
   return mus.length / (d * d) + j1;
 }
 
+/** grideFisherInformation from log μ, with μ^{−d} = exp(−d log μ) (equal up to float rounding). */
+function fisherInformationLogs(d: number, logs: Float64Array, n1: number, n2: number, floor: number): number {
+  const c = n2 - n1 - 1;
+  let j1 = 0;
+  if (c !== 0) {
+    for (let i = 0; i < logs.length; i++) {
+      const p = Math.exp(-d * logs[i]);
+      let oneM = 1 - p;
+      if (oneM < floor) oneM = floor;
+      const f = logs[i] / oneM;
+      j1 += f * f * p;
+    }
+  }
+  return logs.length / (d * d) + c * j1;
+}
+
 /**
  * ID and error from the ratios μ = r_{n2}/r_{n1} (DADApy `_compute_id_gride_single_scale`). `mus` is nudged in
  * place where equal to 1, as in DADApy. `dtypeEps` is the machine epsilon of the data's type.
  */
 export function grideFromMus(mus: Float64Array, n1: number, n2: number, dtypeEps: number, opts: GrideRootOptions = {}): { id: number; error: number; nUsed: number } {
-  let d0 = opts.d0 ?? 0.001;
-  let d1 = opts.d1 ?? 1000;
+  const d0 = opts.d0 ?? 0.001;
+  const d1 = opts.d1 ?? 1000;
   const eps = opts.eps ?? 1e-7;
   if (!(d0 > 0 && d1 > d0)) throw new AtlasError(`the ID search interval [${d0}, ${d1}] is empty or not positive`, { field: 'd0/d1' });
   if (!(eps > 0)) throw new AtlasError(`eps must be positive, got ${eps}`, { field: 'eps' });
-  const kept = filterMus(mus, dtypeEps);
-  const n = kept.length;
+  const muMax = nudgeAndThreshold(mus, dtypeEps);
+  // log μ once for all μ (the Fisher information) and the kept ones (the root), in one pass.
+  const logs = new Float64Array(mus.length);
+  const kept = new Float64Array(mus.length);
+  const keptLogs = new Float64Array(mus.length);
+  let n = 0;
+  for (let i = 0; i < mus.length; i++) {
+    const v = mus[i];
+    const lg = Math.log(v);
+    logs[i] = lg;
+    if (v < muMax) {
+      kept[n] = v;
+      keptLogs[n] = lg;
+      n++;
+    }
+  }
   if (n < 2) throw new AtlasError(`only ${n} neighbour ratios survive the outlier filter; Gride needs at least 2`, { field: 'X', hint: 'provide more (distinct) points' });
-  const id = grideBisection(kept, n1, n2, n, eps, d0, d1);
-  const error = 1 / Math.sqrt(grideFisherInformation(id, mus, n1, 2 * n1, 5 * dtypeEps));
+  const id = grideBisection(kept.subarray(0, n), n1, n2, n, eps, d0, d1, keptLogs.subarray(0, n));
+  const error = 1 / Math.sqrt(fisherInformationLogs(id, logs, n1, 2 * n1, 5 * dtypeEps));
   return { id, error, nUsed: n };
 }
 

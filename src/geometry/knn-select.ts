@@ -355,7 +355,7 @@ export function exactDistancesTo(X: Matrix, metric: Metric, norms: Float64Array,
 }
 
 /** band(q) = 2·e(max ‖x‖): the widest screen-error margin any candidate of row q can need (see selectRow). */
-export function bandOf(S: Search, q: number): number {
+export function bandOf(S: Pick<Search, 'screenNorm' | 'slack' | 'gamma' | 'tiny' | 'maxNorm'>, q: number): number {
   const qn = S.screenNorm[q];
   const c0 = S.slack * qn * qn / 2 + S.tiny * (1 + qn);
   const c1 = S.gamma * qn + S.slack * qn + S.tiny;
@@ -411,5 +411,85 @@ function finishOne(t: FinishTask, i: number, w: Scratch, redo: number[]): void {
       return;
     }
     finishRow(S, i, w, m, tau);
+  }
+}
+
+/** One row block of the symmetric search's main pass (see knn.ts symmetricSearch): the lists it appends to. */
+export interface ScanTask {
+  /** Rows [start, end) against columns [start, n): the block's product g is (end − start) × (n − start). */
+  start: number;
+  end: number;
+  n: number;
+  halfSq: Float64Array;
+  thr: Float64Array;
+  li: Int32Array;
+  lv: Float64Array;
+  count: Int32Array;
+  cap: number;
+}
+
+/**
+ * Appends every pair (i, j > i) of the block whose screened value is under either point's threshold to that
+ * point's list (row i's list gets j, column j's list gets i), in row-major order; a list that would exceed
+ * `cap` is marked −1 (overflowed).
+ */
+export function scanBlock(t: ScanTask, g: Float32Array): void {
+  const { start, end, n, halfSq, thr, li, lv, count, cap } = t;
+  const width = n - start;
+  for (let i = start; i < end; i++) {
+    const go = (i - start) * width - start;
+    const hi = halfSq[i];
+    const ti = thr[i];
+    let ci = count[i];
+    const oi = i * cap;
+    for (let j = i + 1; j < n; j++) {
+      const gv = g[go + j];
+      if (halfSq[j] - gv <= ti) {
+        if (ci >= 0) {
+          if (ci === cap) ci = -1;
+          else {
+            li[oi + ci] = j;
+            lv[oi + ci++] = halfSq[j] - gv;
+          }
+        }
+      }
+      if (hi - gv <= thr[j]) {
+        const cj = count[j];
+        if (cj >= 0) {
+          if (cj === cap) count[j] = -1;
+          else {
+            li[j * cap + cj] = i;
+            lv[j * cap + cj] = hi - gv;
+            count[j] = cj + 1;
+          }
+        }
+      }
+    }
+    count[i] = ci;
+  }
+}
+
+/** One row block of the symmetric search's threshold pass: its product g is (end − start) × cols.length. */
+export interface ThresholdTask {
+  S: Pick<Search, 'halfSq' | 'screenNorm' | 'slack' | 'gamma' | 'tiny' | 'maxNorm'>;
+  start: number;
+  end: number;
+  /** The sampled points (columns of g). */
+  cols: Int32Array;
+  /** Order statistic of the sampled values taken as the guess. */
+  r: number;
+  thr: Float64Array;
+}
+
+/** thr[i] = r-th smallest sampled screened value of row i + band(i), for the rows of the block. */
+export function thresholdBlock(t: ThresholdTask, g: Float32Array): void {
+  const { S, start, end, cols, r, thr } = t;
+  const ms = cols.length;
+  const halfSq = S.halfSq;
+  const vals = new Float64Array(ms);
+  for (let i = start; i < end; i++) {
+    const o = (i - start) * ms;
+    for (let q = 0; q < ms; q++) vals[q] = halfSq[cols[q]] - g[o + q];
+    thr[i] = selectValue(vals, ms, r) + bandOf(S, i);
   }
 }

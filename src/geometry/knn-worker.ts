@@ -6,4 +6,4 @@ import { finishListedRows, type FinishTask } from './knn-select.ts';
  * waits for the finishing task, finishes rows from the shared counter into the shared output and answers the
  * rows to redo.
  */
-parentPort!.once('message', (task: FinishTask) => parentPort!.postMessage(finishListedRows(task)));
+parentPort!.on('message', (m: { kind: 'finish'; task: FinishTask }) => parentPort!.postMessage(finishListedRows(m.task)));

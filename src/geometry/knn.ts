@@ -1,7 +1,7 @@
 import { AtlasError } from '../errors.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
-import { type Metric, type Search, type FinishTask, prepare, selectRow, finishListedRows, selectValue, bandOf, scratch, exactDistancesTo } from './knn-select.ts';
+import { type Metric, type Search, type FinishTask, prepare, selectRow, finishListedRows, scanBlock, thresholdBlock, scratch, exactDistancesTo } from './knn-select.ts';
 import { defaultThreads, startWorker } from '../util/workers.ts';
 import type { Worker } from 'node:worker_threads';
 import { batchedGemmNT } from './batched-gemm.ts';
@@ -47,6 +47,26 @@ export interface KnnOptions {
    * 'rows': every row's full product row. Same result either way (kept for tests and comparisons).
    */
   strategy?: 'symmetric' | 'rows';
+  /** When given, the distance products' flops and seconds are added to it (throughput reports). */
+  stats?: KnnStats;
+}
+
+export interface KnnStats {
+  /** 2·M·N·d summed over the float32 distance products. */
+  gemmFlops: number;
+  /** Wall time spent in them. */
+  gemmSeconds: number;
+}
+
+/** A·Bᵀ of the screen (into `out` when given), its cost added to opts.stats. */
+async function timedGemm(opts: KnnOptions, a: Matrix<Float32Array>, b: Matrix<Float32Array>, out?: Float32Array): Promise<Matrix<Float32Array>> {
+  const t0 = performance.now();
+  const g = await gemm(a, b, { transposeB: true, threads: opts.threads, out });
+  if (opts.stats) {
+    opts.stats.gemmSeconds += (performance.now() - t0) / 1000;
+    opts.stats.gemmFlops += 2 * a.rows * b.rows * a.cols;
+  }
+  return g;
 }
 
 export interface KnnResult {
@@ -121,18 +141,39 @@ async function symmetricSearch(S: Search, opts: KnnOptions): Promise<void> {
   }
 }
 
-function startHelper(): { worker: Worker; answer: Promise<number[]> } {
-  const worker = startWorker(new URL('./knn-worker.ts', import.meta.url), null);
-  const answer = new Promise<number[]>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`knn worker exited with code ${code} before answering`)));
-  });
-  answer.catch(() => {}); // observed by the awaiting caller; never an unhandled rejection after terminate()
-  return { worker, answer };
+/** The helper worker of a symmetric search: requests are answered in order (see knn-worker.ts). */
+interface Helper {
+  worker: Worker;
+  call<R>(message: unknown, transfer?: ArrayBuffer[]): Promise<R>;
 }
 
-async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Float32Array>, helper: { worker: Worker; answer: Promise<number[]> } | null): Promise<void> {
+function startHelper(): Helper {
+  const worker = startWorker(new URL('./knn-worker.ts', import.meta.url), null);
+  const waiting: { resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  let failed: unknown = null;
+  const fail = (e: unknown) => {
+    failed ??= e;
+    for (const w of waiting.splice(0)) w.reject(e);
+  };
+  const helper: Helper = {
+    worker,
+    call<R>(message: unknown, transfer: ArrayBuffer[] = []): Promise<R> {
+      if (failed) return Promise.reject(failed);
+      const answer = new Promise<R>((resolve, reject) => waiting.push({ resolve: resolve as (v: unknown) => void, reject }));
+      answer.catch(() => {}); // observed by the awaiting caller; never an unhandled rejection after terminate()
+      worker.postMessage(message, transfer);
+      return answer;
+    },
+  };
+  worker.on('message', (m: unknown) => {
+    waiting.shift()?.resolve(m);
+  });
+  worker.once('error', fail);
+  worker.once('exit', (code) => fail(new Error(`knn worker exited with code ${code} before answering`)));
+  return helper;
+}
+
+async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Float32Array>, helper: Helper | null): Promise<void> {
   const { n, k, X, halfSq } = S;
   const d = X.cols;
   const shared = helper !== null;
@@ -147,15 +188,12 @@ async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Floa
   const r = Math.min(ms - 1, Math.ceil((2 * k * ms) / n) + 3);
   const thr = new Float64Array(S.X.data.buffer instanceof SharedArrayBuffer ? new SharedArrayBuffer(n * 8) : new ArrayBuffer(n * 8));
   const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.floor((16 * 2 ** 20) / n)));
-  const vals = new Float64Array(ms);
+  const band = { halfSq, screenNorm: S.screenNorm, slack: S.slack, gamma: S.gamma, tiny: S.tiny, maxNorm: S.maxNorm };
+  const colIdx = Int32Array.from(cols);
   for (let start = 0; start < n; start += block) {
     const end = Math.min(n, start + block);
-    const g = (await gemm({ rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, { transposeB: true, threads: opts.threads })).data;
-    for (let i = start; i < end; i++) {
-      const o = (i - start) * ms;
-      for (let t = 0; t < ms; t++) vals[t] = halfSq[cols[t]] - g[o + t];
-      thr[i] = selectValue(vals, ms, r) + bandOf(S, i);
-    }
+    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled })).data;
+    thresholdBlock({ S: band, start, end, cols: colIdx, r, thr }, g);
   }
   // Pass 2: upper block triangle. Lists of capacity `cap` per point; overflow marks the point for a redo.
   const cap = 2 * (r + 3) * stride + k + 16;
@@ -165,58 +203,31 @@ async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Floa
   const count = new Int32Array(mem(n * 4)); // −1: overflowed
   // Narrower row blocks here: the diagonal blocks are computed whole, so ~8 blocks keep the waste near 6%.
   const block2 = Math.min(block, Math.ceil(n / 8));
+  // Scanning the blocks on the helper thread alongside the next product, and products into reused buffers,
+  // were both measured slower on the shared 2-core machine (interleaved runs), so neither is done here.
   for (let start = 0; start < n; start += block2) {
     const end = Math.min(n, start + block2);
     const width = n - start;
-    const g = (await gemm({ rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) }, { transposeB: true, threads: opts.threads })).data;
-    for (let i = start; i < end; i++) {
-      const go = (i - start) * width - start;
-      const hi = halfSq[i];
-      const ti = thr[i];
-      let ci = count[i];
-      const oi = i * cap;
-      for (let j = i + 1; j < n; j++) {
-        const gv = g[go + j];
-        if (halfSq[j] - gv <= ti) {
-          if (ci >= 0) {
-            if (ci === cap) ci = -1;
-            else {
-              li[oi + ci] = j;
-              lv[oi + ci++] = halfSq[j] - gv;
-            }
-          }
-        }
-        if (hi - gv <= thr[j]) {
-          const cj = count[j];
-          if (cj >= 0) {
-            if (cj === cap) count[j] = -1;
-            else {
-              li[j * cap + cj] = i;
-              lv[j * cap + cj] = hi - gv;
-              count[j] = cj + 1;
-            }
-          }
-        }
-      }
-      count[i] = ci;
-    }
+    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) })).data;
+    scanBlock({ start, end, n, halfSq, thr, li, lv, count, cap }, g);
   }
+
   // Finish every row whose list is provably complete (two threads for large inputs: the exact re-check is the
   // bulk of this stage); rows whose list cannot prove completeness are redone below.
   const task: FinishTask = { S, li, lv, count, cap, thr, next: new Int32Array(new SharedArrayBuffer(4)), n };
   let redo: number[];
   if (helper) {
     // Chunks are shared out through task.next, so whichever thread is free takes the next one.
-    helper.worker.postMessage({ ...task, S: { ...S, screen: new Float32Array(0) } });
+    const answer = helper.call<number[]>({ kind: 'finish', task: { ...task, S: { ...S, screen: new Float32Array(0) } } });
     redo = finishListedRows(task);
-    redo.push(...(await helper.answer));
+    redo.push(...(await answer));
   } else redo = finishListedRows(task);
   const w = scratch(k, n);
   for (let t = 0; t < redo.length; t += block) {
     const rows = redo.slice(t, t + block);
     const q = new Float32Array(rows.length * d);
     rows.forEach((i, u) => q.set(S.screen.subarray(i * d, i * d + d), u * d));
-    const g = (await gemm({ rows: rows.length, cols: d, data: q }, all, { transposeB: true, threads: opts.threads })).data;
+    const g = (await timedGemm(opts, { rows: rows.length, cols: d, data: q }, all)).data;
     rows.forEach((i, u) => selectRow(S, i, g, u * n, w));
   }
 }
@@ -297,7 +308,7 @@ export async function knn(X: Matrix, opts: KnnOptions): Promise<KnnResult> {
     const product = (start: number) => {
       const end = Math.min(n, start + block);
       const q: Matrix<Float32Array> = { rows: end - start, cols: d, data: S.screen.slice(start * d, end * d) };
-      return gemm(q, all, { transposeB: true, threads: opts.threads });
+      return timedGemm(opts, q, all);
     };
     const w = scratch(opts.k, n);
     let pending = product(0);

@@ -57,16 +57,82 @@ function checkOptions(opts: { muFraction?: number; algorithm?: string }): { muFr
   return { muFraction, algorithm: algorithm as TwoNNAlgorithm };
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+/**
+ * Ascending in-place sort of float64 values without NaN, the same order as Float64Array.prototype.sort (−0 before
+ * +0): an LSD radix sort on the IEEE bits mapped to unsigned keys (six 11-bit digits; digits on which all keys
+ * agree are skipped), several times faster than the built-in comparison sort for the sizes TwoNN sorts.
+ */
+export function sortFloat64(a: Float64Array): Float64Array {
+  const n = a.length;
+  if (n < 512 || !LITTLE_ENDIAN) return a.sort();
+  const u = new Uint32Array(a.buffer, a.byteOffset, 2 * n);
+  let lo = new Uint32Array(n);
+  let hi = new Uint32Array(n);
+  let lo2 = new Uint32Array(n);
+  let hi2 = new Uint32Array(n);
+  const hist = new Int32Array(6 * 2048);
+  for (let i = 0; i < n; i++) {
+    let l = u[2 * i];
+    let h = u[2 * i + 1];
+    if (h & 0x80000000) { h = ~h >>> 0; l = ~l >>> 0; } else h = (h | 0x80000000) >>> 0;
+    lo[i] = l;
+    hi[i] = h;
+    hist[l & 2047]++;
+    hist[2048 + ((l >>> 11) & 2047)]++;
+    hist[4096 + (l >>> 22)]++;
+    hist[6144 + (h & 2047)]++;
+    hist[8192 + ((h >>> 11) & 2047)]++;
+    hist[10240 + (h >>> 22)]++;
+  }
+  for (let pass = 0; pass < 6; pass++) {
+    const off = pass * 2048;
+    const shift = (pass % 3) * 11;
+    const fromHi = pass >= 3;
+    const src = fromHi ? hi : lo;
+    // Skip a digit all keys share.
+    if (hist[off + ((src[0] >>> shift) & 2047)] === n) continue;
+    let sum = 0;
+    for (let b = 0; b < 2048; b++) {
+      const c = hist[off + b];
+      hist[off + b] = sum;
+      sum += c;
+    }
+    scatter(fromHi ? hi : lo, lo, hi, lo2, hi2, hist, off, shift);
+    let t = lo; lo = lo2; lo2 = t;
+    t = hi; hi = hi2; hi2 = t;
+  }
+  for (let i = 0; i < n; i++) {
+    let l = lo[i];
+    let h = hi[i];
+    if (h & 0x80000000) h = (h & 0x7fffffff) >>> 0; else { h = ~h >>> 0; l = ~l >>> 0; }
+    u[2 * i] = l;
+    u[2 * i + 1] = h;
+  }
+  return a;
+}
+
+/** One radix pass: (lo, hi) pairs into (lo2, hi2) by the 11-bit digit of `key` at `shift`. */
+function scatter(key: Uint32Array, lo: Uint32Array, hi: Uint32Array, lo2: Uint32Array, hi2: Uint32Array, hist: Int32Array, off: number, shift: number): void {
+  for (let i = 0; i < key.length; i++) {
+    const j = hist[off + ((key[i] >>> shift) & 2047)]++;
+    lo2[j] = lo[i];
+    hi2[j] = hi[i];
+  }
+}
+
 /** The TwoNN ID from the ratios μ (DADApy `_compute_id_2NN`). */
 export function twoNNFromMus(mus: Float64Array, muFraction = 0.9, algorithm: TwoNNAlgorithm = 'base'): number {
   const n = mus.length;
-  const logMu = Float64Array.from(mus, Math.log);
+  const logMu = new Float64Array(n);
+  for (let i = 0; i < n; i++) logMu[i] = Math.log(mus[i]);
   if (algorithm === 'ml') {
     let s = 0;
     for (let i = 0; i < n; i++) s += logMu[i];
     return (n - 1) / s;
   }
-  logMu.sort();
+  sortFloat64(logMu);
   const nEff = Math.floor(n * muFraction);
   let sxy = 0;
   let sxx = 0;
