@@ -172,7 +172,7 @@ function extractRow(dir: string, threads: number): Row {
   const rss = (v: number[]) => `${Math.min(...v).toFixed(0)} / ${median(v).toFixed(0)}`;
   const note = `peak RSS MB ours ${rss(oursRss)}, torch ${rss(refRss)} (ratio min ${(Math.min(...oursRss) / Math.min(...refRss)).toFixed(2)}, med ${(median(oursRss) / median(refRss)).toFixed(2)}); ${agree}`;
   const row: Row = {
-    spec: { workload: 'extract', label: 'extract end to end, 360 texts, GPT-2-small shape, all layers, final token (whole process)', threads, repeats: 1, reference: 'torch script (extract_reference.py)' },
+    spec: { workload: 'extract', label: 'extract, 360 texts, GPT-2-small, all layers, final token (whole process)', threads, repeats: 1, reference: 'torch script (extract_reference.py)' },
     ours, ref, load: [load0, loadavg()[0]!], note,
   };
   console.log(`  ${row.spec.label}: ours ${ours.map((t) => t.toFixed(2)).join(' ')} s, ${oursRss.map((m) => m.toFixed(0)).join(' ')} MB | ref ${ref.map((t) => t.toFixed(2)).join(' ')} s, ${refRss.map((m) => m.toFixed(0)).join(' ')} MB | load ${row.load.map((l) => l.toFixed(1)).join('→')}`);
