@@ -23,14 +23,14 @@
  * missing. First it re-checks that real torch.load reads our pytorch_model.bin files.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, cpus, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readNpy, readNpyF32, writeNpy } from '../src/data/npy.ts';
 import { writeTinyCheckpoint, GPT2_SMALL_SHAPE } from '../src/model/tiny-checkpoint.ts';
 import { knn } from '../src/geometry/knn.ts';
-import { REFERENCE_PYTHON, referenceEnv, referenceUnavailable, runReference } from '../scripts/reference/python.ts';
+import { REFERENCE_DIR, REFERENCE_PYTHON, referenceEnv, referenceUnavailable, runReference } from '../scripts/reference/python.ts';
 import { checkTorchLoad } from '../scripts/reference/check-torch-load.ts';
 import { matmulCeiling } from './runtime.ts';
 import { similaritySpecs } from './compare-similarity.ts';
@@ -128,6 +128,62 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
   return maxDiff / maxRef;
 }
 
+/** One whole process under /usr/bin/time: wall seconds and peak RSS (MB). */
+function timedProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, stats: string): { wall: number; rssMb: number; stdout: string } {
+  const r = spawnSync('/usr/bin/time', ['-o', stats, '-f', '%e %M', cmd, ...args], { env, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${r.stderr}`);
+  const [wall, kb] = readFileSync(stats, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return { wall: wall!, rssMb: kb! / 1024, stdout: r.stdout };
+}
+
+/**
+ * `extract` end to end: the whole `latent-atlas extract` process (GPT-2-small-shaped checkpoint, builtin:topics =
+ * 360 texts, all 13 hidden states, final token, fresh cache and token cache every run) against the whole torch
+ * script scripts/reference/extract_reference.py doing the same (load safetensors, BPE with the checkpoint's
+ * vocab.json + merges.txt, batches of 8, forward with all hidden states, final token, one .npy). Interleaved A B
+ * for ROUNDS rounds, wall time and peak RSS of each process; the agreement of the stored vectors is checked.
+ */
+function extractRow(dir: string, threads: number): Row {
+  const model = join(dir, 'gpt2-small');
+  const topics = join(HERE, '..', 'data', 'builtin', 'topics.csv');
+  const env = { ...threadEnv(threads), LATENT_ATLAS_QUIET: '1' };
+  const ours: number[] = [], ref: number[] = [], oursRss: number[] = [], refRss: number[] = [];
+  const load0 = loadavg()[0]!;
+  const cacheDir = join(dir, `extract-cache-${threads}`);
+  const refOut = join(dir, `torch-extract-${threads}.npy`);
+  for (let round = 0; round < ROUNDS; round++) {
+    rmSync(cacheDir, { recursive: true, force: true });
+    const o = timedProcess(process.execPath, [join(HERE, '..', 'bin', 'latent-atlas.js'), 'extract', model, '--data', 'builtin:topics', '--layers', 'all', '--aggregate', 'final',
+      '--threads', String(threads), '--cache', cacheDir, '--force'], { ...process.env, ...env }, join(dir, 'time-ours.txt'));
+    ours.push(o.wall); oursRss.push(o.rssMb);
+    const r = timedProcess(REFERENCE_PYTHON, [join(REFERENCE_DIR, 'extract_reference.py'), model, topics, refOut, String(threads)], referenceEnv(env), join(dir, 'time-ref.txt'));
+    ref.push(r.wall); refRss.push(r.rssMb);
+  }
+  // Agreement: our layer files against the torch script's [13, 360, 768] stack.
+  const torch = readNpyF32(refOut);
+  const entry = (function find(d: string): string | null {
+    if (existsSync(join(d, 'meta.json')) && readdirSync(d).some((n) => n.endsWith('.npy'))) return d;
+    for (const n of readdirSync(d, { withFileTypes: true })) if (n.isDirectory()) { const f = find(join(d, n.name)); if (f) return f; }
+    return null;
+  })(cacheDir);
+  let agree = 'no cache entry found';
+  if (entry) {
+    const files = readdirSync(entry).filter((n) => /^layer-\d+\.npy$/.test(n)).sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0]));
+    const per = torch.shape[1]! * torch.shape[2]!;
+    let worst = 0;
+    files.forEach((f, l) => { worst = Math.max(worst, maxRelDiff(readNpyF32(join(entry, f)).data, torch.data.subarray(l * per, (l + 1) * per))); });
+    agree = `${files.length} layers, max rel diff ${worst.toExponential(1)}`;
+  }
+  const rss = (v: number[]) => `${Math.min(...v).toFixed(0)} / ${median(v).toFixed(0)}`;
+  const note = `peak RSS MB ours ${rss(oursRss)}, torch ${rss(refRss)} (ratio min ${(Math.min(...oursRss) / Math.min(...refRss)).toFixed(2)}, med ${(median(oursRss) / median(refRss)).toFixed(2)}); ${agree}`;
+  const row: Row = {
+    spec: { workload: 'extract', label: 'extract, 360 texts, GPT-2-small, all layers, final token (whole process)', threads, repeats: 1, reference: 'torch script (extract_reference.py)' },
+    ours, ref, load: [load0, loadavg()[0]!], note,
+  };
+  console.log(`  ${row.spec.label}: ours ${ours.map((t) => t.toFixed(2)).join(' ')} s, ${oursRss.map((m) => m.toFixed(0)).join(' ')} MB | ref ${ref.map((t) => t.toFixed(2)).join(' ')} s, ${refRss.map((m) => m.toFixed(0)).join(' ')} MB | load ${row.load.map((l) => l.toFixed(1)).join('→')}`);
+  return row;
+}
+
 export async function benchCompare(): Promise<void> {
   console.log('== compare: ours vs PyTorch / scikit-learn / scipy / numpy on the same inputs, interleaved processes ==');
   const missing = referenceUnavailable();
@@ -147,17 +203,20 @@ export async function benchCompare(): Promise<void> {
     runReference('bench_reference.py', ['inputs', dir]);
     writeTinyCheckpoint(join(dir, 'gpt2-small'), { ...GPT2_SMALL_SHAPE, seed: 1 });
     // The k = 64 table both ID sides start from (float64 distances, self excluded).
-    const x10k = readNpyF32(join(dir, 'x10k.npy'));
-    const table = await knn({ rows: x10k.shape[0]!, cols: x10k.shape[1]!, data: x10k.data }, { k: 64 });
-    writeNpy(join(dir, 'knn64-indices.npy'), table.indices, [table.n, table.k]);
-    writeNpy(join(dir, 'knn64-distances.npy'), table.distances, [table.n, table.k]);
-
     const filter = process.env.ATLAS_COMPARE_ONLY;
+    if (!filter || filter.split(',').includes('id')) {
+      const x10k = readNpyF32(join(dir, 'x10k.npy'));
+      const table = await knn({ rows: x10k.shape[0]!, cols: x10k.shape[1]!, data: x10k.data }, { k: 64 });
+      writeNpy(join(dir, 'knn64-indices.npy'), table.indices, [table.n, table.k]);
+      writeNpy(join(dir, 'knn64-distances.npy'), table.distances, [table.n, table.k]);
+    }
+
     const specs: RowSpec[] = [
       ...[1, cores].map((threads): RowSpec => ({
         workload: 'gpt2-forward', label: `GPT-2-small forward 8×128 (all hidden states)`, threads, repeats: 2, reference: 'torch float32 (hf_forward.py)',
         note: (_o, _r, d) => `last hidden max rel diff ${maxRelDiff(readNpyF32(join(d, `ours-last-hidden-${threads}.npy`)).data, readNpyF32(join(d, `torch-last-hidden-${threads}.npy`)).data).toExponential(1)}`,
       })),
+      ...[1, cores].map((threads): RowSpec => ({ workload: 'extract', label: 'extract end to end', threads, repeats: 1, reference: 'torch script' })),
       { workload: 'pca-randomized', label: 'PCA 10,000×768 → 50, randomized (float32)', threads: cores, repeats: 2, reference: 'sklearn PCA randomized', note: (o, r) => `σ₁…σ₅₀ max rel diff vs sklearn ${Math.max(...(o.sv as number[]).map((v, i) => Math.abs(v - (r.sv as number[])[i]!) / (r.sv as number[])[i]!)).toExponential(1)}` },
       { workload: 'pca-full', label: 'PCA 10,000×768 → 50, full (float32)', threads: cores, repeats: 2, reference: 'sklearn PCA full', note: (o, r) => `σ₁…σ₅₀ max rel diff vs sklearn ${Math.max(...(o.sv as number[]).map((v, i) => Math.abs(v - (r.sv as number[])[i]!) / (r.sv as number[])[i]!)).toExponential(1)}` },
       {
@@ -206,6 +265,7 @@ export async function benchCompare(): Promise<void> {
         console.log('  UMAP row skipped: umap-learn is missing (Debian: apt-get install umap-learn)');
         continue;
       }
+      if (s.workload === 'extract') { rows.push(extractRow(dir, s.threads)); continue; }
       if (s.workload === 'fisher-point') {
         const ceiling = await matmulCeiling(cores);
         const row = measure(dir, s);

@@ -173,6 +173,10 @@ function checkFinite(tensors: { data: Float32Array; shape: number[] }[], mask: A
       for (let t = 0; t < seqLen; t++) {
         if (!mask[b * seqLen + t]) continue;
         const off = (b * seqLen + t) * d;
+        // fast path: v * 0 is 0 for every finite v and NaN for NaN/±Inf, so one branch per token, not per value
+        let probe = 0;
+        for (let j = 0; j < d; j++) probe += data[off + j]! * 0;
+        if (probe === 0) continue;
         for (let j = 0; j < d; j++) {
           const v = data[off + j];
           if (v - v !== 0) {
