@@ -369,7 +369,9 @@ function stackRows(parts: Float32Array[]): Float32Array {
 /** Builds the forward graph of `spec` returning `request`'s hooks and logits. */
 export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSource, request: ForwardRequest, opts: GraphOptions = {}): ForwardGraph {
   checkHooks(spec, request.hooks);
-  if (request.hooks.length === 0 && request.logits === 'none') throw new AtlasError('nothing requested: give hook points or logits', { field: 'hooks' });
+  // a middle segment of a streamed run may only pass the residual stream on
+  const passesResidual = opts.segment !== undefined && opts.segment.last < opts.segment.through;
+  if (request.hooks.length === 0 && request.logits === 'none' && !passesResidual) throw new AtlasError('nothing requested: give hook points or logits', { field: 'hooks' });
   if (request.logits !== 'none' && !spec.unembed) {
     throw new AtlasError(`logits are not available for a ${spec.modelType} model loaded without an LM head (an encoder)`, { field: 'logits' });
   }

@@ -323,12 +323,14 @@ export interface SessionBuildOptions {
   weights?: 'memory' | 'inline' | { dir: string };
   /** Extra onnxruntime session config entries (e.g. { session: { intra_op: { allow_spinning: '0' } } }). */
   extra?: Record<string, unknown>;
+  /** onnxruntime execution providers (default ['cpu']; src/model/device.ts maps --device to them). */
+  executionProviders?: ort.InferenceSession.SessionOptions['executionProviders'];
 }
 
 /** onnxruntime SessionOptions for single-stream CPU inference with `threads` intra-op threads. */
 export function cpuSessionOptions(opts: SessionBuildOptions = {}): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: ['cpu'],
+    executionProviders: opts.executionProviders ?? ['cpu'],
     intraOpNumThreads: opts.threads ?? availableParallelism(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
