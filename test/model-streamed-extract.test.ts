@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTinyFamilyCheckpoint } from '../src/model/tiny-checkpoint.ts';
@@ -14,6 +14,10 @@ import { loadModel, type LoadedModel } from '../src/model/load.ts';
 import { assembleDataset } from '../src/data/dataset.ts';
 import { extractActivations, planExtraction, streamChunks } from '../src/data/extract.ts';
 import { float32WeightBytes, planStreaming } from '../src/model/memory.ts';
+import { checkDevice } from '../src/model/device.ts';
+import { openCheckpoint } from '../src/model/checkpoint.ts';
+import { parameterFisher } from '../src/params/parameter-fisher.ts';
+import { isCleanInputError, runCli } from './cli-inprocess.ts';
 
 process.env.LATENT_ATLAS_QUIET = '1';
 let root: string;
@@ -96,4 +100,30 @@ test('chunks group consecutive unfinished batches to at least the token target, 
   } finally {
     await m.release();
   }
+});
+
+test('CLI: extract streams under --max-memory and prints timings with --verbose; fisher, fim and --device cuda refuse in one line', async () => {
+  const dir = join(root, 'cli');
+  writeTinyFamilyCheckpoint(dir, { modelType: 'llama', seed: 2 });
+  const data = join(root, 'cli.txt');
+  writeFileSync(data, texts.join('\n') + '\n');
+  const cache = join(root, 'cli-cache');
+  const ok = await runCli(['extract', dir, '--data', data, '--cache', cache, '--max-memory', '1K', '--verbose', '--threads', '1']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /do not fit the memory budget 1\.00 KiB: running 2 segments/);
+  assert.match(ok.stderr, /first forward batch done .* reading\+converting weights took/);
+  const bad = await runCli(['extract', dir, '--data', data, '--cache', cache, '--max-memory', 'lots']);
+  assert.ok(isCleanInputError(bad), bad.stderr);
+  assert.match(bad.stderr, /'lots' is not a memory size/);
+  const fisher = await runCli(['fisher', dir, '--data', data, '--max-memory', '1K', '--out', join(root, 'fisher-out')]);
+  assert.ok(isCleanInputError(fisher), fisher.stderr);
+  assert.match(fisher.stderr, /fisher \(gradients of the whole model\) holds all parameters/);
+  await assert.rejects(parameterFisher({ checkpoint: openCheckpoint(dir), tokenizer: (await loadModel(dir, { threads: 1 })).tokenizer }, dataset, { maxMemory: '1K' }), /fim \(per-sample gradients\) holds all parameters/);
+  // No GPU and no CUDA provider library on this machine (nor on CI): asking for cuda names how to install it.
+  const cuda = await runCli(['extract', dir, '--data', data, '--cache', cache, '--device', 'cuda', '--force']);
+  assert.ok(isCleanInputError(cuda), cuda.stderr);
+  assert.match(cuda.stderr, /cuda execution provider is not installed/);
+  assert.match(cuda.stderr, /ONNXRUNTIME_NODE_INSTALL=cuda12/);
+  assert.throws(() => checkDevice('tpu'), /--device must be one of cpu, cuda, webgpu/);
+  assert.equal(checkDevice('cpu'), 'cpu');
 });
