@@ -135,6 +135,7 @@ export class StreamedRuntime {
       } finally {
         await session.release();
       }
+      if (this.verbose) console.error(`verbose: blocks ${seg.first}-${seg.last} of ${spec.nLayer} applied to ${inputs.length} batches (${((performance.now() - started) / 1000).toFixed(1)} s into the chunk)`);
     }
     return results;
   }
