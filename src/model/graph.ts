@@ -30,6 +30,12 @@ import { GraphBuilder } from './onnx-builder.ts';
 /** What the graph reads weights from (CanonicalWeights satisfies it). */
 export interface CanonicalTensorSource {
   get(name: string): F32Tensor;
+  /**
+   * With `lazy` and `shape`: weights that feed the graph unchanged become lazy initializers (read when the graph
+   * is serialised, one at a time: GraphBuilder.lazyInitializer), so a big model is never held whole in JS.
+   */
+  lazy?: boolean;
+  shape?(name: string): number[];
 }
 
 export interface ForwardRequest {
@@ -181,8 +187,13 @@ class Ctx {
   weight(name: string): string {
     let init = this.inits.get(name);
     if (!init) {
-      const t = this.tensor(name);
-      init = this.g.initializer(name, t.data, t.shape);
+      if (this.w.lazy && this.w.shape && !this.tensors.has(name)) {
+        // read at serialisation time; a tensor also read for a derived constant meanwhile is reused
+        init = this.g.lazyInitializer(name, this.w.shape(name), 'float32', () => (this.tensors.get(name) ?? this.w.get(name)).data);
+      } else {
+        const t = this.tensor(name);
+        init = this.g.initializer(name, t.data, t.shape);
+      }
       this.inits.set(name, init);
     }
     return init;

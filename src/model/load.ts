@@ -7,7 +7,7 @@ import { openCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { loadTokenizer, type AtlasTokenizer } from './tokenizer.ts';
 import { TransformerRuntime, type RuntimeOptions } from './runtime.ts';
 import { StreamedRuntime } from './streamed-runtime.ts';
-import { float32WeightBytes, formatBytes, needsStreaming, planStreaming, resolveMaxMemory } from './memory.ts';
+import { float32WeightBytes, formatBytes, needsStreaming, planStreaming, prepackFits, resolveMaxMemory } from './memory.ts';
 import { modelKeyFromFolder, modelKeyFromId } from '../data/activation-cache.ts';
 
 /** Everything needed to run a model: its folder, weights, tokenizer and the compiled runtime. */
@@ -72,7 +72,10 @@ export async function loadModel(model: string, opts: LoadModelOptions = {}): Pro
         console.error(`verbose: the float32 weights (${formatBytes(float32WeightBytes(checkpoint.spec))}) do not fit the memory budget ${formatBytes(maxMemory)}: running ${runtime.segments.length} segments of blocks over chunks of ${runtime.chunkTokens} tokens`);
       }
     } else {
-      runtime = await TransformerRuntime.create(checkpoint, rtOpts);
+      // onnxruntime's pre-packed copy of the weights only when it fits as well
+      const prepack = opts.prepack ?? prepackFits(checkpoint.spec, maxMemory);
+      if (opts.verbose && !prepack) console.error(`verbose: whole model without onnxruntime's pre-packed weights (one copy; the packed copy would not fit ${formatBytes(maxMemory)})`);
+      runtime = await TransformerRuntime.create(checkpoint, { ...rtOpts, prepack });
     }
     let key = local ? modelKeyFromFolder(resolve(dir)) : modelKeyFromId(model, opts.revision ?? 'main');
     if (checkpoint.format === 'llama2c' || opts.tokenizer !== undefined) {

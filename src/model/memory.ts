@@ -13,6 +13,8 @@ import { numel } from './tensor.ts';
  * peaked at 2.2 × its float32 weights, issue 18). Used only to decide when to stream.
  */
 export const WHOLE_MODEL_RSS_FACTOR = 2.25;
+/** Peak RSS per float32 weight byte of whole-model execution without onnxruntime's pre-packed copy (RuntimeOptions.prepack false). */
+export const ONE_COPY_RSS_FACTOR = 1.5;
 /** Share of the free memory the default budget may use (the rest is headroom for the OS and activations). */
 const DEFAULT_SHARE = 0.8;
 
@@ -100,9 +102,14 @@ export function planStreaming(spec: ModelSpec, maxMemory: number, chunkTokens = 
   return { segmentBytes: Math.floor(maxMemory / 2 / WHOLE_MODEL_RSS_FACTOR), chunkTokens: Math.max(1, Math.min(chunkTokens, fit)) };
 }
 
-/** True when whole-model execution is expected to exceed `maxMemory` bytes. */
+/** True when whole-model execution (without the pre-packed copy, the leanest) is expected to exceed `maxMemory` bytes. */
 export function needsStreaming(spec: ModelSpec, maxMemory: number): boolean {
-  return WHOLE_MODEL_RSS_FACTOR * float32WeightBytes(spec) > maxMemory;
+  return ONE_COPY_RSS_FACTOR * float32WeightBytes(spec) > maxMemory;
+}
+
+/** True when whole-model execution with onnxruntime's pre-packed weights (faster, a second copy) fits `maxMemory`. */
+export function prepackFits(spec: ModelSpec, maxMemory: number): boolean {
+  return WHOLE_MODEL_RSS_FACTOR * float32WeightBytes(spec) <= maxMemory;
 }
 
 /** "1.23 GB" (binary units, for messages). */

@@ -12,7 +12,13 @@ import { createSession } from './onnx-builder.ts';
 import type { ModelConfig } from './config.ts';
 import { expectedTensorShapes } from './checkpoint.ts';
 import { moduleOfFamily } from './architectures/index.ts';
-import { ATTENTION_MASK, INPUT_IDS, LOGITS, buildForwardGraph, checkHooks, hookShape, type ForwardGraph } from './graph.ts';
+import { ATTENTION_MASK, INPUT_IDS, LOGITS, buildForwardGraph, checkHooks, hookShape, type CanonicalTensorSource, type ForwardGraph } from './graph.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { float32WeightBytes } from './memory.ts';
 import { type HookPoint, hfHiddenStateHook, hookName } from './spec.ts';
 import { CanonicalWeights, type StoredTensorReader } from './weights.ts';
 import type { F32Tensor } from './tensor.ts';
@@ -52,6 +58,12 @@ export interface RuntimeOptions {
   fusedAttention?: boolean;
   /** Execution provider (device.ts): 'cpu' (default), 'cuda' or 'webgpu'. */
   device?: Device;
+  /**
+   * Let onnxruntime pre-pack MatMul weights (default true: faster matmuls, but a packed second copy of each
+   * weight exists while the session is built). false: the only whole copy is onnxruntime's (peak ≈ 1.25 × the
+   * float32 weights; loadModel chooses it when the prepacked model would not fit maxMemory).
+   */
+  prepack?: boolean;
   /** Print load timings (weights read and converted, session built, time to the first forward batch) on stderr. */
   verbose?: boolean;
 }
@@ -66,13 +78,19 @@ export interface LoadTimings {
   firstBatchAt?: number;
 }
 
-/** Times every `get` of a weight source into `timings.readConvertSeconds`. */
-export function timedWeights(w: { get(name: string): F32Tensor }, timings: LoadTimings): { get(name: string): F32Tensor } {
+/** Times every `get` of a weight source into `timings.readConvertSeconds`; `lazy`: read at serialisation (graph.ts). */
+export function timedWeights(w: CanonicalWeights, timings: LoadTimings, lazy = false): CanonicalTensorSource {
+  let sinceGc = 0;
   return {
+    lazy,
+    shape: (name) => w.shape(name),
     get(name) {
       const t0 = performance.now();
       try {
-        return w.get(name);
+        const t = w.get(name);
+        // Lazy tensors are dropped once written; collect them every 128 MB so that dead copies do not pile up.
+        if (lazy && (sinceGc += t.data.byteLength) >= GC_EVERY_BYTES) { sinceGc = 0; collectGarbage(); }
+        return t;
       } finally {
         timings.readConvertSeconds += (performance.now() - t0) / 1000;
       }
@@ -81,16 +99,36 @@ export function timedWeights(w: { get(name: string): F32Tensor }, timings: LoadT
 }
 
 /** Builds a session for a graph on a device, timing it (graph assembly is timed by the caller's weights wrapper). */
-export async function deviceSession(graph: ForwardGraph['graph'], threads: number, device: Device, timings: LoadTimings): Promise<ort.InferenceSession> {
+export async function deviceSession(graph: ForwardGraph['graph'], threads: number, device: Device, timings: LoadTimings, lazy = false, prepack = true): Promise<ort.InferenceSession> {
   const t0 = performance.now();
+  const before = timings.readConvertSeconds;
+  // Lazy weights go to a model file tensor by tensor (read, converted, written, dropped) and onnxruntime loads
+  // that file: the only whole copy of the weights is onnxruntime's. The file is removed once the session exists.
+  const dir = lazy ? mkdtempSync(join(tmpdir(), 'latent-atlas-session-')) : undefined;
   try {
-    return await createSession(graph, { threads, executionProviders: executionProviders(device) });
+    return await createSession(graph, { threads, executionProviders: executionProviders(device), ...(dir ? { weights: { dir } } : {}), ...(prepack ? {} : { extra: { session: { disable_prepacking: '1' } } }) });
   } catch (e) {
     throw deviceError(device, e);
   } finally {
-    timings.sessionSeconds += (performance.now() - t0) / 1000;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (lazy) collectGarbage(); // the last lazy tensors and the graph's protobuf
+    timings.sessionSeconds += (performance.now() - t0) / 1000 - (timings.readConvertSeconds - before);
   }
 }
+
+const GC_EVERY_BYTES = 128 * 2 ** 20;
+let gcFn: (() => void) | undefined;
+/** A full garbage collection (V8's gc, exposed at run time): frees the ArrayBuffers of dropped weight tensors now. */
+export function collectGarbage(): void {
+  if (!gcFn) {
+    v8.setFlagsFromString('--expose-gc');
+    gcFn = vm.runInNewContext('gc') as () => void;
+  }
+  gcFn();
+}
+
+/** float32 weight bytes from which sessions are built through a file, one tensor at a time (one copy of the weights). */
+export const ONE_COPY_BYTES = 64 * 2 ** 20;
 
 /** The --verbose line printed once the first forward batch is done. */
 export function firstBatchLine(timings: LoadTimings): string {
@@ -142,6 +180,7 @@ export class TransformerRuntime {
     private readonly fusedAttention: boolean,
     readonly device: Device,
     private readonly verbose: boolean,
+    private readonly prepack: boolean,
   ) {
     this.weights = canonicalWeightsOf(src);
   }
@@ -152,7 +191,7 @@ export class TransformerRuntime {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new AtlasError(`threads must be a positive integer, got ${threads}`, { field: 'threads' });
     }
-    const rt = new TransformerRuntime(src, threads, opts.fusedAttention ?? true, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false);
+    const rt = new TransformerRuntime(src, threads, opts.fusedAttention ?? true, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.prepack ?? true);
     await rt.session(rt.hiddenHooks(), 'none');
     return rt;
   }
@@ -177,12 +216,13 @@ export class TransformerRuntime {
       s = (async () => {
         const t0 = performance.now();
         const before = this.timings.readConvertSeconds;
-        let graph: ForwardGraph | undefined = buildForwardGraph(this.spec, timedWeights(this.weights, this.timings), { hooks, logits }, { fusedAttention: this.fusedAttention });
+        const lazy = float32WeightBytes(this.spec) >= ONE_COPY_BYTES;
+        let graph: ForwardGraph | undefined = buildForwardGraph(this.spec, timedWeights(this.weights, this.timings, lazy), { hooks, logits }, { fusedAttention: this.fusedAttention });
         this.timings.sessionSeconds += (performance.now() - t0) / 1000 - (this.timings.readConvertSeconds - before);
         const logitsName = graph.logits;
         const builder = graph.graph;
         graph = undefined;
-        const session = await deviceSession(builder, this.threads, this.device, this.timings);
+        const session = await deviceSession(builder, this.threads, this.device, this.timings, lazy, this.prepack);
         return { session, logits: logitsName };
       })();
       this.sessions.set(key, s);

@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
 import { AtlasError } from '../errors.ts';
 import { LOGITS, RESID_IN, buildForwardGraph, checkHooks, hookShape, lastNeededBlock } from './graph.ts';
-import { type ForwardInput, type ForwardOptions, type ForwardOutput, type LoadTimings, type RuntimeOptions, type WeightSource, canonicalWeightsOf, deviceSession, firstBatchLine, forwardFeeds, hiddenStateHooks, timedWeights } from './runtime.ts';
+import { type ForwardInput, type ForwardOptions, type ForwardOutput, type LoadTimings, ONE_COPY_BYTES, type RuntimeOptions, type WeightSource, canonicalWeightsOf, deviceSession, firstBatchLine, forwardFeeds, hiddenStateHooks, timedWeights } from './runtime.ts';
 import { type Device, checkDevice } from './device.ts';
 import { type HookPoint, hookName } from './spec.ts';
 import { blockWeightBytes } from './memory.ts';
@@ -56,6 +56,14 @@ export function planSegments(spec: ModelConfig['spec'], segmentBytes = 0): Segme
     }
   }
   return out;
+}
+
+/** float32 bytes of a segment's blocks (the embeddings and head counted in the first and last segment). */
+function planSegmentBytes(spec: ModelConfig['spec'], seg: Segment): number {
+  let n = 0;
+  for (let l = seg.first; l <= seg.last; l++) n += blockWeightBytes(spec, l);
+  if (seg.first === 0 || seg.last === spec.nLayer - 1) n += blockWeightBytes(spec, -1);
+  return n;
 }
 
 export class StreamedRuntime {
@@ -112,10 +120,11 @@ export class StreamedRuntime {
       const inSeg = unique.filter((h) => (h.kind === 'final' ? seg.last === spec.nLayer - 1 : h.layer >= seg.first && h.layer <= seg.last));
       const t0 = performance.now();
       const before = this.timings.readConvertSeconds;
-      const built = buildForwardGraph(spec, timedWeights(this.weights, this.timings), { hooks: inSeg, logits: seg.last === spec.nLayer - 1 ? logits : 'none' }, { fusedAttention: this.fusedAttention, segment: { ...seg, through: lastBlock } });
+      const lazy = planSegmentBytes(spec, seg) >= ONE_COPY_BYTES;
+      const built = buildForwardGraph(spec, timedWeights(this.weights, this.timings, lazy), { hooks: inSeg, logits: seg.last === spec.nLayer - 1 ? logits : 'none' }, { fusedAttention: this.fusedAttention, segment: { ...seg, through: lastBlock } });
       this.timings.sessionSeconds += (performance.now() - t0) / 1000 - (this.timings.readConvertSeconds - before);
       const graph = { logits: built.logits, residOut: built.residOut };
-      const session = await deviceSession(built.graph, this.threads, this.device, this.timings);
+      const session = await deviceSession(built.graph, this.threads, this.device, this.timings, lazy);
       if (seg.first === 0) this.lastFirstSessionSeconds = (performance.now() - started) / 1000;
       try {
         for (let i = 0; i < inputs.length; i++) {
