@@ -15,6 +15,8 @@ import { assembleDataset } from '../src/data/dataset.ts';
 import { extractActivations, planExtraction, streamChunks } from '../src/data/extract.ts';
 import { float32WeightBytes, planStreaming } from '../src/model/memory.ts';
 import { checkDevice } from '../src/model/device.ts';
+import { TransformerRuntime } from '../src/model/runtime.ts';
+import { StreamedRuntime } from '../src/model/streamed-runtime.ts';
 import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { parameterFisher } from '../src/params/parameter-fisher.ts';
 import { isCleanInputError, runCli } from './cli-inprocess.ts';
@@ -126,4 +128,27 @@ test('CLI: extract streams under --max-memory and prints timings with --verbose;
   assert.match(cuda.stderr, /ONNXRUNTIME_NODE_INSTALL=cuda12/);
   assert.throws(() => checkDevice('tpu'), /--device must be one of cpu, cuda, webgpu/);
   assert.equal(checkDevice('cpu'), 'cpu');
+});
+
+test('sessions built through a file, weights read tensor by tensor (the big-model path), equal the in-memory ones', async () => {
+  const dir = join(root, 'file-path');
+  const { config } = writeTinyFamilyCheckpoint(dir, { modelType: 'llama', seed: 9, layers: 3 });
+  const ckpt = openCheckpoint(dir);
+  const rts = [
+    await TransformerRuntime.create(ckpt, { threads: 1 }),
+    await TransformerRuntime.create(ckpt, { threads: 1, sessionFile: true, prepack: false }),
+    await StreamedRuntime.create(ckpt, { threads: 1, sessionFile: true }),
+  ];
+  try {
+    const T = 6;
+    const input = { ids: Int32Array.from({ length: 2 * T }, (_, i) => (i * 5) % config.vocabSize), attentionMask: new Uint8Array(2 * T).fill(1), batch: 2, seqLen: T };
+    const [ref, ...others] = await Promise.all(rts.map((r) => r.forward(input, { logits: 'all' })));
+    for (const [k, o] of others.entries()) {
+      for (let l = 0; l < ref!.hiddenStates.length; l++) assertClose(o.hiddenStates[l]!.data, ref!.hiddenStates[l]!.data, `runtime ${k + 1} hidden ${l}`);
+      assertClose(o.logits!.data, ref!.logits!.data, `runtime ${k + 1} logits`);
+    }
+  } finally {
+    for (const r of rts) await r.release();
+    ckpt.close();
+  }
 });

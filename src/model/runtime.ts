@@ -64,6 +64,8 @@ export interface RuntimeOptions {
    * float32 weights; loadModel chooses it when the prepacked model would not fit maxMemory).
    */
   prepack?: boolean;
+  /** Build sessions through a file, weights read tensor by tensor (default: when the weights are ≥ ONE_COPY_BYTES as float32). */
+  sessionFile?: boolean;
   /** Print load timings (weights read and converted, session built, time to the first forward batch) on stderr. */
   verbose?: boolean;
 }
@@ -181,6 +183,7 @@ export class TransformerRuntime {
     readonly device: Device,
     private readonly verbose: boolean,
     private readonly prepack: boolean,
+    private readonly sessionFile: boolean | undefined,
   ) {
     this.weights = canonicalWeightsOf(src);
   }
@@ -191,7 +194,7 @@ export class TransformerRuntime {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new AtlasError(`threads must be a positive integer, got ${threads}`, { field: 'threads' });
     }
-    const rt = new TransformerRuntime(src, threads, opts.fusedAttention ?? true, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.prepack ?? true);
+    const rt = new TransformerRuntime(src, threads, opts.fusedAttention ?? true, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.prepack ?? true, opts.sessionFile);
     await rt.session(rt.hiddenHooks(), 'none');
     return rt;
   }
@@ -216,7 +219,7 @@ export class TransformerRuntime {
       s = (async () => {
         const t0 = performance.now();
         const before = this.timings.readConvertSeconds;
-        const lazy = float32WeightBytes(this.spec) >= ONE_COPY_BYTES;
+        const lazy = this.sessionFile ?? float32WeightBytes(this.spec) >= ONE_COPY_BYTES;
         let graph: ForwardGraph | undefined = buildForwardGraph(this.spec, timedWeights(this.weights, this.timings, lazy), { hooks, logits }, { fusedAttention: this.fusedAttention });
         this.timings.sessionSeconds += (performance.now() - t0) / 1000 - (this.timings.readConvertSeconds - before);
         const logitsName = graph.logits;

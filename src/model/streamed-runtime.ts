@@ -74,6 +74,7 @@ export class StreamedRuntime {
   lastFirstSessionSeconds = 0;
   readonly timings: LoadTimings = { readConvertSeconds: 0, sessionSeconds: 0 };
   readonly chunkTokens: number;
+  private sessionFile: boolean | undefined;
 
   private constructor(readonly src: WeightSource, readonly threads: number, private readonly fusedAttention: boolean, segmentBytes: number, readonly device: Device, private readonly verbose: boolean, chunkTokens: number) {
     this.weights = canonicalWeightsOf(src);
@@ -84,7 +85,9 @@ export class StreamedRuntime {
   static async create(src: WeightSource, opts: StreamedRuntimeOptions = {}): Promise<StreamedRuntime> {
     const threads = opts.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new AtlasError(`threads must be a positive integer, got ${threads}`, { field: 'threads' });
-    return new StreamedRuntime(src, threads, opts.fusedAttention ?? true, opts.segmentBytes ?? 0, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.chunkTokens ?? STREAM_CHUNK_TOKENS);
+    const rt = new StreamedRuntime(src, threads, opts.fusedAttention ?? true, opts.segmentBytes ?? 0, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.chunkTokens ?? STREAM_CHUNK_TOKENS);
+    rt.sessionFile = opts.sessionFile;
+    return rt;
   }
 
   /** Marks runtimes that want whole chunks (extraction batches per chunk). */
@@ -120,7 +123,7 @@ export class StreamedRuntime {
       const inSeg = unique.filter((h) => (h.kind === 'final' ? seg.last === spec.nLayer - 1 : h.layer >= seg.first && h.layer <= seg.last));
       const t0 = performance.now();
       const before = this.timings.readConvertSeconds;
-      const lazy = planSegmentBytes(spec, seg) >= ONE_COPY_BYTES;
+      const lazy = this.sessionFile ?? planSegmentBytes(spec, seg) >= ONE_COPY_BYTES;
       const built = buildForwardGraph(spec, timedWeights(this.weights, this.timings, lazy), { hooks: inSeg, logits: seg.last === spec.nLayer - 1 ? logits : 'none' }, { fusedAttention: this.fusedAttention, segment: { ...seg, through: lastBlock } });
       this.timings.sessionSeconds += (performance.now() - t0) / 1000 - (this.timings.readConvertSeconds - before);
       const graph = { logits: built.logits, residOut: built.residOut };
