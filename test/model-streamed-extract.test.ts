@@ -6,14 +6,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTinyFamilyCheckpoint } from '../src/model/tiny-checkpoint.ts';
 import { loadModel, type LoadedModel } from '../src/model/load.ts';
 import { assembleDataset } from '../src/data/dataset.ts';
 import { extractActivations, planExtraction, streamChunks } from '../src/data/extract.ts';
-import { float32WeightBytes, planStreaming } from '../src/model/memory.ts';
+import { cgroupAvailable, float32WeightBytes, planStreaming, resolveMaxMemory } from '../src/model/memory.ts';
 import { checkDevice } from '../src/model/device.ts';
 import { TransformerRuntime } from '../src/model/runtime.ts';
 import { StreamedRuntime } from '../src/model/streamed-runtime.ts';
@@ -151,4 +151,22 @@ test('sessions built through a file, weights read tensor by tensor (the big-mode
     for (const r of rts) await r.release();
     ckpt.close();
   }
+});
+
+test('the default budget reads cgroup v2 and v1 limits (limit − usage; "max" = none)', () => {
+  const v2 = join(root, 'cg2');
+  mkdirSync(v2);
+  writeFileSync(join(v2, 'memory.max'), '1073741824\n');
+  writeFileSync(join(v2, 'memory.current'), '73741824\n');
+  assert.equal(cgroupAvailable(v2), 1e9);
+  writeFileSync(join(v2, 'memory.max'), 'max\n');
+  assert.equal(cgroupAvailable(v2), undefined);
+  const v1 = join(root, 'cg1');
+  mkdirSync(join(v1, 'memory'), { recursive: true });
+  writeFileSync(join(v1, 'memory', 'memory.limit_in_bytes'), '2000\n');
+  writeFileSync(join(v1, 'memory', 'memory.usage_in_bytes'), '500\n');
+  assert.equal(cgroupAvailable(v1), 1500);
+  assert.equal(cgroupAvailable(join(root, 'none')), undefined);
+  assert.equal(resolveMaxMemory('1.5K'), 1536);
+  assert.ok(resolveMaxMemory(undefined) > 0);
 });
