@@ -12,6 +12,7 @@ import { benchCompare } from './compare.ts';
 import { benchMri } from './mri.ts';
 import { benchExtract, benchExtractStories260K } from './extract.ts';
 import { benchScale } from './scale.ts';
+import { benchBigModels1B, benchBigModels7B } from './big-models.ts';
 
 const benches: [name: string, run: () => Promise<void>][] = [
   ['runtime', benchRuntime],
@@ -25,10 +26,13 @@ const benches: [name: string, run: () => Promise<void>][] = [
   ['compare', benchCompare],
   ['mri', benchMri],
   ['scale', benchScale],
+  ['big-models-1b', benchBigModels1B],
+  ['big-models-7b', benchBigModels7B],
 ];
 
 const filter = process.argv[2];
 for (const [name, run] of benches) {
   if (filter && !name.includes(filter)) continue;
+  if (!filter && name.startsWith('big-models')) continue; // GBs of checkpoints and tens of minutes: ask for them by name
   await run();
 }

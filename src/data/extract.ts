@@ -16,7 +16,9 @@ import { progress } from '../util/progress.ts';
 import { readNpy } from './npy.ts';
 import { resolveMaxLength, truncationWarning } from './max-length.ts';
 import { ensureWritableDir, fsError } from './fs-errors.ts';
-import { type HookPoint, type ModelSpec, hookName } from '../model/spec.ts';
+import { type HookPoint, type ModelSpec, hfHiddenStateHook, hookName } from '../model/spec.ts';
+import type { ForwardInput, TransformerRuntime } from '../model/runtime.ts';
+import type { StreamedRuntime } from '../model/streamed-runtime.ts';
 import { EXTRACT_OPTIONS, TOKEN_HOOK_KINDS, type TokenHookKind } from './defaults.ts';
 import { LENS_FILES } from './lens-files.ts';
 
@@ -328,67 +330,138 @@ export function planExtraction(model: LoadedModel, dataset: Dataset, opts: Extra
   };
 }
 
+/** A batch of a plan, tokenized and ready for the runtime. */
+interface PreparedBatch {
+  bi: number;
+  ids: number[];
+  enc: ReturnType<AtlasTokenizer['encodeBatch']>;
+  input: ForwardInput;
+}
+
+function prepareBatch(model: LoadedModel, _dataset: Dataset, plan: ExtractionPlan, bi: number): PreparedBatch {
+  const ids = plan.batches[bi]!;
+  // The plan's tokens (already cut to maxLength, BOS in front when asked), padded into one batch.
+  const enc = padRows(ids.map((i) => textTokens(plan.tokens, i)), model.tokenizer.padTokenId, model.tokenizer.paddingSide);
+  return { bi, ids, enc, input: { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen } };
+}
+
+/** The hook read for each planned layer (HF hidden state l for 'hidden'). */
+function planHooks(plan: ExtractionPlan, spec: ModelSpec): HookPoint[] {
+  return plan.layers.map((l) => (plan.source === 'hidden' ? hfHiddenStateHook(spec, l) : sourceHook(plan.source as Exclude<ActivationSource, 'hidden'>, l)));
+}
+
+/** One layer's rows of a batch: the finite check, then the aggregation (rows of texts/tokens for 'all' and 'match'). */
+function aggregateLayer(model: LoadedModel, dataset: Dataset, plan: ExtractionPlan, b: PreparedBatch, layer: number, t: { shape: number[]; data: Float32Array }, checked = false): { data: Float32Array; rowText?: number[]; rowToken?: number[] } {
+  const { enc, ids } = b;
+  const tokenizer = model.tokenizer;
+  if (!checked) {
+    const one: { shape: number[]; data: Float32Array }[] = [];
+    one[layer] = t;
+    checkFinite(one, enc.attentionMask, plan.source, model.dir, ids.map((i) => dataset.texts[i]!));
+  }
+  // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
+  const matchAt = plan.positions
+    ? ids.map((i, k) => plan.positions![i]! + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k]! : 0))
+    : undefined;
+  const agg = aggregate({ states: t.data, batch: ids.length, seqLen: enc.seqLen, d: t.shape[2]!, attentionMask: enc.attentionMask, matchPositions: matchAt }, plan.aggregate, { l2Normalize: plan.l2Normalize });
+  if (plan.aggregate !== 'all' && plan.aggregate !== 'match') return { data: agg.data };
+  return {
+    data: agg.data,
+    rowText: Array.from(agg.textIndex, (k) => ids[k]!),
+    // Positions are stored in unpadded coordinates, so they index the text's own token list.
+    rowToken: Array.from(agg.position, (p, r) => p - (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[agg.textIndex[r]!]! : 0)),
+  };
+}
+
+/** Stores a batch's aggregated layers (in plan.layers order) in the cache, atomically. */
+function writePreparedBatch(plan: ExtractionPlan, b: PreparedBatch, layers: { data: Float32Array; rowText?: number[]; rowToken?: number[] }[], cache: ActivationCache): void {
+  const rows = layers[layers.length - 1]!;
+  try {
+    cache.writeBatch(b.bi, layers.map((x) => x.data), { textIds: b.ids, tokenCounts: b.ids.map((i) => plan.lengths[i]!), rowText: plan.aggregate === 'all' ? rows.rowText : undefined, rowToken: rows.rowToken });
+  } catch (e) {
+    throw fsError(e, { what: `writing batch ${b.bi + 1} of ${plan.batches.length} of the activation cache`, hint: cacheResumeHint(cache.finishedBatches().size, plan.batches.length, cache.dir) });
+  }
+}
+
 /** Runs the forward pass of batch `bi` of a plan and stores its aggregated rows in the cache (atomically). */
 export async function computeBatch(model: LoadedModel, dataset: Dataset, plan: ExtractionPlan, bi: number, cache: ActivationCache): Promise<void> {
-  const { source, aggregate: how, lengths, positions } = plan;
-  const tokenizer = model.tokenizer;
-  const ids = plan.batches[bi];
-  // The plan's tokens (already cut to maxLength, BOS in front when asked), padded into one batch.
-  const enc = padRows(ids.map((i) => textTokens(plan.tokens, i)), tokenizer.padTokenId, tokenizer.paddingSide);
-  const input = { ids: enc.ids, attentionMask: enc.attentionMask, batch: ids.length, seqLen: enc.seqLen };
+  if (model.runtime.streamed) {
+    await computeChunk(model, dataset, plan, [bi], cache);
+    return;
+  }
+  const { source } = plan;
+  const runtime = model.runtime as TransformerRuntime;
+  const spec = model.checkpoint.spec;
+  const b = prepareBatch(model, dataset, plan, bi);
   let tensors: { shape: number[]; data: Float32Array }[];
   let lensStates: Map<string, F32Tensor> | undefined;
   if (source === 'hidden' && plan.lens) {
     // Hidden states plus the last block's output before the final norm (the lens of layer L).
-    const hidden = hiddenStateHooks(model.runtime.spec);
-    lensStates = await model.runtime.forwardHooks(input, [...hidden, lensHook(model.runtime.spec, model.runtime.spec.nLayer)]);
+    const hidden = hiddenStateHooks(spec);
+    lensStates = await runtime.forwardHooks(b.input, [...hidden, lensHook(spec, spec.nLayer)]);
     tensors = hidden.map((h) => lensStates!.get(hookName(h))!);
   } else if (source === 'hidden') {
-    tensors = (await model.runtime.forward(input)).hiddenStates;
+    tensors = (await runtime.forward(b.input)).hiddenStates;
   } else {
     // Only the requested layers' hooks are computed (the graph stops after the last one).
-    const out = await model.runtime.forwardHooks(input, plan.layers.map((l) => sourceHook(source, l)));
+    const out = await model.runtime.forwardHooks(b.input, plan.layers.map((l) => sourceHook(source, l)));
     tensors = [];
     for (const l of plan.layers) tensors[l] = out.get(hookName(sourceHook(source, l)))!;
   }
-  checkFinite(tensors, enc.attentionMask, source, model.dir, ids.map((i) => dataset.texts[i]!));
-  // Matched positions are in unpadded token coordinates; shift them by each row's left padding.
-  const matchAt = positions
-    ? ids.map((i, k) => positions[i] + (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[k] : 0))
-    : undefined;
-  let rowText: number[] | undefined;
-  let rowToken: number[] | undefined;
-  const perLayer = plan.layers.map((l) => {
-    const t = tensors[l];
-    const d = t.shape[2];
-    const agg = aggregate({ states: t.data, batch: ids.length, seqLen: enc.seqLen, d, attentionMask: enc.attentionMask, matchPositions: matchAt }, how, { l2Normalize: plan.l2Normalize });
-    if (how === 'all' || how === 'match') {
-      rowText = Array.from(agg.textIndex, (k) => ids[k]);
-      // Positions are stored in unpadded coordinates, so they index the text's own token list.
-      rowToken = Array.from(agg.position, (p, r) => p - (tokenizer.paddingSide === 'left' ? enc.seqLen - enc.lengths[agg.textIndex[r]] : 0));
-    }
-    return agg.data;
+  // Every layer is checked before any is aggregated: the earliest non-finite layer is the one reported.
+  checkFinite(tensors, b.enc.attentionMask, source, model.dir, b.ids.map((i) => dataset.texts[i]!));
+  const rows = plan.layers.map((l) => aggregateLayer(model, dataset, plan, b, l, tensors[l]!, true));
+  if (plan.lens && lensStates) await writeBatchLens(model, plan, b, lensStates, cache);
+  writePreparedBatch(plan, b, rows, cache);
+}
+
+/**
+ * Layer-streamed extraction of several batches at once (a chunk): each segment of blocks is loaded once and
+ * applied to every batch of the chunk; each hook output is aggregated as soon as it arrives (the full
+ * [B, T, d] states are never kept for the chunk), and the batches are written to the cache one by one at the
+ * end, so an interrupted run loses at most the chunk in flight.
+ */
+async function computeChunk(model: LoadedModel, dataset: Dataset, plan: ExtractionPlan, bis: number[], cache: ActivationCache): Promise<void> {
+  const rt = model.runtime as StreamedRuntime;
+  const batches = bis.map((bi) => prepareBatch(model, dataset, plan, bi));
+  const hooks = planHooks(plan, model.checkpoint.spec);
+  const slot = new Map(hooks.map((h, k) => [hookName(h), k]));
+  const rows = batches.map(() => new Array<{ data: Float32Array; rowText?: number[]; rowToken?: number[] }>(hooks.length));
+  await rt.forwardChunk(batches.map((b) => b.input), hooks, 'none', (i, key, t) => {
+    const k = slot.get(key);
+    if (k !== undefined) rows[i]![k] = aggregateLayer(model, dataset, plan, batches[i]!, plan.layers[k]!, t);
   });
-  if (plan.lens && lensStates) {
-    // Written before the batch itself: a finished batch always has its lens.
-    const T = enc.seqLen;
-    const rowAt = ids.map((_, k) => {
-      const start = tokenizer.paddingSide === 'left' ? T - enc.lengths[k]! : 0;
-      const t = plan.lens!.position === 'match' ? matchAt![k]! : plan.lens!.position === 'first' ? start : start + enc.lengths[k]! - 1;
-      return k * T + t;
-    });
-    const part = await lensBatch(model, plan.lens, lensStates, rowAt, ids);
-    try {
-      writeLensPart(cache.dir, bi, part);
-    } catch (e) {
-      throw fsError(e, { what: `writing the logit lens of batch ${bi + 1} of ${plan.batches.length}`, hint: cacheResumeHint(cache.finishedBatches().size, plan.batches.length, cache.dir) });
-    }
-  }
+  batches.forEach((b, i) => writePreparedBatch(plan, b, rows[i]!, cache));
+}
+
+/** The logit lens of one batch, written before the batch itself: a finished batch always has its lens. */
+async function writeBatchLens(model: LoadedModel, plan: ExtractionPlan, b: PreparedBatch, lensStates: Map<string, F32Tensor>, cache: ActivationCache): Promise<void> {
+  const lens = plan.lens!;
+  const { enc, ids, bi } = b;
+  const tokenizer = model.tokenizer;
+  const T = enc.seqLen;
+  const rowAt = ids.map((i, k) => {
+    const start = tokenizer.paddingSide === 'left' ? T - enc.lengths[k]! : 0;
+    const t = lens.position === 'match' ? start + plan.positions![i]! : lens.position === 'first' ? start : start + enc.lengths[k]! - 1;
+    return k * T + t;
+  });
+  const part = await lensBatch(model, lens, lensStates, rowAt, ids);
   try {
-    cache.writeBatch(bi, perLayer, { textIds: ids, tokenCounts: ids.map((i) => lengths[i]), rowText: how === 'all' ? rowText : undefined, rowToken });
+    writeLensPart(cache.dir, bi, part);
   } catch (e) {
-    throw fsError(e, { what: `writing batch ${bi + 1} of ${plan.batches.length} of the activation cache`, hint: cacheResumeHint(cache.finishedBatches().size, plan.batches.length, cache.dir) });
+    throw fsError(e, { what: `writing the logit lens of batch ${bi + 1} of ${plan.batches.length}`, hint: cacheResumeHint(cache.finishedBatches().size, plan.batches.length, cache.dir) });
   }
+}
+
+/** Consecutive unfinished batches grouped into chunks of at least `tokens` padded tokens (the last may be smaller). */
+export function streamChunks(plan: ExtractionPlan, done: Set<number>, tokens: number): number[][] {
+  const out: number[][] = [];
+  let cur: number[] = [];
+  let n = 0;
+  for (let bi = 0; bi < plan.batches.length; bi++) {
+  }
+  if (cur.length) out.push(cur);
+  return out;
 }
 
 /**
@@ -400,6 +473,9 @@ export async function computeBatch(model: LoadedModel, dataset: Dataset, plan: E
 export async function extractActivations(model: LoadedModel, dataset: Dataset, opts: ExtractOptions = {}): Promise<Extraction> {
   const plan = planExtraction(model, dataset, opts);
   const { layers, batches, lengths, warnings } = plan;
+  if (plan.lens && model.runtime.streamed) {
+    throw new AtlasError('the logit lens needs the whole model in memory; this model runs layer-streamed under the memory budget', { field: 'lens', hint: 'drop --lens, or raise --max-memory if the machine has room for the float32 weights' });
+  }
   const warn = (w: string) => { warnings.push(w); (opts.onWarning ?? ((m: string) => console.error(`warning: ${m}`)))(w); };
   const cacheRoot = opts.cacheRoot ?? defaultCacheRoot();
   ensureWritableDir(cacheRoot, 'cache'); // before any forward pass
@@ -425,7 +501,22 @@ export async function extractActivations(model: LoadedModel, dataset: Dataset, o
     const bar = progress({ total: dataset.texts.length, label: `extract ${plan.source} ${plan.aggregate}`, unit: 'texts', enabled: opts.progress ?? true });
     const started = performance.now();
     let tokensDone = 0;
-    for (let bi = 0; bi < batches.length; bi++) {
+    if (model.runtime.streamed) {
+      for (const bi of done) bar.skip(batches[bi]!.length);
+      for (const chunk of streamChunks(plan, done, (model.runtime as StreamedRuntime).chunkTokens)) {
+        if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }
+        try {
+          await computeChunk(model, dataset, plan, chunk, cache);
+        } catch (e) {
+          bar.done();
+          throw e;
+        }
+        const texts = chunk.reduce((a, bi) => a + batches[bi]!.length, 0);
+        tokensDone += chunk.reduce((a, bi) => a + batches[bi]!.reduce((x, i) => x + lengths[i]!, 0), 0);
+        bar.tick(texts, { 'tok/s': Math.round(tokensDone / Math.max((performance.now() - started) / 1000, 1e-9)) });
+      }
+    }
+    for (let bi = 0; bi < batches.length && !model.runtime.streamed; bi++) {
       const ids = batches[bi]!;
       if (done.has(bi)) { bar.skip(ids.length); continue; }
       if (opts.signal?.aborted) { bar.done(); throw new AtlasError('extraction interrupted; finished batches are cached and the next run resumes from them'); }

@@ -30,6 +30,12 @@ import { GraphBuilder } from './onnx-builder.ts';
 /** What the graph reads weights from (CanonicalWeights satisfies it). */
 export interface CanonicalTensorSource {
   get(name: string): F32Tensor;
+  /**
+   * With `lazy` and `shape`: weights that feed the graph unchanged become lazy initializers (read when the graph
+   * is serialised, one at a time: GraphBuilder.lazyInitializer), so a big model is never held whole in JS.
+   */
+  lazy?: boolean;
+  shape?(name: string): number[];
 }
 
 export interface ForwardRequest {
@@ -186,8 +192,13 @@ class Ctx {
   weight(name: string): string {
     let init = this.inits.get(name);
     if (!init) {
-      const t = this.tensor(name);
-      init = this.g.initializer(name, t.data, t.shape);
+      if (this.w.lazy && this.w.shape && !this.tensors.has(name)) {
+        // read at serialisation time; a tensor also read for a derived constant meanwhile is reused
+        init = this.g.lazyInitializer(name, this.w.shape(name), 'float32', () => (this.tensors.get(name) ?? this.w.get(name)).data);
+      } else {
+        const t = this.tensor(name);
+        init = this.g.initializer(name, t.data, t.shape);
+      }
       this.inits.set(name, init);
     }
     return init;
@@ -374,7 +385,9 @@ function stackRows(parts: Float32Array[]): Float32Array {
 /** Builds the forward graph of `spec` returning `request`'s hooks and logits. */
 export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSource, request: ForwardRequest, opts: GraphOptions = {}): ForwardGraph {
   checkHooks(spec, request.hooks);
-  if (request.hooks.length === 0 && request.logits === 'none') throw new AtlasError('nothing requested: give hook points or logits', { field: 'hooks' });
+  // a middle segment of a streamed run may only pass the residual stream on
+  const passesResidual = opts.segment !== undefined && opts.segment.last < opts.segment.through;
+  if (request.hooks.length === 0 && request.logits === 'none' && !passesResidual) throw new AtlasError('nothing requested: give hook points or logits', { field: 'hooks' });
   if (request.logits !== 'none' && !spec.unembed) {
     throw new AtlasError(`logits are not available for a ${spec.modelType} model loaded without an LM head (an encoder)`, { field: 'logits' });
   }

@@ -6,6 +6,8 @@ import { resolveModel, type ResolveModelOptions } from './hub.ts';
 import { openCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { loadTokenizer, type AtlasTokenizer } from './tokenizer.ts';
 import { TransformerRuntime, type RuntimeOptions } from './runtime.ts';
+import { StreamedRuntime } from './streamed-runtime.ts';
+import { float32WeightBytes, formatBytes, needsStreaming, planStreaming, prepackFits, resolveMaxMemory } from './memory.ts';
 import { modelKeyFromFolder, modelKeyFromId } from '../data/activation-cache.ts';
 
 /** Everything needed to run a model: its folder, weights, tokenizer and the compiled runtime. */
@@ -17,7 +19,10 @@ export interface LoadedModel {
   key: string;
   checkpoint: Checkpoint;
   tokenizer: AtlasTokenizer;
-  runtime: TransformerRuntime;
+  /** Whole-model execution, or layer-streamed (StreamedRuntime, `runtime.streamed`) when the weights do not fit maxMemory. */
+  runtime: TransformerRuntime | StreamedRuntime;
+  /** The memory budget in bytes (maxMemory, or the machine's default). */
+  maxMemory: number;
   release(): Promise<void>;
 }
 
@@ -28,6 +33,8 @@ export interface LoadModelOptions extends RuntimeOptions {
   hub?: Omit<ResolveModelOptions, 'revision'>;
   /** A tokenizer file to use instead of the one found beside the weights (tokenizer.json, .model, llama2.c .bin). */
   tokenizer?: string;
+  /** Bytes (or a size such as '8G') the model may use; default: 80 % of what the machine has free (memory.ts). */
+  maxMemory?: number | string;
 }
 
 /**
@@ -56,7 +63,20 @@ export async function loadModel(model: string, opts: LoadModelOptions = {}): Pro
   try {
     const tokenizer = await loadTokenizer(dir, { file: opts.tokenizer });
     checkTokenizerFitsModel(tokenizer, checkpoint);
-    const runtime = await TransformerRuntime.create(checkpoint, { threads: opts.threads, fusedAttention: opts.fusedAttention });
+    const maxMemory = resolveMaxMemory(opts.maxMemory);
+    const rtOpts: RuntimeOptions = { threads: opts.threads, fusedAttention: opts.fusedAttention, device: opts.device, verbose: opts.verbose };
+    let runtime: TransformerRuntime | StreamedRuntime;
+    if (needsStreaming(checkpoint.spec, maxMemory)) {
+      runtime = await StreamedRuntime.create(checkpoint, { ...rtOpts, ...planStreaming(checkpoint.spec, maxMemory) });
+      if (opts.verbose) {
+        console.error(`verbose: the float32 weights (${formatBytes(float32WeightBytes(checkpoint.spec))}) do not fit the memory budget ${formatBytes(maxMemory)}: running ${runtime.segments.length} segments of blocks over chunks of ${runtime.chunkTokens} tokens`);
+      }
+    } else {
+      // onnxruntime's pre-packed copy of the weights only when it fits as well
+      const prepack = opts.prepack ?? prepackFits(checkpoint.spec, maxMemory);
+      if (opts.verbose && !prepack) console.error(`verbose: whole model without onnxruntime's pre-packed weights (one copy; the packed copy would not fit ${formatBytes(maxMemory)})`);
+      runtime = await TransformerRuntime.create(checkpoint, { ...rtOpts, prepack });
+    }
     let key = local ? modelKeyFromFolder(resolve(dir)) : modelKeyFromId(model, opts.revision ?? 'main');
     if (checkpoint.format === 'llama2c' || opts.tokenizer !== undefined) {
       // Several llama2.c models (or tokenizers) can share a folder: the key names the files in use.
@@ -70,6 +90,7 @@ export async function loadModel(model: string, opts: LoadModelOptions = {}): Pro
       checkpoint,
       tokenizer,
       runtime,
+      maxMemory,
       async release() {
         await runtime.release();
         checkpoint.close();

@@ -2,6 +2,7 @@
  * Memory arithmetic for running big models: float32 weight bytes of a spec (whole model, per block), the
  * A memory-size (maxMemory) parser and default, and the decision between whole-model and layer-streamed execution.
  */
+import { readFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { AtlasError } from '../errors.ts';
 import { type ModelSpec, canonicalWeightShapes } from './spec.ts';
@@ -12,6 +13,8 @@ import { numel } from './tensor.ts';
  * peaked at 2.2 × its float32 weights, issue 18). Used only to decide when to stream.
  */
 export const WHOLE_MODEL_RSS_FACTOR = 2.25;
+/** Peak RSS per float32 weight byte of whole-model execution without onnxruntime's pre-packed copy (RuntimeOptions.prepack false). */
+export const ONE_COPY_RSS_FACTOR = 1.5;
 /** Share of the free memory the default budget may use (the rest is headroom for the OS and activations). */
 const DEFAULT_SHARE = 0.8;
 
@@ -46,14 +49,67 @@ export function parseSize(text: string, field = 'maxMemory'): number {
   return Math.floor(Number(m[1]) * unit);
 }
 
-/** Default budget: 80 % of the memory free now (never more than 80 % of the machine's). */
-export function defaultMaxMemory(): number {
-  return Math.floor(DEFAULT_SHARE * Math.min(freemem(), totalmem()));
+/** A cgroup's memory limit minus what it uses now (v2 memory.max/current, v1 limit_in_bytes/usage_in_bytes); undefined when unlimited or unknown. */
+export function cgroupAvailable(root = '/sys/fs/cgroup'): number | undefined {
+  const num = (f: string): number | undefined => {
+    try {
+      const t = readFileSync(`${root}/${f}`, 'utf8').trim();
+      const v = Number(t);
+      return t !== 'max' && Number.isFinite(v) && v > 0 && v < 2 ** 60 ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  for (const [limit, usage] of [['memory.max', 'memory.current'], ['memory/memory.limit_in_bytes', 'memory/memory.usage_in_bytes']] as const) {
+    const l = num(limit);
+    if (l !== undefined) return Math.max(0, l - (num(usage) ?? 0));
+  }
+  return undefined;
 }
 
-/** True when whole-model execution is expected to exceed `maxMemory` bytes. */
+/** Default budget: 80 % of what the machine has now: the free memory (os.freemem), under the cgroup limit where one is set. */
+export function defaultMaxMemory(): number {
+  const cg = cgroupAvailable();
+  return Math.floor(DEFAULT_SHARE * Math.min(freemem(), totalmem(), cg ?? Infinity));
+}
+
+/** A maxMemory option (bytes, or a size such as '8G') as bytes; undefined = the machine's default. */
+export function resolveMaxMemory(v: number | string | undefined): number {
+  if (v === undefined) return defaultMaxMemory();
+  if (typeof v === 'string') return parseSize(v);
+  if (!(v > 0)) throw new AtlasError(`maxMemory must be a positive number of bytes, got ${v}`, { field: 'maxMemory', hint: 'write e.g. 8G' });
+  return v;
+}
+
+/** How layer-streamed execution splits the budget: blocks per segment (by float32 bytes) and tokens per chunk. */
+export interface StreamPlan {
+  /** float32 weight bytes one segment may hold (at least one block is always taken). */
+  segmentBytes: number;
+  /** Tokens (batch × padded length) per chunk of texts run through each segment. */
+  chunkTokens: number;
+}
+
+/**
+ * Half the budget for one segment's weights (held twice while its session is built: our float32 copy and
+ * onnxruntime's), half for the chunk's activations (the residual stream in and out, and the hook outputs in
+ * flight: about 4 d-wide float32 vectors per token, more for wide MLP hooks). The chunk is STREAM_CHUNK_TOKENS
+ * (≥ 16k tokens, so the weights are read once per 16k tokens) unless the budget cannot hold that.
+ */
+export function planStreaming(spec: ModelSpec, maxMemory: number, chunkTokens = 16384): StreamPlan {
+  const width = Math.max(spec.dModel, ...spec.blocks.map((b) => b.mlp.dFF));
+  const perToken = 4 * (3 * spec.dModel + width);
+  const fit = Math.floor(maxMemory / 2 / perToken);
+  return { segmentBytes: Math.floor(maxMemory / 2 / WHOLE_MODEL_RSS_FACTOR), chunkTokens: Math.max(1, Math.min(chunkTokens, fit)) };
+}
+
+/** True when whole-model execution (without the pre-packed copy, the leanest) is expected to exceed `maxMemory` bytes. */
 export function needsStreaming(spec: ModelSpec, maxMemory: number): boolean {
-  return WHOLE_MODEL_RSS_FACTOR * float32WeightBytes(spec) > maxMemory;
+  return ONE_COPY_RSS_FACTOR * float32WeightBytes(spec) > maxMemory;
+}
+
+/** True when whole-model execution with onnxruntime's pre-packed weights (faster, a second copy) fits `maxMemory`. */
+export function prepackFits(spec: ModelSpec, maxMemory: number): boolean {
+  return WHOLE_MODEL_RSS_FACTOR * float32WeightBytes(spec) <= maxMemory;
 }
 
 /** "1.23 GB" (binary units, for messages). */

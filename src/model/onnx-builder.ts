@@ -60,7 +60,20 @@ interface PendingInitializer {
   name: string;
   elemType: ElemType;
   dims: number[];
-  bytes: Uint8Array;
+  /** The data now, or (lazy initializers) made when serialised, one tensor at a time. */
+  bytes?: Uint8Array;
+  produce?: () => InitData;
+  byteLength: number;
+}
+
+const ELEM_BYTES: Record<ElemType, number> = { float32: 4, float16: 2, float64: 8, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 };
+
+/** An initializer's bytes (made now for a lazy one; not kept). */
+function initBytes(i: PendingInitializer): Uint8Array {
+  if (i.bytes) return i.bytes;
+  const data = i.produce!();
+  if (data.byteLength !== i.byteLength) throw new Error(`GraphBuilder: lazy initializer '${i.name}' produced ${data.byteLength} bytes, expected ${i.byteLength}`);
+  return bytesOf(data);
 }
 
 function bytesOf(data: InitData): Uint8Array {
@@ -167,7 +180,18 @@ export class GraphBuilder {
       throw new Error(`GraphBuilder: initializer '${name}' has ${data.length} elements but dims [${dims}]`);
     }
     const n = name === undefined ? this.fresh('const') : this.claim(name);
-    this.inits.push({ name: n, elemType: type, dims: [...dims], bytes: bytesOf(data) });
+    this.inits.push({ name: n, elemType: type, dims: [...dims], bytes: bytesOf(data), byteLength: data.byteLength });
+    return n;
+  }
+
+  /**
+   * An initializer whose data is made only when the graph is serialised (`produce` is called then, once per
+   * serialisation). With `save()` each one is made, written and dropped in turn, so a big model's weights are
+   * never all in JS memory at once.
+   */
+  lazyInitializer(name: string, dims: number[], elemType: ElemType, produce: () => InitData): string {
+    const n = this.claim(name);
+    this.inits.push({ name: n, elemType, dims: [...dims], produce, byteLength: elementCount(dims) * ELEM_BYTES[elemType] });
     return n;
   }
 
@@ -214,7 +238,7 @@ export class GraphBuilder {
   /** Total bytes of initializer data. */
   get initializerBytes(): number {
     let s = 0;
-    for (const i of this.inits) s += i.bytes.byteLength;
+    for (const i of this.inits) s += i.byteLength;
     return s;
   }
 
@@ -234,7 +258,7 @@ export class GraphBuilder {
       name: i.name,
       dims: i.dims,
       dataType: ELEM_CODE[i.elemType],
-      rawData: i.bytes,
+      rawData: initBytes(i),
     }));
     return onnx.ModelProto.encode(this.modelProto(opset, initializer)).finish();
   }
@@ -248,16 +272,16 @@ export class GraphBuilder {
     const externalData: { path: string; data: Uint8Array }[] = [];
     const initializer: ITensorProto[] = this.inits.map((i, idx) => {
       const base: ITensorProto = { name: i.name, dims: i.dims, dataType: ELEM_CODE[i.elemType] };
-      if (i.bytes.byteLength <= inlineLimit) return { ...base, rawData: i.bytes };
+      if (i.byteLength <= inlineLimit) return { ...base, rawData: initBytes(i) };
       const path = `w${idx}.bin`;
-      externalData.push({ path, data: i.bytes });
+      externalData.push({ path, data: initBytes(i) });
       return {
         ...base,
         dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
         externalData: [
           { key: 'location', value: path },
           { key: 'offset', value: '0' },
-          { key: 'length', value: String(i.bytes.byteLength) },
+          { key: 'length', value: String(i.byteLength) },
         ],
       };
     });
@@ -274,20 +298,23 @@ export class GraphBuilder {
     const dataName = `${fileName}.data`;
     const fd = openSync(join(dir, dataName), 'w');
     let offset = 0;
-    const pad = new Uint8Array(64);
+    const pad = new Uint8Array(4096);
     const initializer: ITensorProto[] = [];
     try {
       for (const i of this.inits) {
         const base: ITensorProto = { name: i.name, dims: i.dims, dataType: ELEM_CODE[i.elemType] };
-        if (i.bytes.byteLength <= inlineLimit) {
-          initializer.push({ ...base, rawData: i.bytes });
+        if (i.byteLength <= inlineLimit) {
+          initializer.push({ ...base, rawData: initBytes(i) });
           continue;
         }
-        const misalign = offset % 64;
-        if (misalign) offset += writeSync(fd, pad, 0, 64 - misalign);
+        // page-aligned, so onnxruntime may map the tensors from the file instead of copying them
+        const misalign = offset % 4096;
+        if (misalign) offset += writeSync(fd, pad, 0, 4096 - misalign);
         const start = offset;
+        let bytes: Uint8Array | undefined = initBytes(i);
         let written = 0;
-        while (written < i.bytes.byteLength) written += writeSync(fd, i.bytes, written, i.bytes.byteLength - written);
+        while (written < bytes.byteLength) written += writeSync(fd, bytes, written, Math.min(bytes.byteLength - written, 1 << 30));
+        bytes = undefined; // a lazy tensor is dropped here, before the next one is made
         offset += written;
         initializer.push({
           ...base,
@@ -295,7 +322,7 @@ export class GraphBuilder {
           externalData: [
             { key: 'location', value: dataName },
             { key: 'offset', value: String(start) },
-            { key: 'length', value: String(i.bytes.byteLength) },
+            { key: 'length', value: String(i.byteLength) },
           ],
         });
       }
@@ -323,12 +350,14 @@ export interface SessionBuildOptions {
   weights?: 'memory' | 'inline' | { dir: string };
   /** Extra onnxruntime session config entries (e.g. { session: { intra_op: { allow_spinning: '0' } } }). */
   extra?: Record<string, unknown>;
+  /** onnxruntime execution providers (default ['cpu']; src/model/device.ts maps --device to them). */
+  executionProviders?: ort.InferenceSession.SessionOptions['executionProviders'];
 }
 
 /** onnxruntime SessionOptions for single-stream CPU inference with `threads` intra-op threads. */
 export function cpuSessionOptions(opts: SessionBuildOptions = {}): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: ['cpu'],
+    executionProviders: opts.executionProviders ?? ['cpu'],
     intraOpNumThreads: opts.threads ?? availableParallelism(),
     interOpNumThreads: 1,
     executionMode: 'sequential',

@@ -12,10 +12,17 @@ import { createSession } from './onnx-builder.ts';
 import type { ModelConfig } from './config.ts';
 import { expectedTensorShapes } from './checkpoint.ts';
 import { moduleOfFamily } from './architectures/index.ts';
-import { ATTENTION_MASK, INPUT_IDS, LOGITS, buildForwardGraph, checkHooks, hookShape, type ForwardGraph } from './graph.ts';
+import { ATTENTION_MASK, INPUT_IDS, LOGITS, buildForwardGraph, checkHooks, hookShape, type CanonicalTensorSource, type ForwardGraph } from './graph.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { float32WeightBytes } from './memory.ts';
 import { type HookPoint, hfHiddenStateHook, hookName } from './spec.ts';
 import { CanonicalWeights, type StoredTensorReader } from './weights.ts';
 import type { F32Tensor } from './tensor.ts';
+import { type Device, checkDevice, deviceError, executionProviders } from './device.ts';
 
 /**
  * Where the runtime gets weights from. A Checkpoint (checkpoint.ts) brings its resolved canonical `weights`;
@@ -49,6 +56,86 @@ export interface RuntimeOptions {
   threads?: number;
   /** Use onnxruntime's fused com.microsoft Attention kernel where the spec allows (default true; false = plain ONNX ops). */
   fusedAttention?: boolean;
+  /** Execution provider (device.ts): 'cpu' (default), 'cuda' or 'webgpu'. */
+  device?: Device;
+  /**
+   * Let onnxruntime pre-pack MatMul weights (default true: faster matmuls, but a packed second copy of each
+   * weight exists while the session is built). false: the only whole copy is onnxruntime's (peak ≈ 1.25 × the
+   * float32 weights; loadModel chooses it when the prepacked model would not fit maxMemory).
+   */
+  prepack?: boolean;
+  /** Build sessions through a file, weights read tensor by tensor (default: when the weights are ≥ ONE_COPY_BYTES as float32). */
+  sessionFile?: boolean;
+  /** Print load timings (weights read and converted, session built, time to the first forward batch) on stderr. */
+  verbose?: boolean;
+}
+
+/** Where a runtime's start-up time went (seconds), for --verbose and the big-models bench. */
+export interface LoadTimings {
+  /** Reading the stored tensors and converting them to canonical float32 (all sessions built so far). */
+  readConvertSeconds: number;
+  /** Building onnxruntime sessions (graph assembly and onnxruntime's own load and optimisation), minus the above. */
+  sessionSeconds: number;
+  /** performance.now() / 1000 (seconds since the process started) when the first forward batch finished. */
+  firstBatchAt?: number;
+}
+
+/** Times every `get` of a weight source into `timings.readConvertSeconds`; `lazy`: read at serialisation (graph.ts). */
+export function timedWeights(w: CanonicalWeights, timings: LoadTimings, lazy = false): CanonicalTensorSource {
+  let sinceGc = 0;
+  return {
+    lazy,
+    shape: (name) => w.shape(name),
+    get(name) {
+      const t0 = performance.now();
+      try {
+        const t = w.get(name);
+        // Lazy tensors are dropped once written; collect them every 128 MB so that dead copies do not pile up.
+        if (lazy && (sinceGc += t.data.byteLength) >= GC_EVERY_BYTES) { sinceGc = 0; collectGarbage(); }
+        return t;
+      } finally {
+        timings.readConvertSeconds += (performance.now() - t0) / 1000;
+      }
+    },
+  };
+}
+
+/** Builds a session for a graph on a device, timing it (graph assembly is timed by the caller's weights wrapper). */
+export async function deviceSession(graph: ForwardGraph['graph'], threads: number, device: Device, timings: LoadTimings, lazy = false, prepack = true): Promise<ort.InferenceSession> {
+  const t0 = performance.now();
+  const before = timings.readConvertSeconds;
+  // Lazy weights go to a model file tensor by tensor (read, converted, written, dropped) and onnxruntime loads
+  // that file: the only whole copy of the weights is onnxruntime's. The file is removed once the session exists.
+  const dir = lazy ? mkdtempSync(join(tmpdir(), 'latent-atlas-session-')) : undefined;
+  try {
+    return await createSession(graph, { threads, executionProviders: executionProviders(device), ...(dir ? { weights: { dir } } : {}), ...(prepack ? {} : { extra: { session: { disable_prepacking: '1' } } }) });
+  } catch (e) {
+    throw deviceError(device, e);
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (lazy) collectGarbage(); // the last lazy tensors and the graph's protobuf
+    timings.sessionSeconds += (performance.now() - t0) / 1000 - (timings.readConvertSeconds - before);
+  }
+}
+
+const GC_EVERY_BYTES = 128 * 2 ** 20;
+let gcFn: (() => void) | undefined;
+/** A full garbage collection (V8's gc, exposed at run time): frees the ArrayBuffers of dropped weight tensors now. */
+export function collectGarbage(): void {
+  if (!gcFn) {
+    v8.setFlagsFromString('--expose-gc');
+    gcFn = vm.runInNewContext('gc') as () => void;
+  }
+  gcFn();
+}
+
+/** float32 weight bytes from which sessions are built through a file, one tensor at a time (one copy of the weights). */
+export const ONE_COPY_BYTES = 64 * 2 ** 20;
+
+/** The --verbose line printed once the first forward batch is done. */
+export function firstBatchLine(timings: LoadTimings): string {
+  const at = timings.firstBatchAt ?? performance.now() / 1000;
+  return `verbose: first forward batch done ${at.toFixed(2)} s after start; reading+converting weights took ${timings.readConvertSeconds.toFixed(2)} s, building onnxruntime sessions ${timings.sessionSeconds.toFixed(2)} s (ratio first batch / weights ${(at / Math.max(timings.readConvertSeconds, 1e-9)).toFixed(2)})`;
 }
 
 export interface ForwardInput {
@@ -77,18 +164,26 @@ export interface ForwardOutput {
 
 interface CachedSession {
   session: ort.InferenceSession;
-  graph: ForwardGraph;
+  /** What forwardHooks needs of the graph (not the graph itself: it references our float32 copy of the weights). */
+  logits?: string;
 }
 
 export class TransformerRuntime {
   private readonly sessions = new Map<string, Promise<CachedSession>>();
   private released = false;
   readonly weights: CanonicalWeights;
+  readonly timings: LoadTimings = { readConvertSeconds: 0, sessionSeconds: 0 };
+  /** Whole-model execution (StreamedRuntime says true). */
+  readonly streamed = false;
 
   private constructor(
     readonly src: WeightSource,
     readonly threads: number,
     private readonly fusedAttention: boolean,
+    readonly device: Device,
+    private readonly verbose: boolean,
+    private readonly prepack: boolean,
+    private readonly sessionFile: boolean | undefined,
   ) {
     this.weights = canonicalWeightsOf(src);
   }
@@ -99,7 +194,7 @@ export class TransformerRuntime {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new AtlasError(`threads must be a positive integer, got ${threads}`, { field: 'threads' });
     }
-    const rt = new TransformerRuntime(src, threads, opts.fusedAttention ?? true);
+    const rt = new TransformerRuntime(src, threads, opts.fusedAttention ?? true, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.prepack ?? true, opts.sessionFile);
     await rt.session(rt.hiddenHooks(), 'none');
     return rt;
   }
@@ -122,9 +217,16 @@ export class TransformerRuntime {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const graph = buildForwardGraph(this.spec, this.weights, { hooks, logits }, { fusedAttention: this.fusedAttention });
-        const session = await createSession(graph.graph, { threads: this.threads });
-        return { session, graph };
+        const t0 = performance.now();
+        const before = this.timings.readConvertSeconds;
+        const lazy = this.sessionFile ?? float32WeightBytes(this.spec) >= ONE_COPY_BYTES;
+        let graph: ForwardGraph | undefined = buildForwardGraph(this.spec, timedWeights(this.weights, this.timings, lazy), { hooks, logits }, { fusedAttention: this.fusedAttention });
+        this.timings.sessionSeconds += (performance.now() - t0) / 1000 - (this.timings.readConvertSeconds - before);
+        const logitsName = graph.logits;
+        const builder = graph.graph;
+        graph = undefined;
+        const session = await deviceSession(builder, this.threads, this.device, this.timings, lazy, this.prepack);
+        return { session, logits: logitsName };
       })();
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
@@ -142,12 +244,16 @@ export class TransformerRuntime {
     const { batch: B, seqLen: T } = input;
     const feeds = this.feeds(input);
     const unique = [...new Map(hooks.map((h) => [hookName(h), h])).values()];
-    const { session, graph } = await this.session(unique, logits);
+    const { session, logits: logitsName } = await this.session(unique, logits);
     const out = await session.run(feeds);
     const result = new Map<string, F32Tensor>();
     for (const h of unique) result.set(hookName(h), { shape: hookShape(this.spec, h, B, T), data: out[hookName(h)]!.data as Float32Array });
-    if (graph.logits) {
-      result.set(LOGITS, { shape: logits === 'all' ? [B, T, this.spec.vocabSize] : [B, this.spec.vocabSize], data: out[graph.logits]!.data as Float32Array });
+    if (logitsName) {
+      result.set(LOGITS, { shape: logits === 'all' ? [B, T, this.spec.vocabSize] : [B, this.spec.vocabSize], data: out[logitsName]!.data as Float32Array });
+    }
+    if (this.timings.firstBatchAt === undefined) {
+      this.timings.firstBatchAt = performance.now() / 1000;
+      if (this.verbose) console.error(firstBatchLine(this.timings));
     }
     return result;
   }

@@ -12,9 +12,9 @@
 import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
 import { AtlasError } from '../errors.ts';
-import { createSession } from './onnx-builder.ts';
 import { LOGITS, RESID_IN, buildForwardGraph, checkHooks, hookShape, lastNeededBlock } from './graph.ts';
-import { type ForwardInput, type ForwardOptions, type ForwardOutput, type RuntimeOptions, type WeightSource, canonicalWeightsOf, forwardFeeds, hiddenStateHooks } from './runtime.ts';
+import { type ForwardInput, type ForwardOptions, type ForwardOutput, type LoadTimings, ONE_COPY_BYTES, type RuntimeOptions, type WeightSource, canonicalWeightsOf, deviceSession, firstBatchLine, forwardFeeds, hiddenStateHooks, timedWeights } from './runtime.ts';
+import { type Device, checkDevice } from './device.ts';
 import { type HookPoint, hookName } from './spec.ts';
 import { blockWeightBytes } from './memory.ts';
 import type { CanonicalWeights } from './weights.ts';
@@ -27,7 +27,12 @@ export const STREAM_CHUNK_TOKENS = 16384;
 export interface StreamedRuntimeOptions extends RuntimeOptions {
   /** float32 weight bytes one segment may hold (default: one block per segment). */
   segmentBytes?: number;
+  /** Tokens per chunk callers should give forwardChunk (default STREAM_CHUNK_TOKENS). */
+  chunkTokens?: number;
 }
+
+/** Receives each hook output of each input as soon as its segment has run (forwardChunk then keeps nothing). */
+export type ChunkConsumer = (input: number, key: string, tensor: F32Tensor) => void;
 
 export interface Segment {
   first: number;
@@ -53,22 +58,36 @@ export function planSegments(spec: ModelConfig['spec'], segmentBytes = 0): Segme
   return out;
 }
 
+/** float32 bytes of a segment's blocks (the embeddings and head counted in the first and last segment). */
+function planSegmentBytes(spec: ModelConfig['spec'], seg: Segment): number {
+  let n = 0;
+  for (let l = seg.first; l <= seg.last; l++) n += blockWeightBytes(spec, l);
+  if (seg.first === 0 || seg.last === spec.nLayer - 1) n += blockWeightBytes(spec, -1);
+  return n;
+}
+
 export class StreamedRuntime {
   readonly weights: CanonicalWeights;
   readonly segments: Segment[];
   private released = false;
   /** Set after each chunk: seconds from the chunk's start to its first segment's session being ready. */
   lastFirstSessionSeconds = 0;
+  readonly timings: LoadTimings = { readConvertSeconds: 0, sessionSeconds: 0 };
+  readonly chunkTokens: number;
+  private sessionFile: boolean | undefined;
 
-  private constructor(readonly src: WeightSource, readonly threads: number, private readonly fusedAttention: boolean, segmentBytes: number) {
+  private constructor(readonly src: WeightSource, readonly threads: number, private readonly fusedAttention: boolean, segmentBytes: number, readonly device: Device, private readonly verbose: boolean, chunkTokens: number) {
     this.weights = canonicalWeightsOf(src);
     this.segments = planSegments(src.config.spec, segmentBytes);
+    this.chunkTokens = chunkTokens;
   }
 
   static async create(src: WeightSource, opts: StreamedRuntimeOptions = {}): Promise<StreamedRuntime> {
     const threads = opts.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new AtlasError(`threads must be a positive integer, got ${threads}`, { field: 'threads' });
-    return new StreamedRuntime(src, threads, opts.fusedAttention ?? true, opts.segmentBytes ?? 0);
+    const rt = new StreamedRuntime(src, threads, opts.fusedAttention ?? true, opts.segmentBytes ?? 0, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.chunkTokens ?? STREAM_CHUNK_TOKENS);
+    rt.sessionFile = opts.sessionFile;
+    return rt;
   }
 
   /** Marks runtimes that want whole chunks (extraction batches per chunk). */
@@ -86,7 +105,7 @@ export class StreamedRuntime {
    * Runs every input of the chunk through the model, segment by segment, and returns per input the requested
    * hooks (keys `hookName(h)`) and logits (key 'logits'), as TransformerRuntime.forwardHooks does.
    */
-  async forwardChunk(inputs: ForwardInput[], hooks: HookPoint[], logits: 'none' | 'all' | 'last' = 'none'): Promise<Map<string, F32Tensor>[]> {
+  async forwardChunk(inputs: ForwardInput[], hooks: HookPoint[], logits: 'none' | 'all' | 'last' = 'none', consume?: ChunkConsumer): Promise<Map<string, F32Tensor>[]> {
     if (this.released) throw new Error('StreamedRuntime.forwardChunk called after release()');
     const spec = this.spec;
     checkHooks(spec, hooks);
@@ -102,8 +121,13 @@ export class StreamedRuntime {
     for (const seg of this.segments) {
       if (seg.first > lastBlock) break;
       const inSeg = unique.filter((h) => (h.kind === 'final' ? seg.last === spec.nLayer - 1 : h.layer >= seg.first && h.layer <= seg.last));
-      const graph = buildForwardGraph(spec, this.weights, { hooks: inSeg, logits: seg.last === spec.nLayer - 1 ? logits : 'none' }, { fusedAttention: this.fusedAttention, segment: { ...seg, through: lastBlock } });
-      const session = await createSession(graph.graph, { threads: this.threads });
+      const t0 = performance.now();
+      const before = this.timings.readConvertSeconds;
+      const lazy = this.sessionFile ?? planSegmentBytes(spec, seg) >= ONE_COPY_BYTES;
+      const built = buildForwardGraph(spec, timedWeights(this.weights, this.timings, lazy), { hooks: inSeg, logits: seg.last === spec.nLayer - 1 ? logits : 'none' }, { fusedAttention: this.fusedAttention, segment: { ...seg, through: lastBlock } });
+      this.timings.sessionSeconds += (performance.now() - t0) / 1000 - (this.timings.readConvertSeconds - before);
+      const graph = { logits: built.logits, residOut: built.residOut };
+      const session = await deviceSession(built.graph, this.threads, this.device, this.timings, lazy);
       if (seg.first === 0) this.lastFirstSessionSeconds = (performance.now() - started) / 1000;
       try {
         for (let i = 0; i < inputs.length; i++) {
@@ -111,13 +135,19 @@ export class StreamedRuntime {
           const feed: Record<string, ort.Tensor> = { ...feeds[i]! };
           if (seg.first > 0) feed[RESID_IN] = resid[i]!;
           const out = await session.run(feed);
-          for (const h of inSeg) results[i]!.set(hookName(h), { shape: hookShape(spec, h, B, T), data: out[hookName(h)]!.data as Float32Array });
-          if (graph.logits) results[i]!.set(LOGITS, { shape: logits === 'all' ? [B, T, spec.vocabSize] : [B, spec.vocabSize], data: out[graph.logits]!.data as Float32Array });
+          const put = (key: string, t: F32Tensor) => (consume ? consume(i, key, t) : results[i]!.set(key, t));
+          for (const h of inSeg) put(hookName(h), { shape: hookShape(spec, h, B, T), data: out[hookName(h)]!.data as Float32Array });
+          if (graph.logits) put(LOGITS, { shape: logits === 'all' ? [B, T, spec.vocabSize] : [B, spec.vocabSize], data: out[graph.logits]!.data as Float32Array });
           resid[i] = graph.residOut ? out[graph.residOut] : undefined;
+          if (this.timings.firstBatchAt === undefined && seg.first === 0) {
+            this.timings.firstBatchAt = performance.now() / 1000;
+            if (this.verbose) console.error(`${firstBatchLine(this.timings)} (first segment of a layer-streamed chunk)`);
+          }
         }
       } finally {
         await session.release();
       }
+      if (this.verbose) console.error(`verbose: blocks ${seg.first}-${seg.last} of ${spec.nLayer} applied to ${inputs.length} batches (${((performance.now() - started) / 1000).toFixed(1)} s into the chunk)`);
     }
     return results;
   }

@@ -4,6 +4,7 @@
  */
 import { AtlasError } from '../errors.ts';
 import type { Checkpoint } from '../model/checkpoint.ts';
+import { assertWholeModelFits, resolveMaxMemory } from '../model/memory.ts';
 import type { AtlasTokenizer } from '../model/tokenizer.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { withDefaults, type OptionsOf } from '../util/option-table.ts';
@@ -29,11 +30,13 @@ export interface ModelWeights {
   tokenizer: AtlasTokenizer;
 }
 
-export async function parameterFisher(model: ModelWeights, dataset: Dataset, options: ParameterFisherOptions = {}): Promise<ParameterFisherResult> {
+export async function parameterFisher(model: ModelWeights, dataset: Dataset, options: ParameterFisherOptions & { maxMemory?: number | string } = {}): Promise<ParameterFisherResult> {
   const o = withDefaults(PARAM_FISHER_OPTIONS, options);
   const maxLength = o.maxLength ?? PARAM_FISHER_OPTIONS.maxLength.default!;
   const texts = dataset.texts.filter((t) => t.trim().length > 0);
   if (texts.length === 0) throw new AtlasError('no non-empty texts', { file: dataset.source });
+  // params, gradients and per-sample gradients are all whole-model: they cannot stream blocks
+  assertWholeModelFits(model.checkpoint.spec, resolveMaxMemory(options.maxMemory), 'fim (per-sample gradients)', 2);
   const params = ParamStore.fromCheckpoint(model.checkpoint);
   async function* batches(): AsyncGenerator<TokenBatch> {
     for (let i = 0; i < texts.length; i += o.batchSize) {

@@ -7,6 +7,7 @@ import { fromFlags, tableFlags, tableHelp } from '../table-flags.ts';
 import { FISHER_OPTIONS } from '../../fisher/defaults.ts';
 import { DATASET_OPTIONS } from '../../data/defaults.ts';
 import { MODEL_OPTIONS } from '../../model/defaults.ts';
+import { assertWholeModelFits } from '../../model/memory.ts';
 import { ParamStore } from '../../params/param-store.ts';
 import { runFisherPipeline } from '../../fisher/pipeline.ts';
 import { isUpstreamConfig, translateUpstreamConfig, type TranslatedConfig } from '../../fisher/upstream-config.ts';
@@ -77,6 +78,7 @@ ${MODEL_HELP}`,
     if (upstream?.totalSamples !== undefined && dataset.texts.length > upstream.totalSamples) dataset = firstTexts(dataset, upstream.totalSamples);
     const model = await modelFromFlags(values, positionals);
     try {
+      assertWholeModelFits(model.checkpoint.spec, model.maxMemory, 'fisher (gradients of the whole model)', 2);
       const params = ParamStore.fromCheckpoint(model.checkpoint);
       const bar = progress({ total: dataset.texts.length, label: 'fisher metrics', unit: 'texts' });
       let last = 0;

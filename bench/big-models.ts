@@ -1,0 +1,192 @@
+/**
+ * Big models (issue 18): random bf16 safetensors checkpoints shaped like Llama-3.2-1B and Llama-2-7B, generated
+ * once and cached under .cache/big-models/, then hidden-state extraction of 64 texts × 128 tokens (batch 8,
+ * every layer, final token) in a child process per model, so that its peak RSS (VmHWM) is its own. Prints peak
+ * RSS, time to the first forward batch (from the child's start) against the time spent reading+converting
+ * weights, tokens/s, and achieved GFLOP/s against onnxruntime's float32 MatMul ceiling measured in this run
+ * (same threads; interleaved: the ceiling is probed before and after each model, the best kept).
+ *
+ * The 1B model gets --max-memory 9G: whole-model execution without onnxruntime's pre-packed copy (the packed
+ * copy, 2.25 × its 4.6 GiB of float32 weights, would not fit; the lean whole model, 1.5 ×, does); the 7B model
+ * gets --max-memory 8G and so runs layer-streamed. FLOPs counted: 2 × the block matmul weights per token plus the
+ * attention scores and weighted sum (4 T d per layer); norms, activations and the embedding gather not counted.
+ *
+ *   npm run bench -- big-models        both (the 7B case: ~13.5 GB of disk, tens of minutes on 2 cores)
+ *   npm run bench -- big-models-1b     only the 1B case
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder, createSession } from '../src/model/onnx-builder.ts';
+import { writeSafetensors, type TensorSource } from '../src/model/safetensors.ts';
+import { writeTinyTokenizerFiles } from '../src/model/tiny-tokenizer.ts';
+
+export interface BigShape {
+  name: string;
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  vocab: number;
+  tied: boolean;
+  /** --max-memory given to the extraction (undefined: the machine's default). */
+  maxMemory?: string;
+}
+
+export const LLAMA_3_2_1B: BigShape = { name: 'llama-3.2-1b', hidden: 2048, intermediate: 8192, layers: 16, heads: 32, kvHeads: 8, vocab: 128256, tied: true, maxMemory: '9G' };
+export const LLAMA_2_7B: BigShape = { name: 'llama-2-7b', hidden: 4096, intermediate: 11008, layers: 32, heads: 32, kvHeads: 32, vocab: 32000, tied: false, maxMemory: '8G' };
+
+const TEXTS = 64, TOKENS = 128, BATCH = 8;
+
+function tensorShapes(s: BigShape): [string, number[]][] {
+  const d = s.hidden, hd = d / s.heads, kv = s.kvHeads * hd;
+  const out: [string, number[]][] = [['model.embed_tokens.weight', [s.vocab, d]]];
+  for (let l = 0; l < s.layers; l++) {
+    const p = `model.layers.${l}.`;
+    out.push(
+      [`${p}input_layernorm.weight`, [d]],
+      [`${p}self_attn.q_proj.weight`, [d, d]], [`${p}self_attn.k_proj.weight`, [kv, d]], [`${p}self_attn.v_proj.weight`, [kv, d]], [`${p}self_attn.o_proj.weight`, [d, d]],
+      [`${p}post_attention_layernorm.weight`, [d]],
+      [`${p}mlp.gate_proj.weight`, [s.intermediate, d]], [`${p}mlp.up_proj.weight`, [s.intermediate, d]], [`${p}mlp.down_proj.weight`, [d, s.intermediate]],
+    );
+  }
+  out.push(['model.norm.weight', [d]]);
+  if (!s.tied) out.push(['lm_head.weight', [s.vocab, d]]);
+  return out;
+}
+
+/** Block matmul weights (the FLOP count's 2 × weights per token). */
+function blockMatmulParams(s: BigShape): number {
+  const d = s.hidden, kv = s.kvHeads * (d / s.heads);
+  return s.layers * (2 * d * d + 2 * kv * d + 3 * s.intermediate * d);
+}
+
+/** Writes the checkpoint once (a done marker makes an interrupted generation start over). */
+export function ensureCheckpoint(s: BigShape, root = resolve('.cache/big-models')): string {
+  const dir = join(root, s.name);
+  if (existsSync(join(dir, 'done.json'))) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const t0 = performance.now();
+  writeTinyTokenizerFiles(dir);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: s.hidden, intermediate_size: s.intermediate, num_hidden_layers: s.layers,
+    num_attention_heads: s.heads, num_key_value_heads: s.kvHeads, vocab_size: s.vocab, max_position_embeddings: 4096, rms_norm_eps: 1e-5,
+    rope_theta: 10000, hidden_act: 'silu', tie_word_embeddings: s.tied, torch_dtype: 'bfloat16', bos_token_id: 1, eos_token_id: 2,
+  }, null, 2));
+  let seed = 12345;
+  const rand = (n: number, norm: boolean): Float32Array => {
+    const a = new Float32Array(n);
+    if (norm) return a.fill(1);
+    let x = seed++ * 2654435761 >>> 0 || 1;
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+      a[i] = (x / 4294967296 - 0.5) * 0.04; // uniform, std ≈ 0.0115
+    }
+    return a;
+  };
+  const tensors: [string, TensorSource][] = tensorShapes(s).map(([n, shape]) => [n, { shape, produce: () => rand(shape.reduce((a, b) => a * b, 1), shape.length === 1) }]);
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { dtype: 'BF16' });
+  writeFileSync(join(dir, 'done.json'), JSON.stringify({ seconds: (performance.now() - t0) / 1000 }));
+  console.log(`  generated ${dir} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  return dir;
+}
+
+/** onnxruntime float32 MatMul [1024, K] × [K, N], best GFLOP/s of `reps` (the ceiling). */
+async function matmulCeiling(threads: number, K: number, N: number, reps = 5): Promise<number> {
+  const M = 1024;
+  const g = new GraphBuilder('ceiling');
+  g.input('x', 'float32', [M, K]);
+  const w = g.initializer('w', Float32Array.from({ length: K * N }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5), [K, N]);
+  g.node('MatMul', ['x', w], 'y');
+  g.output('y', 'float32', [M, N]);
+  const sess = await createSession(g, { threads });
+  const x = new ort.Tensor('float32', Float32Array.from({ length: M * K }, (_, i) => ((i * 31) % 100) / 100 - 0.5), [M, K]);
+  await sess.run({ x });
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await sess.run({ x });
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  await sess.release();
+  return (2 * M * K * N) / best / 1e9;
+}
+
+interface ChildResult { peakRssBytes: number; firstBatchAt: number; readConvertSeconds: number; sessionSeconds: number; extractSeconds: number; tokens: number; streamed: boolean; segments?: number; chunkTokens?: number; maxMemory: number }
+
+/** Child: load, extract, report (one JSON line on stdout). */
+async function child(dir: string, maxMemory: string | undefined, threads: number): Promise<void> {
+  const { loadModel } = await import('../src/model/load.ts');
+  const { assembleDataset } = await import('../src/data/dataset.ts');
+  const { extractActivations } = await import('../src/data/extract.ts');
+  process.env.LATENT_ATLAS_QUIET = '1';
+  const words = 'the quick brown fox jumps over the lazy dog while seven wizards quietly judge boxing matches in old town'.split(' ');
+  const texts = Array.from({ length: TEXTS }, (_, i) => Array.from({ length: 200 }, (_, k) => words[(i * 7 + k * 3) % words.length]).join(' '));
+  const dataset = assembleDataset({ name: 'big', source: 'memory', texts, labelNames: null, warnings: [] });
+  const m = await loadModel(dir, { threads, maxMemory, verbose: true });
+  const root = mkdtempSync(join(tmpdir(), 'atlas-big-'));
+  try {
+    const t0 = performance.now();
+    const r = await extractActivations(m, dataset, { cacheRoot: root, maxLength: TOKENS, batchSize: BATCH, progress: false, onWarning: () => {} });
+    const extractSeconds = (performance.now() - t0) / 1000;
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    const rt = m.runtime;
+    const res: ChildResult = {
+      peakRssBytes: hwm ? Number(hwm[1]) * 1024 : process.resourceUsage().maxRSS * 1024,
+      firstBatchAt: rt.timings.firstBatchAt ?? NaN, readConvertSeconds: rt.timings.readConvertSeconds, sessionSeconds: rt.timings.sessionSeconds,
+      extractSeconds, tokens: r.meta.tokenCounts.reduce((a: number, b: number) => a + b, 0), streamed: rt.streamed, maxMemory: m.maxMemory,
+      ...(rt.streamed ? { segments: (rt as { segments: unknown[] }).segments.length, chunkTokens: (rt as { chunkTokens: number }).chunkTokens } : {}),
+    };
+    console.log(JSON.stringify(res));
+  } finally {
+    await m.release();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function runChild(dir: string, maxMemory: string | undefined, threads: number): Promise<ChildResult> {
+  return new Promise((ok, fail) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'child', dir, maxMemory ?? '', String(threads)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (b) => { out += String(b); });
+    p.on('exit', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && line.startsWith('{')) ok(JSON.parse(line) as ChildResult);
+      else fail(new Error(`big-models child exited with ${code}: ${out.slice(-500)}`));
+    });
+  });
+}
+
+const GB = 2 ** 30;
+
+export async function benchOne(s: BigShape): Promise<void> {
+  const threads = availableParallelism();
+  const f32 = tensorShapes(s).reduce((a, [, sh]) => a + 4 * sh.reduce((x, y) => x * y, 1), 0);
+  console.log(`\n## big-models: ${s.name} (random bf16 safetensors, ${(f32 / 4 / 1e9).toFixed(2)} B parameters, float32 ${(f32 / GB).toFixed(2)} GiB), ${TEXTS} texts × ${TOKENS} tokens, batch ${BATCH}, every hidden state, threads ${threads}${s.maxMemory ? `, --max-memory ${s.maxMemory}` : ''}`);
+  console.log(`  load: ${execFileSync('cat', ['/proc/loadavg']).toString().trim()}`);
+  const dir = ensureCheckpoint(s);
+  const ceil1 = await matmulCeiling(threads, s.hidden, s.intermediate);
+  const r = await runChild(dir, s.maxMemory, threads);
+  const ceil2 = await matmulCeiling(threads, s.hidden, s.intermediate);
+  const ceiling = Math.max(ceil1, ceil2);
+  const flops = (2 * blockMatmulParams(s) + s.layers * 4 * TOKENS * s.hidden) * r.tokens;
+  const computeSeconds = r.streamed ? r.extractSeconds - r.readConvertSeconds - r.sessionSeconds : r.extractSeconds;
+  const gflops = flops / computeSeconds / 1e9;
+  const gflopsAll = flops / r.extractSeconds / 1e9;
+  console.log(`  ${r.streamed ? `layer-streamed: ${r.segments} segments, chunks of ${r.chunkTokens} tokens` : 'whole model'} (budget ${(r.maxMemory / GB).toFixed(1)} GiB)`);
+  console.log(`  peak RSS ${(r.peakRssBytes / GB).toFixed(2)} GiB = ${(r.peakRssBytes / f32).toFixed(2)} × float32 weights`);
+  console.log(`  first forward batch ${r.firstBatchAt.toFixed(1)} s after start; weights read+converted ${r.readConvertSeconds.toFixed(1)} s, sessions built ${r.sessionSeconds.toFixed(1)} s (first batch / weights = ${(r.firstBatchAt / Math.max(r.readConvertSeconds, 1e-9)).toFixed(2)})`);
+  console.log(`  extraction ${r.extractSeconds.toFixed(1)} s: ${(r.tokens / r.extractSeconds).toFixed(1)} tokens/s, ${gflopsAll.toFixed(1)} GFLOP/s overall, ${gflops.toFixed(1)} GFLOP/s in the forward passes (${r.streamed ? 'minus weight loading' : 'extraction time'}) = ${((100 * gflops) / ceiling).toFixed(0)} % of the MatMul ceiling ${ceiling.toFixed(1)} GFLOP/s (1024×${s.hidden} @ ${s.hidden}×${s.intermediate}; before ${ceil1.toFixed(1)}, after ${ceil2.toFixed(1)})`);
+}
+
+export const benchBigModels1B = (): Promise<void> => benchOne(LLAMA_3_2_1B);
+export const benchBigModels7B = (): Promise<void> => benchOne(LLAMA_2_7B);
+
+if (process.argv[2] === 'child' && process.argv[1] === fileURLToPath(import.meta.url)) {
+  await child(process.argv[3]!, process.argv[4] || undefined, Number(process.argv[5]));
+}
