@@ -123,9 +123,15 @@ test('explorer: slider moves the points, search highlights, click lists the offl
   await page.fill('#layers-search', '');
 
   // Click a point that stands alone on screen, at layer index 1 (layer 3).
-  const pos = await positions(page);
   // The most isolated point on screen (largest distance to its nearest other point), so the click is unambiguous.
-  const isolation = pos.map(([x, y], i) => Math.min(...pos.map(([u, v], j) => (j === i ? Infinity : Math.hypot(u - x, v - y)))));
+  // Read once the redraw after clearing the search has settled (a loaded machine can catch a frame mid-layout).
+  let pos = await positions(page);
+  let isolation: number[] = [];
+  for (const t0 = Date.now(); ; await page.waitForTimeout(100)) {
+    pos = await positions(page);
+    isolation = pos.map(([x, y], i) => Math.min(...pos.map(([u, v], j) => (j === i ? Infinity : Math.hypot(u - x, v - y)))));
+    if (Math.max(...isolation) > 6 || Date.now() - t0 > 5000) break;
+  }
   const alone = isolation.indexOf(Math.max(...isolation));
   assert.ok(isolation[alone] > 6, `some point stands alone (most isolated: ${isolation[alone].toFixed(1)} px from its nearest)`);
   await page.mouse.click(pos[alone][0], pos[alone][1]);

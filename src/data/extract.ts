@@ -459,6 +459,11 @@ export function streamChunks(plan: ExtractionPlan, done: Set<number>, tokens: nu
   let cur: number[] = [];
   let n = 0;
   for (let bi = 0; bi < plan.batches.length; bi++) {
+    if (done.has(bi)) continue;
+    const ids = plan.batches[bi]!;
+    cur.push(bi);
+    n += ids.length * Math.max(...ids.map((i) => plan.lengths[i]!));
+    if (n >= tokens) { out.push(cur); cur = []; n = 0; }
   }
   if (cur.length) out.push(cur);
   return out;
