@@ -387,7 +387,7 @@ export class Explorer {
     const tip = document.getElementById('tooltip')!;
     if (i === null || !this.p) { tip.hidden = true; return; }
     const p = this.p;
-    const fmt = (v: unknown) => (typeof v === 'number' ? v.toPrecision(3) : v === null || v === undefined ? '–' : JSON.stringify(v));
+    const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(3)) : v === null || v === undefined ? '–' : JSON.stringify(v));
     const perLayer = Object.entries(p.layerColumns ?? {}).map(([name, col]) => h('div', { class: 'hint', style: 'color:#c5cdd6' }, `${name}: ${fmt(col[this.layerIdx]?.[i])}`));
     tip.replaceChildren(h('b', {}, p.labels[i] >= 0 ? p.classNames[p.labels[i]] ?? `point ${i}` : `point ${i}`), h('div', { class: 'tip-text' }, textOf(p, i)), ...perLayer);
     tip.hidden = false;
