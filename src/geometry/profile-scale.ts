@@ -16,7 +16,7 @@
  */
 import { AtlasError } from '../errors.ts';
 import type { KnnResult } from './knn.ts';
-import { roundHalfEven, sampleWithoutReplacement, seededRandom, twoNNFromKnn, type IdScaling2NNResult } from './twonn.ts';
+import { decimationSizes, roundHalfEven, sampleWithoutReplacement, seededRandom, twoNNFromKnn, type IdScaling2NNResult } from './twonn.ts';
 
 export type IdScaleRule = 'full' | 'plateau' | 'paper';
 export const ID_SCALE_RULES: readonly IdScaleRule[] = ['full', 'plateau', 'paper'];
@@ -54,12 +54,7 @@ export function plateauLevel(levels: readonly { id: number }[], tol = 0.1): { in
 export function idScaling2NNFromTable(table: KnnResult, opts: { muFraction?: number; nMin?: number; seed?: number } = {}): IdScaling2NNResult & { computable: boolean[] } {
   const n = table.n;
   const nMin = opts.nMin ?? 10;
-  const maxNdec = Math.floor(Math.log2(n)) - 1;
-  const sizes: number[] = [];
-  for (let i = 0; i < maxNdec; i++) {
-    const s = roundHalfEven(n / 2 ** i);
-    if (s > nMin) sizes.push(s);
-  }
+  const sizes = decimationSizes(n, nMin);
   if (sizes.length === 0) throw new AtlasError(`${n} points give no decimation level larger than nMin = ${nMin}`, { field: 'nMin' });
   const rand = seededRandom(opts.seed ?? 42);
   const perm = new Int32Array(n);

@@ -34,6 +34,17 @@ export interface RandomizedSvdOptions {
   sketch?: Matrix<Float32Array>;
 }
 
+/** scikit-learn's randomized_svd settings (iterations, normaliser, which side is sketched), shared by both precisions. */
+function randomizedPlan(rows: number, cols: number, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'>) {
+  const nRandom = nComponents + (opts.nOversamples ?? 10);
+  const nIterOpt = opts.nIter ?? 'auto';
+  const nIter = nIterOpt === 'auto' ? (nComponents < 0.1 * Math.min(rows, cols) ? 7 : 4) : nIterOpt;
+  const given = opts.powerIterationNormalizer ?? 'auto';
+  const normalizer = given === 'auto' ? (nIter <= 2 ? 'none' : 'LU') : given;
+  const transpose = rows < cols;
+  return { nIter, normalizer, transpose, mCols: transpose ? rows : cols, size: Math.min(nRandom, Math.min(rows, cols)) };
+}
+
 /**
  * Randomized truncated SVD (Halko, Martinsson & Tropp 2011, Algorithm 4.4), step for step as scikit-learn's
  * randomized_svd: Gaussian sketch, power iterations with LU/QR normalisation, QR of the range, exact SVD of the
@@ -42,16 +53,9 @@ export interface RandomizedSvdOptions {
  * float32 option).
  */
 export async function randomizedSvd(a: Matrix<Float64Array>, nComponents: number, opts: RandomizedSvdOptions = {}): Promise<{ u: Matrix<Float64Array>; s: Float64Array; vt: Matrix<Float64Array> }> {
-  const nRandom = nComponents + (opts.nOversamples ?? 10);
-  const nIterOpt = opts.nIter ?? 'auto';
-  const nIter = nIterOpt === 'auto' ? (nComponents < 0.1 * Math.min(a.rows, a.cols) ? 7 : 4) : nIterOpt;
-  let normalizer = opts.powerIterationNormalizer ?? 'auto';
-  if (normalizer === 'auto') normalizer = nIter <= 2 ? 'none' : 'LU';
+  const { nIter, normalizer, transpose, mCols, size } = randomizedPlan(a.rows, a.cols, nComponents, opts);
   const threads = opts.threads;
   // M = A, or Aᵀ when A is wide; products with M and Mᵀ are expressed through gemm's transpose flags.
-  const transpose = a.rows < a.cols;
-  const mCols = transpose ? a.rows : a.cols;
-  const size = Math.min(nRandom, Math.min(a.rows, a.cols));
   const times = (q: Matrix<Float64Array>) => gemm(a, q, { transposeA: transpose, threads }); // M·Q
   const timesT = (q: Matrix<Float64Array>) => gemm(a, q, { transposeA: !transpose, threads }); // Mᵀ·Q
   const rng = new Rng(opts.seed ?? 0);
@@ -117,15 +121,8 @@ export async function randomizedSvd(a: Matrix<Float64Array>, nComponents: number
  * the subspace), so the result differs from the float64 run of the same matrix by float32 rounding.
  */
 export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'> = {}): Promise<{ u: Matrix<Float64Array>; s: Float64Array; vt: Matrix<Float64Array> }> {
-  const nRandom = nComponents + (opts.nOversamples ?? 10);
-  const nIterOpt = opts.nIter ?? 'auto';
-  const nIter = nIterOpt === 'auto' ? (nComponents < 0.1 * Math.min(a.rows, a.cols) ? 7 : 4) : nIterOpt;
-  let normalizer = opts.powerIterationNormalizer ?? 'auto';
-  if (normalizer === 'auto') normalizer = nIter <= 2 ? 'none' : 'LU';
+  const { nIter, normalizer, transpose, mCols, size } = randomizedPlan(a.rows, a.cols, nComponents, opts);
   const threads = opts.threads;
-  const transpose = a.rows < a.cols;
-  const mCols = transpose ? a.rows : a.cols;
-  const size = Math.min(nRandom, Math.min(a.rows, a.cols));
   const rng = new Rng(opts.seed ?? 0);
   let q: Matrix<Float32Array> = { rows: mCols, cols: size, data: new Float32Array(mCols * size) };
   for (let i = 0; i < q.data.length; i++) q.data[i] = rng.normal();

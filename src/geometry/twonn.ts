@@ -299,6 +299,17 @@ function subsetNeighbours(X: Matrix, idx: Int32Array, table: KnnResult, local: I
   }
 }
 
+/** DADApy's decimation subset sizes: round(N/2^i) for i = 0 .. ⌊log₂N⌋ − 2, keeping sizes > nMin. */
+export function decimationSizes(n: number, nMin: number): number[] {
+  const maxNdec = Math.floor(Math.log2(n)) - 1;
+  const sizes: number[] = [];
+  for (let i = 0; i < maxNdec; i++) {
+    const s = roundHalfEven(n / 2 ** i);
+    if (s > nMin) sizes.push(s);
+  }
+  return sizes;
+}
+
 /**
  * ID as a function of scale by decimation (DADApy `return_id_scaling_2NN`): subset sizes
  * round(N/2^i) for i = 0 .. ⌊log₂N⌋ − 2, keeping sizes > nMin; at each size, rint(N/size) independent random
@@ -309,12 +320,7 @@ export async function idScaling2NN(X: Matrix, opts: IdScaling2NNOptions = {}): P
   const { muFraction, algorithm } = checkOptions(opts);
   const n = X.rows;
   const nMin = opts.nMin ?? 10;
-  const maxNdec = Math.floor(Math.log2(n)) - 1;
-  const sizes: number[] = [];
-  for (let i = 0; i < maxNdec; i++) {
-    const s = roundHalfEven(n / 2 ** i);
-    if (s > nMin) sizes.push(s);
-  }
+  const sizes = decimationSizes(n, nMin);
   if (sizes.length === 0) {
     throw new AtlasError(`${n} points give no decimation level larger than nMin = ${nMin}`, { field: 'nMin', hint: 'lower nMin or provide more points' });
   }
