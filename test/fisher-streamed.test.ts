@@ -116,19 +116,30 @@ test('CLI: fisher under a small --max-memory streams, writes the same files and 
   writeFileSync(data, ['text,label', ...texts.map((x, i) => `${x},${i % 2 ? 'odd' : 'even'}`)].join('\n') + '\n');
   const budget = String(Math.floor(1.2 * float32WeightBytes(config.spec)));
   const common = ['--data', data, '--k', '3', '--perplexity', '3', '--no-png', '--threads', '1', '--batch-size', '3'];
-  for (const layer of ['-1', '1']) {
-    const outWhole = join(root, `whole${layer}`), outStream = join(root, `stream${layer}`);
-    const w = await runCli(['fisher', dir, ...common, '--layer', layer, '--out', outWhole]);
+  // the last layer, a middle one, and the seed-000 metric (the streamed runtime's hooks, a chunk of batches at once)
+  for (const run of [['--layer', '-1'], ['--layer', '1'], ['--metric', 'attention-covariance']]) {
+    const tag = run.join(' ');
+    const outWhole = join(root, `whole${tag}`), outStream = join(root, `stream${tag}`);
+    const w = await runCli(['fisher', dir, ...common, ...run, '--out', outWhole]);
     assert.equal(w.code, 0, w.stderr);
-    const s = await runCli(['fisher', dir, ...common, '--layer', layer, '--out', outStream, '--max-memory', budget, '--verbose']);
+    const s = await runCli(['fisher', dir, ...common, ...run, '--out', outStream, '--max-memory', budget, '--verbose']);
     assert.equal(s.code, 0, s.stderr);
     assert.match(s.stderr, /the Fisher metrics run one block at a time/);
+    // attention-covariance: the 4 batches go through the streamed runtime in chunks of several (of ≥ its
+    // chunkTokens, here 175 under this budget), so block 0's weights are read fewer times than there are batches
+    if (run[0] === '--metric') {
+      const perChunk = [...s.stderr.matchAll(/verbose: blocks 0-0 of 3 applied to (\d+) batches/g)].map((m) => Number(m[1]));
+      assert.equal(perChunk.reduce((a, b) => a + b, 0), 4, s.stderr);
+      assert.ok(perChunk.length < 4, `chunks ${perChunk}`);
+    }
     assert.doesNotMatch(w.stderr, /one block at a time/);
     assert.deepEqual(listFiles(outStream), listFiles(outWhole), 'the same file names');
-    for (const f of [UPSTREAM_FILES.eta, UPSTREAM_FILES.metric, join('fisher', FISHER_OUTPUT.entropy), join('fisher', FISHER_OUTPUT.mds)]) {
+    const files = [UPSTREAM_FILES.eta, UPSTREAM_FILES.metric, join('fisher', FISHER_OUTPUT.mds)];
+    if (run[0] === '--layer') files.push(join('fisher', FISHER_OUTPUT.entropy));
+    for (const f of files) {
       const d = relDiff(readNpy(join(outStream, f)).data as ArrayLike<number>, readNpy(join(outWhole, f)).data as ArrayLike<number>);
-      t.diagnostic(`CLI layer ${layer} ${f}: max rel diff ${d}`);
-      assert.ok(d <= 1e-5, `layer ${layer} ${f}: ${d}`);
+      t.diagnostic(`CLI ${tag} ${f}: max rel diff ${d}`);
+      assert.ok(d <= 1e-5, `${tag} ${f}: ${d}`);
     }
   }
   const tiny = await runCli(['fisher', dir, ...common, '--out', join(root, 'refused'), '--max-memory', '1K']);
