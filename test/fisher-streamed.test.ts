@@ -5,6 +5,7 @@
  * middle one, for gpt2 and llama, with one batch per chunk, several, and all texts in one chunk. The `fisher`
  * command under a small --max-memory streams, writes the same files with the same numbers, and refuses in one
  * line a budget below the largest piece's weights.
+ * `fim` (per-sample gradients of every parameter) cannot stream and refuses a model too large for --max-memory in one line.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,4 +146,17 @@ test('CLI: fisher under a small --max-memory streams, writes the same files and 
   const tiny = await runCli(['fisher', dir, ...common, '--out', join(root, 'refused'), '--max-memory', '1K']);
   assert.ok(isCleanInputError(tiny), tiny.stderr);
   assert.match(tiny.stderr, /fisher streams the llama model one piece at a time, but its largest piece \(block 0\) needs about .* more than the memory budget 1\.00 KiB/);
+});
+
+test('CLI: fim (per-sample gradients, which cannot stream) refuses a model too large for --max-memory in one line', async () => {
+  const dir = join(root, 'fim');
+  writeTinyFamilyCheckpoint(dir, { modelType: 'gpt2', seed: 1 });
+  const r = await runCli(['fim', dir, '--max-memory', '1K', '--num-samples', '2', '--out', join(root, 'fim-out')]);
+  assert.ok(isCleanInputError(r), r.stderr);
+  assert.match(r.stderr, /fim \(per-sample gradients\) holds all parameters of the gpt2 model at once \(about .*\), more than the 1\.00 KiB this machine allows/);
+  const bad = await runCli(['fim', dir, '--max-memory', 'lots', '--num-samples', '2', '--out', join(root, 'fim-out')]);
+  assert.ok(isCleanInputError(bad), bad.stderr);
+  assert.match(bad.stderr, /'lots' is not a memory size/);
+  const ok = await runCli(['fim', dir, '--max-memory', '1G', '--num-samples', '2', '--out', join(root, 'fim-out')]);
+  assert.equal(ok.code, 0, ok.stderr);
 });
