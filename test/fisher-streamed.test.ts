@@ -76,7 +76,9 @@ for (const modelType of ['gpt2', 'llama']) {
         const opts = { ...o, batchSize: 3 };
         const ref: FisherMetrics = await computeFisherMetrics(whole, tokenizer, texts, opts);
         const chunks: number[] = [];
-        for (const bytes of budgets) {
+        // every budget for the exact metric at the last and a middle layer; the variants under one budget
+        const all = name === 'last layer' || name === 'middle layer';
+        for (const bytes of all ? budgets : budgets.slice(0, 1)) {
           const c = counting(streamedFisherWeights(config.spec, ckpt.weights, bytes));
           const got = await computeFisherMetrics(c.w, tokenizer, texts, opts);
           chunks.push(c.chunks());
@@ -86,9 +88,9 @@ for (const modelType of ['gpt2', 'llama']) {
           for (const [what, v] of Object.entries(diffs)) assert.ok(v <= 1e-5, `${modelType} ${name} ${what}: ${v}`);
           assert.deepEqual(Array.from(got.store.captured), Array.from(ref.store.captured));
         }
-        assert.ok(chunks[0]! > 1 && chunks[0]! >= chunks[1]! && chunks[2] === 1, `${name}: chunks ${chunks}`);
         // post-norm carries no Jacobian rows, so its chunks are larger
-        if (o.point !== 'post-norm') assert.deepEqual(chunks, [Math.ceil(texts.length / 3), 2, 1], `${name}: one batch per chunk at 0.8 W, three at 1.2 W`);
+        if (all) assert.deepEqual(chunks, [Math.ceil(texts.length / 3), 2, 1], `${name}: one batch per chunk at 0.8 W, three at 1.2 W, all at 1 GiB`);
+        else assert.ok(chunks[0]! > 1, `${name}: chunks ${chunks}`);
       }
     } finally {
       ckpt.close();

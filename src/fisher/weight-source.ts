@@ -41,6 +41,9 @@ export interface FisherWeights {
   chunkTexts(batchSize: number, needs: FisherChunkNeeds): number;
 }
 
+/** Pieces from this size on are collected as soon as they are dropped (smaller ones are left to V8's own pace). */
+const COLLECT_FROM_BYTES = 32 * 2 ** 20;
+
 const HEAD_NAMES: readonly string[] = [W.finalNormW, W.finalNormB, W.unembed, W.unembedBias];
 const EMBED_NAMES: readonly string[] = [W.embed, W.pos, W.tokenType, W.embedNormW, W.embedNormB];
 
@@ -95,11 +98,13 @@ export function streamedFisherWeights(spec: ModelSpec, weights: CanonicalWeights
     f64: false,
     streamed: true,
     piece(p) {
-      // a fresh full collection first: the previous piece's arrays are dead and would otherwise overlap this one
-      collectGarbage();
+      // a full collection first: the previous piece's arrays are dead and would otherwise overlap this one
+      if (weightBytes >= COLLECT_FROM_BYTES) collectGarbage();
       return new Map([...pieceShapes(spec, p).keys()].map((n) => [n, weights.get(n) as ParamTensor]));
     },
-    released: () => collectGarbage(),
+    released: () => {
+      if (weightBytes >= COLLECT_FROM_BYTES) collectGarbage();
+    },
     chunkTexts(batchSize, needs) {
       const left = maxMemory - weightBytes - needs.inFlight;
       const fit = Math.floor(left / needs.perText);
