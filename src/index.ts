@@ -19,7 +19,6 @@ import type { Dataset } from './data/dataset.ts';
 import { extractActivations, type Extraction, type ExtractOptions } from './data/extract.ts';
 import type { Matrix } from './geometry/matrix.ts';
 import { runFisherPipeline, type FisherPipelineOptions, type FisherPipelineResult } from './fisher/pipeline.ts';
-import { ParamStore } from './params/param-store.ts';
 import { ActivationAreas, type FromModelOptions } from './mri/activation-areas.ts';
 
 // ── options tables (one per operation) and their helpers ──────────────────────────────────────────────
@@ -100,11 +99,16 @@ export { idProfile, profileToCsv, type IdProfileOptions, type IdProfileRow } fro
 
 // ── latent Fisher geometry ────────────────────────────────────────────────────────────────────────────
 export { runFisherPipeline, type FisherPipelineOptions, type FisherPipelineResult } from './fisher/pipeline.ts';
+export { fisherWeightsFor, streamedFisherWeights, type FisherWeights } from './fisher/weight-source.ts';
+import { fisherWeightsFor } from './fisher/weight-source.ts';
 export { computeFisherMetrics, type FisherMetricOptions, type FisherMetrics, type FisherPoint, type FisherMethod } from './fisher/compute.ts';
 
-/** The latent Fisher pipeline (metrics → graphs → geodesics → MDS → t-SNE → report) of a model on a dataset, resumable under options.out. */
+/**
+ * The latent Fisher pipeline (metrics → graphs → geodesics → MDS → t-SNE → report) of a model on a dataset,
+ * resumable under options.out; layer-streamed when the model cannot be held whole within its maxMemory.
+ */
 export function fisherGeometry(model: LoadedModel, dataset: Dataset, options: FisherPipelineOptions): Promise<FisherPipelineResult> {
-  return runFisherPipeline(ParamStore.fromCheckpoint(model.checkpoint), model.tokenizer, model.key, dataset, options);
+  return runFisherPipeline(fisherWeightsFor(model), model.tokenizer, model.key, dataset, options);
 }
 
 // ── LLM-MRI: NRAGs and probing ────────────────────────────────────────────────────────────────────────

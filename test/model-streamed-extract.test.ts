@@ -104,7 +104,7 @@ test('chunks group consecutive unfinished batches to at least the token target, 
   }
 });
 
-test('CLI: extract streams under --max-memory and prints timings with --verbose; fisher, fim and --device cuda refuse in one line', async () => {
+test('CLI: extract streams under --max-memory and prints timings with --verbose; fisher below one block, fim and --device cuda refuse in one line', async () => {
   const dir = join(root, 'cli');
   writeTinyFamilyCheckpoint(dir, { modelType: 'llama', seed: 2 });
   const data = join(root, 'cli.txt');
@@ -117,9 +117,10 @@ test('CLI: extract streams under --max-memory and prints timings with --verbose;
   const bad = await runCli(['extract', dir, '--data', data, '--cache', cache, '--max-memory', 'lots']);
   assert.ok(isCleanInputError(bad), bad.stderr);
   assert.match(bad.stderr, /'lots' is not a memory size/);
+  // fisher streams too (test/fisher-streamed.test.ts); 1K is below one block's weights
   const fisher = await runCli(['fisher', dir, '--data', data, '--max-memory', '1K', '--out', join(root, 'fisher-out')]);
   assert.ok(isCleanInputError(fisher), fisher.stderr);
-  assert.match(fisher.stderr, /fisher \(gradients of the whole model\) holds all parameters/);
+  assert.match(fisher.stderr, /fisher streams the llama model one piece at a time, but its largest piece/);
   await assert.rejects(parameterFisher({ checkpoint: openCheckpoint(dir), tokenizer: (await loadModel(dir, { threads: 1 })).tokenizer }, dataset, { maxMemory: '1K' }), /fim \(per-sample gradients\) holds all parameters/);
   // No GPU and no CUDA provider library on this machine (nor on CI): asking for cuda names how to install it.
   const cuda = await runCli(['extract', dir, '--data', data, '--cache', cache, '--device', 'cuda', '--force']);

@@ -6,6 +6,7 @@
  */
 import { AtlasError } from '../errors.ts';
 import { runFisherPipeline, type FisherPipelineOptions } from '../fisher/pipeline.ts';
+import { fisherWeightsFor } from '../fisher/weight-source.ts';
 import { assembleDataset, loadDataset } from '../data/dataset.ts';
 import { loadModel } from '../model/load.ts';
 import { ParamStore } from '../params/param-store.ts';
@@ -44,7 +45,7 @@ async function newRun(spec: NewRunSpec) {
   send({ type: 'log', line: `loading ${spec.model}` });
   const model = await loadModel(spec.model, {});
   try {
-    return await runFisherPipeline(ParamStore.fromCheckpoint(model.checkpoint), model.tokenizer, model.key, dataset, {
+    return await runFisherPipeline(fisherWeightsFor(model), model.tokenizer, model.key, dataset, {
       out: spec.staging, model, k: spec.params.k, rule: spec.params.rule, lambda: spec.params.lambda, png: spec.png, ...common(),
     });
   } finally {

@@ -17,6 +17,8 @@
  */
 import { AtlasError } from '../errors.ts';
 import type { LoadedModel } from '../model/load.ts';
+import type { ForwardInput } from '../model/runtime.ts';
+import type { AtlasTokenizer } from '../model/tokenizer.ts';
 import { W, hookName, type HookPoint } from '../model/spec.ts';
 import type { Matrix } from '../geometry/matrix.ts';
 import type { MetricStore } from './store.ts';
@@ -38,6 +40,32 @@ export interface AttentionCovarianceMetrics {
   points: Matrix<Float32Array>;
   store: MetricStore;
   entropy: Float64Array;
+}
+
+/**
+ * Each batch's hook outputs in order. A layer-streamed runtime gets consecutive batches as one chunk of at least
+ * its chunkTokens tokens, so each block's weights are read once per chunk, not once per batch.
+ */
+async function* hookBatches(model: Pick<LoadedModel, 'runtime' | 'tokenizer'>, texts: string[], batchSize: number, maxLength: number, hooks: HookPoint[]) {
+  const rt = model.runtime;
+  let chunk: { start: number; enc: ReturnType<AtlasTokenizer['encodeBatch']>; input: ForwardInput }[] = [];
+  let tokens = 0;
+  for (let start = 0; start < texts.length; start += batchSize) {
+    const idx = texts.slice(start, start + batchSize);
+    const enc = model.tokenizer.encodeBatch(idx, { maxLength });
+    const input: ForwardInput = { ids: enc.ids, attentionMask: enc.attentionMask, batch: idx.length, seqLen: enc.seqLen };
+    if (!rt.streamed) {
+      yield { start, enc, out: await rt.forwardHooks(input, hooks) };
+      continue;
+    }
+    chunk.push({ start, enc, input });
+    tokens += idx.length * enc.seqLen;
+    if (tokens < rt.chunkTokens && start + batchSize < texts.length) continue;
+    const outs = await rt.forwardChunk(chunk.map((c) => c.input), hooks);
+    for (const [k, c] of chunk.entries()) yield { start: c.start, enc: c.enc, out: outs[k]! };
+    chunk = [];
+    tokens = 0;
+  }
 }
 
 export async function attentionCovarianceMetrics(model: Pick<LoadedModel, 'runtime' | 'checkpoint' | 'tokenizer'>, texts: string[], o: AttentionCovarianceOptions = {}): Promise<AttentionCovarianceMetrics> {
@@ -63,11 +91,8 @@ export async function attentionCovarianceMetrics(model: Pick<LoadedModel, 'runti
   const metrics = new Float32Array(n * dv * rank);
   const entropy = new Float64Array(n);
   const H = block.attn.nHead;
-  for (let start = 0; start < n; start += batchSize) {
-    const idx = texts.slice(start, start + batchSize);
-    const enc = model.tokenizer.encodeBatch(idx, { maxLength });
-    const B = idx.length, T = enc.seqLen;
-    const out = await model.runtime.forwardHooks({ ids: enc.ids, attentionMask: enc.attentionMask, batch: B, seqLen: T }, hooks);
+  for await (const { start, enc, out } of hookBatches(model, texts, batchSize, maxLength, hooks)) {
+    const B = Math.min(batchSize, n - start), T = enc.seqLen;
     const h = out.get(hookName(hooks[0]!))!.data; // [B, T, dIn]
     const p = out.get(hookName(hooks[1]!))!.data; // [B, H, T]
     for (let b = 0; b < B; b++) {

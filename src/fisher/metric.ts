@@ -25,7 +25,7 @@ import { gemm } from '../geometry/gemm.ts';
 import { GraphBuilder, createSession } from '../model/onnx-builder.ts';
 import { defaultThreads } from '../util/workers.ts';
 import type { FloatArray, ParamStore } from '../params/param-store.ts';
-import { W } from '../model/spec.ts';
+import { W, type ModelSpec } from '../model/spec.ts';
 import { requireLmHead } from '../params/block.ts';
 
 export interface LmHead {
@@ -40,8 +40,12 @@ export interface LmHead {
 }
 
 export function lmHead(params: ParamStore): LmHead {
-  const u = requireLmHead(params.spec, 'the Fisher metric');
-  const c = params.canonical();
+  return lmHeadOf(params.spec, params.canonical());
+}
+
+/** The LM head from canonical tensors holding at least the head's (a layer-streamed run's head piece). */
+export function lmHeadOf(spec: ModelSpec, c: Map<string, { shape: number[]; data: FloatArray }>): LmHead {
+  const u = requireLmHead(spec, 'the Fisher metric');
   const t = c.get(W.unembed)!;
   return { W: t.data, V: t.shape[0], d: t.shape[1], b: u.bias ? c.get(W.unembedBias)!.data : undefined, softcap: u.softcap };
 }

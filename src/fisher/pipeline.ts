@@ -28,6 +28,7 @@ import { cachedStep, readJson } from './step-cache.ts';
 import { writeFisherReport } from './report.ts';
 import { attentionCovarianceMetrics } from './attention-covariance.ts';
 import type { UpstreamDirs } from './upstream-config.ts';
+import type { FisherWeights } from './weight-source.ts';
 import type { LoadedModel } from '../model/load.ts';
 import { covarianceEllipses, fillDisconnected, mdsSpectrum, metricsIn2d, writeUpstreamOutputs } from './upstream.ts';
 import { FISHER_OPTIONS } from './defaults.ts';
@@ -127,8 +128,8 @@ const mat = (path: string): Matrix<Float64Array> => {
   return { rows: a.shape[0], cols: a.shape[1], data: a.data instanceof Float64Array ? a.data : Float64Array.from(a.data) };
 };
 
-/** Runs (or resumes) the whole pipeline for a model's parameters and a dataset. */
-export async function runFisherPipeline(params: ParamStore, tokenizer: AtlasTokenizer, modelKey: string, dataset: Dataset, options: FisherPipelineOptions): Promise<FisherPipelineResult> {
+/** Runs (or resumes) the whole pipeline for a model's parameters (held whole, or layer-streamed: weight-source.ts) and a dataset. */
+export async function runFisherPipeline(params: ParamStore | FisherWeights, tokenizer: AtlasTokenizer, modelKey: string, dataset: Dataset, options: FisherPipelineOptions): Promise<FisherPipelineResult> {
   const o = withDefaults(FISHER_OPTIONS, options);
   const nHidden = params.spec.nLayer + 1;
   if (!Number.isInteger(o.layer) || o.layer < -nHidden || o.layer >= nHidden) {

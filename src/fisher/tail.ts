@@ -59,8 +59,14 @@ interface Rows {
   cols: number;
 }
 
+/**
+ * What the tail reads from its text's batch forward: the batch, positions, rotary length and, per block, the
+ * keys/values attention saw. A Tape, or (layer-streamed) the same fields with only the current block's kv.
+ */
+export type TailContext = Pick<Tape, 'batch' | 'positions' | 'ropeSeqLen' | 'layers'>;
+
 /** Index of the last real token of text b (aggregation 'final'). */
-export function lastRealPosition(tape: Tape, b: number): number {
+export function lastRealPosition(tape: Pick<Tape, 'batch'>, b: number): number {
   const { seqLen: T, attentionMask } = tape.batch;
   for (let t = T - 1; t >= 0; t--) if (attentionMask[b * T + t]) return t;
   throw new AtlasError(`text ${b} has no real token`, { field: 'attentionMask' });
@@ -71,7 +77,8 @@ class TangentOps implements BlockOps<Rows> {
   /** Rows in flight: 1 before the seeds, 1 + m after. */
   R = 1;
 
-  constructor(readonly spec: ModelSpec, readonly weights: Map<string, ParamTensor>, readonly tape: Tape, readonly b: number, readonly t: number) {}
+  /** `weights`: the canonical tensors the next operations read (swapped per block when streaming). */
+  constructor(readonly spec: ModelSpec, public weights: Map<string, ParamTensor>, readonly tape: TailContext, readonly b: number, readonly t: number) {}
 
   w(name: string): FloatArray {
     const x = this.weights.get(name);
@@ -232,48 +239,89 @@ class TangentOps implements BlockOps<Rows> {
 }
 
 /**
+ * One token's tail, run piece by piece — the embeddings, block 0, 1, …, the final norm — each piece reading
+ * the canonical weights it is given, so that a layer-streamed caller can hold one block's weights (and the
+ * batch forward's keys/values of that block only) at a time. `tokenTail` runs all pieces on one set of weights.
+ */
+export class TokenTail {
+  private readonly ops: TangentOps;
+  private x: Rows | undefined;
+  private readonly residuals: Float64Array[] = [];
+  private m = 0;
+  private next = 0;
+
+  /** `t`: the token's position (default: text `b`'s last real token). */
+  constructor(readonly spec: ModelSpec, ctx: TailContext, b: number, readonly opts: TailOptions, t?: number) {
+    requireLmHead(spec, 'the Fisher metric');
+    const L = spec.nLayer;
+    const layer = opts.layer;
+    if (!Number.isInteger(layer) || layer < 0 || layer > L) throw new AtlasError(`layer ${layer} does not exist: hidden layers are 0..${L}`, { field: 'layer' });
+    this.ops = new TangentOps(spec, new Map(), ctx, b, t ?? lastRealPosition(ctx, b));
+  }
+
+  /** The token's embedding and the embedding norm. */
+  embed(weights: Map<string, ParamTensor>): void {
+    this.ops.weights = weights;
+    this.x = runEmbedNorm(this.ops, this.spec, this.ops.embed());
+  }
+
+  /** Enters layer l: records the residual, and seeds the tangents (or sets the point) at the chosen layer. */
+  private enter(l: number): void {
+    const { opts, ops } = this;
+    const d = this.spec.dModel;
+    let x = this.x!;
+    if (l === opts.layer && opts.pointValue) for (let j = 0; j < d; j++) x.data[j] = opts.pointValue[j];
+    this.residuals.push(Float64Array.from(x.data.subarray(0, d)));
+    if (l !== opts.layer || !opts.seeds) return;
+    const s = opts.seeds === 'identity' ? null : opts.seeds;
+    if (s && s.length % d !== 0) throw new AtlasError(`seed directions have ${s.length} values, not a multiple of d = ${d}`, { field: 'seeds' });
+    this.m = s ? s.length / d : d;
+    ops.R = 1 + this.m;
+    const nx = allocLike(x.data, ops.R * d);
+    nx.set(x.data.subarray(0, d));
+    if (s) nx.set(s, d);
+    else for (let r = 0; r < d; r++) nx[(1 + r) * d + r] = 1;
+    this.x = { data: nx, cols: d };
+  }
+
+  /** Block l (blocks run in order, after `embed`); the context's layers[l] must hold that block's keys/values. */
+  async block(l: number, weights: Map<string, ParamTensor>): Promise<void> {
+    if (!this.x || l !== this.next) throw new Error(`TokenTail: block ${l} out of order (expected ${this.next})`);
+    this.enter(l);
+    this.ops.weights = weights;
+    this.x = await runBlock(this.ops, this.spec, l, this.x);
+    this.next++;
+  }
+
+  /** The final norm (after the last block): the LM head's input and the tangents there. */
+  finish(weights: Map<string, ParamTensor>): TailResult {
+    const L = this.spec.nLayer;
+    if (this.next !== L) throw new Error(`TokenTail: finish after ${this.next} of ${L} blocks`);
+    this.enter(L);
+    this.ops.weights = weights;
+    const d = this.spec.dModel;
+    const y = runFinalNorm(this.ops, this.spec, this.x!).data;
+    const { residuals, m } = this;
+    return {
+      point: residuals[this.opts.layer],
+      residuals,
+      preNorm: residuals[L],
+      postNorm: Float64Array.from(y.subarray(0, d)),
+      tangents: m > 0 ? (y.subarray(d) as FloatArray) : undefined,
+      m,
+    };
+  }
+}
+
+/**
  * Runs text `b`'s token at position `t` (default: its last real token) from the embeddings through every
  * block and the final norm, seeding tangents at layer `opts.layer`. `tape` must come from
  * `forward(params, batch)` on the same parameters.
  */
 export async function tokenTail(params: ParamStore, tape: Tape, b: number, opts: TailOptions, t?: number): Promise<TailResult> {
-  const spec = params.spec;
-  requireLmHead(spec, 'the Fisher metric');
-  const L = spec.nLayer;
-  const d = spec.dModel;
-  const layer = opts.layer;
-  if (!Number.isInteger(layer) || layer < 0 || layer > L) throw new AtlasError(`layer ${layer} does not exist: hidden layers are 0..${L}`, { field: 'layer' });
-  const ops = new TangentOps(spec, params.canonical() as Map<string, ParamTensor>, tape, b, t ?? lastRealPosition(tape, b));
-  let x = runEmbedNorm(ops, spec, ops.embed());
-
-  const residuals: Float64Array[] = [];
-  let m = 0;
-  const enter = (l: number): void => {
-    if (l === layer && opts.pointValue) for (let j = 0; j < d; j++) x.data[j] = opts.pointValue[j];
-    residuals.push(Float64Array.from(x.data.subarray(0, d)));
-    if (l !== layer || !opts.seeds) return;
-    const s = opts.seeds === 'identity' ? null : opts.seeds;
-    if (s && s.length % d !== 0) throw new AtlasError(`seed directions have ${s.length} values, not a multiple of d = ${d}`, { field: 'seeds' });
-    m = s ? s.length / d : d;
-    ops.R = 1 + m;
-    const nx = allocLike(x.data, ops.R * d);
-    nx.set(x.data.subarray(0, d));
-    if (s) nx.set(s, d);
-    else for (let r = 0; r < d; r++) nx[(1 + r) * d + r] = 1;
-    x = { data: nx, cols: d };
-  };
-  for (let l = 0; l < L; l++) {
-    enter(l);
-    x = await runBlock(ops, spec, l, x);
-  }
-  enter(L);
-  const y = runFinalNorm(ops, spec, x).data;
-  return {
-    point: residuals[layer],
-    residuals,
-    preNorm: residuals[L],
-    postNorm: Float64Array.from(y.subarray(0, d)),
-    tangents: m > 0 ? (y.subarray(d) as FloatArray) : undefined,
-    m,
-  };
+  const weights = params.canonical() as Map<string, ParamTensor>;
+  const tail = new TokenTail(params.spec, tape, b, opts, t);
+  tail.embed(weights);
+  for (let l = 0; l < params.spec.nLayer; l++) await tail.block(l, weights);
+  return tail.finish(weights);
 }

@@ -406,10 +406,8 @@ class Recorder implements BlockOps<Node> {
   }
 }
 
-/** Forward pass keeping what the backward needs. */
-export async function forward(params: ParamStore, batch: TokenBatch): Promise<Tape> {
-  const spec = params.spec;
-  requireLmHead(spec, 'the next-token loss');
+/** Checks a batch's ids against the vocabulary; its positions and the length the rotary scaling sees. */
+function prepareBatch(spec: ModelSpec, batch: TokenBatch): { positions: Int32Array; ropeSeqLen: number } {
   const { batch: B, seqLen: T, ids, attentionMask: mask } = batch;
   if (ids.length !== B * T || mask.length !== B * T) throw new Error(`forward: ids/attentionMask must hold batch×seqLen = ${B * T} values`);
   const N = B * T;
@@ -418,9 +416,52 @@ export async function forward(params: ParamStore, batch: TokenBatch): Promise<Ta
     if (!(ids[i] >= 0 && ids[i] < V)) throw new AtlasError(`token id ${ids[i]} is outside the vocabulary (0..${V - 1})`, { field: 'vocab_size', hint: 'the tokenizer does not match the model' });
   }
   const lp = spec.embed.learnedPositions;
-  const pos = positionsOf(batch, lp ? Math.min(spec.maxPositions, lp.rows - lp.offset) : spec.maxPositions);
+  const positions = positionsOf(batch, lp ? Math.min(spec.maxPositions, lp.rows - lp.offset) : spec.maxPositions);
   let ropeSeqLen = 1;
-  for (const p of pos) ropeSeqLen = Math.max(ropeSeqLen, p + 1);
+  for (const p of positions) ropeSeqLen = Math.max(ropeSeqLen, p + 1);
+  return { positions, ropeSeqLen };
+}
+
+/**
+ * The forward of one batch, one piece at a time — the embeddings, then block 0, 1, … — each piece reading only
+ * its own canonical weights and keeping nothing for a backward. For callers that hold one block's weights at a
+ * time (the layer-streamed Fisher metrics, src/fisher/compute.ts). The operations are `forward`'s own, so the
+ * residual stream and each block's keys/values are bitwise those of `forward`'s tape.
+ */
+export class PiecewiseForward {
+  readonly positions: Int32Array;
+  readonly ropeSeqLen: number;
+  /** The residual stream [batch·seqLen, dModel] after the pieces run so far. */
+  private h: Arr | undefined;
+
+  constructor(readonly spec: ModelSpec, readonly batch: TokenBatch, readonly f64: boolean) {
+    ({ positions: this.positions, ropeSeqLen: this.ropeSeqLen } = prepareBatch(spec, batch));
+  }
+
+  private recorder(weights: Map<string, ParamTensor>): Recorder {
+    return new Recorder(this.spec, weights, this.batch, this.positions, this.ropeSeqLen, this.f64);
+  }
+
+  /** Token (+ position, type) embeddings and the embedding norm. */
+  embed(weights: Map<string, ParamTensor>): void {
+    const rec = this.recorder(weights);
+    this.h = runEmbedNorm(rec, this.spec, rec.embed()).data;
+  }
+
+  /** Applies block `l` to the residual stream; returns the keys/values its attention saw (as Tape.layers[l]). */
+  async block(l: number, weights: Map<string, ParamTensor>): Promise<LayerKV> {
+    if (!this.h) throw new Error('PiecewiseForward.block before embed');
+    const rec = this.recorder(weights);
+    this.h = (await runBlock(rec, this.spec, l, { data: this.h, cols: this.spec.dModel })).data;
+    return rec.layers[l]!;
+  }
+}
+
+/** Forward pass keeping what the backward needs. */
+export async function forward(params: ParamStore, batch: TokenBatch): Promise<Tape> {
+  const spec = params.spec;
+  requireLmHead(spec, 'the next-token loss');
+  const { positions: pos, ropeSeqLen } = prepareBatch(spec, batch);
   const rec = new Recorder(spec, params.canonical() as Map<string, ParamTensor>, batch, pos, ropeSeqLen, params.isFloat64);
   let h = runEmbedNorm(rec, spec, rec.embed());
   for (let l = 0; l < spec.nLayer; l++) h = await runBlock(rec, spec, l, h);

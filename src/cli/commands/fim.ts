@@ -27,7 +27,7 @@ const FIM_DATASET = overrideDefaults(pickOptions(DATASET_OPTIONS, ['textColumn',
 const FLAGS = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
   upstream: { type: 'boolean' }, granularity: { type: 'string' }, 'save-fisher': { type: 'boolean' }, device: { type: 'string' },
-  revision: { type: 'string' }, compare: { type: 'string', multiple: true }, labels: { type: 'string' },
+  revision: { type: 'string' }, compare: { type: 'string', multiple: true }, labels: { type: 'string' }, 'max-memory': { type: 'string' },
   ...tableFlags(PARAM_FISHER_OPTIONS, FIM_DATASET),
 } as const;
 
@@ -52,6 +52,8 @@ folders: grouped bars of layer importance, and for two folders the Fisher-vs-Fis
 layer and per tensor (fisher_comparison.json/csv + figure). --mode true samples the targets from the model instead of using
 the text's own next tokens. --data: a text file (one sample per line) or any dataset file latent-atlas reads
 (csv, tsv, jsonl, json, arrow, HF folder, builtin:NAME, e.g. builtin:brown-genres); labels are not read.
+--max-memory SIZE (default 80 % of the free memory): per-sample gradients hold every parameter at once, so a
+model too large for it is refused before any work.
 Writes fisher_diagonal.safetensors, fisher_layers.json, summary.json (ours + upstream's fields),
 layer_importance.json and component_importance.json (upstream's schema) and fisher_layers.svg/png to --out.
 
@@ -95,7 +97,7 @@ ${tableHelp(FIM_DATASET)}
         : assembleDataset({ name: 'calibration', source: CALIBRATION_SOURCE, texts: CALIBRATION_TEXTS.slice(0, numSamples), labelNames: null, warnings: [] });
       const bar = progress({ total: data.texts.length, label: 'fim', unit: 'text' });
       let last = 0;
-      const result = await parameterFisher({ checkpoint, tokenizer }, data, { ...options, onProgress: (done) => { bar.tick(done - last); last = done; } });
+      const result = await parameterFisher({ checkpoint, tokenizer }, data, { ...options, maxMemory: stringFlag(values['max-memory']), onProgress: (done) => { bar.tick(done - last); last = done; } });
       bar.done();
       const out = resolve(stringFlag(values.out) ?? 'fim-out');
       const shapes = new Map([...result.params.tensors].map(([n, t]) => [n, t.shape]));

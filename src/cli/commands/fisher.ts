@@ -7,7 +7,8 @@ import { fromFlags, tableFlags, tableHelp } from '../table-flags.ts';
 import { FISHER_OPTIONS } from '../../fisher/defaults.ts';
 import { DATASET_OPTIONS } from '../../data/defaults.ts';
 import { MODEL_OPTIONS } from '../../model/defaults.ts';
-import { assertWholeModelFits } from '../../model/memory.ts';
+import { float32WeightBytes, formatBytes } from '../../model/memory.ts';
+import { fisherWeightsFor } from '../../fisher/weight-source.ts';
 import { ParamStore } from '../../params/param-store.ts';
 import { runFisherPipeline } from '../../fisher/pipeline.ts';
 import { isUpstreamConfig, translateUpstreamConfig, type TranslatedConfig } from '../../fisher/upstream-config.ts';
@@ -38,6 +39,8 @@ export const fisherCommand: Command = {
 
 Each text's point is its last real token's hidden state at --layer; its metric is the Fisher information of
 the model's next-token distribution, G = Jᵀ(diag p − ppᵀ)J + λI (--metric output-fisher, the default).
+A model whose float32 weights do not fit --max-memory runs one block at a time over chunks of texts, with the
+same results; a budget below one block's weights is refused.
 --metric attention-covariance is the seed-000 pipeline's definition: η = Σ_t w_t v_t and
 G = α Σ_t w_t (v_t − η)(v_t − η)ᵀ + λI, α = 1/max(1e-8, 1 − Σ w_t²), with v_t = the last block's value
 projection of hidden_states[-2] (no input norm) and w = the head-mean attention row of the last real token.
@@ -78,8 +81,11 @@ ${MODEL_HELP}`,
     if (upstream?.totalSamples !== undefined && dataset.texts.length > upstream.totalSamples) dataset = firstTexts(dataset, upstream.totalSamples);
     const model = await modelFromFlags(values, positionals);
     try {
-      assertWholeModelFits(model.checkpoint.spec, model.maxMemory, 'fisher (gradients of the whole model)', 2);
-      const params = ParamStore.fromCheckpoint(model.checkpoint);
+      // too large to hold whole: read block by block (a budget below one block's weights is refused here, in one line)
+      const params = fisherWeightsFor(model);
+      if (!(params instanceof ParamStore) && values.verbose) {
+        console.error(`verbose: the float32 weights (${formatBytes(float32WeightBytes(model.checkpoint.spec))}) cannot be held whole within ${formatBytes(model.maxMemory)}: the Fisher metrics run one block at a time over chunks of texts`);
+      }
       const bar = progress({ total: dataset.texts.length, label: 'fisher metrics', unit: 'texts' });
       let last = 0;
       const r = await runFisherPipeline(params, model.tokenizer, model.key, dataset, {
