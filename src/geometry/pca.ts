@@ -37,9 +37,12 @@ export interface PcaOptions {
    * power iterations, range, QR and projection, the covariance / Gram product of the exact solvers and the
    * final projection in float32 (about twice the GEMM speed, half the memory), the mean in float32 too; the
    * total variance is summed and the eigen-decomposition / SVD of the small matrices done in float64. Values
-   * move by float32 rounding: randomized, singular values ~1e-7 relative; the exact solvers' float32 covariance /
-   * Gram matrix squares the conditioning, so σᵢ moves by up to ~ε₃₂·(σ₁/σᵢ)² (1e-4 for σ₁/σ₅₀ ≈ 460 on
-   * 10,000×768; scikit-learn's float32 SVD: ~ε₃₂·σ₁/σᵢ). Default true; false: every step in float64.
+   * move by float32 rounding: randomized, singular values ~1e-7 relative on the directions it resolves; the
+   * exact solvers' float32 covariance / Gram matrix squares the conditioning, so σᵢ moves by up to
+   * ~ε₃₂·(σ₁/σᵢ)² (1e-4 for σ₁/σ₅₀ ≈ 460 on 10,000×768; scikit-learn's float32 SVD: ~ε₃₂·σ₁/σᵢ). The randomized
+   * solver iterates with that float32 covariance when it is cheaper (randomizedSvdF32's `gram`; its range and
+   * projection still come from the data), which moves σ on a noise bulk it does not resolve by ~1e-4 relative,
+   * a small part of the method's own error there. Default true; false: every step in float64.
    */
   float32?: boolean;
   /** Seed for the randomized solver. Default 0. */
