@@ -1,6 +1,7 @@
 import type { Matrix } from './matrix.ts';
 import { gemm } from './gemm.ts';
 import { symmetricEigen, tql2, type SymmetricEigen } from './linalg.ts';
+import { topTridiagonalEigen } from './tridiagonal-top.ts';
 
 /**
  * Fast dense symmetric eigen-decomposition (the LAPACK dsyevd route), same contract as `symmetricEigen`
@@ -68,14 +69,20 @@ export interface EigenOptions {
    * core that work needs (measured: 768×768 with 50 vectors, 1.21 s with 2 threads vs 0.75 s with 1 on 2 cores).
    */
   threads?: number;
+  /**
+   * Only the `vectors` largest eigenpairs (values.length = vectors, e.g. for a top-k PCA that takes the rest
+   * of the spectrum from the trace): the tridiagonal's are found by bisection and inverse iteration
+   * (tridiagonal-top.ts) instead of divide and conquer's all-n eigenvectors. Default false.
+   */
+  topOnly?: boolean;
 }
 
 /** `symmetricEigen` with the O(n³) products on onnxruntime's float64 GEMM. */
 export async function symmetricEigenDC(a: Matrix<Float64Array>, opts: EigenOptions = {}): Promise<SymmetricEigen> {
   checkInput(a);
   const count = vectorCount(a.rows, opts.vectors);
-  if (a.rows <= SMALL) return firstVectors(symmetricEigen(a), count);
-  const it = eigenWork(a, count);
+  if (a.rows <= SMALL) return topValues(firstVectors(symmetricEigen(a), count), opts.topOnly ? count : a.rows);
+  const it = eigenWork(a, count, opts.topOnly ?? false);
   let step = it.next();
   while (!step.done) {
     const p = step.value;
@@ -90,8 +97,8 @@ export async function symmetricEigenDC(a: Matrix<Float64Array>, opts: EigenOptio
 export function symmetricEigenDCSync(a: Matrix<Float64Array>, opts: Omit<EigenOptions, 'threads'> = {}): SymmetricEigen {
   checkInput(a);
   const count = vectorCount(a.rows, opts.vectors);
-  if (a.rows <= SMALL) return firstVectors(symmetricEigen(a), count);
-  const it = eigenWork(a, count);
+  if (a.rows <= SMALL) return topValues(firstVectors(symmetricEigen(a), count), opts.topOnly ? count : a.rows);
+  const it = eigenWork(a, count, opts.topOnly ?? false);
   let step = it.next();
   while (!step.done) step = it.next(jsProduct(step.value));
   return step.value;
@@ -103,18 +110,22 @@ function vectorCount(n: number, wanted: number | undefined): number {
   return count;
 }
 
+function topValues(r: SymmetricEigen, count: number): SymmetricEigen {
+  return count === r.values.length ? r : { values: r.values.slice(0, count), vectors: r.vectors };
+}
+
 function firstVectors(r: SymmetricEigen, count: number): SymmetricEigen {
   const n = r.values.length;
   return count === n ? r : { values: r.values, vectors: { rows: count, cols: n, data: r.vectors.data.slice(0, count * n) } };
 }
 
-function* eigenWork(input: Matrix<Float64Array>, count: number): Work<SymmetricEigen> {
+function* eigenWork(input: Matrix<Float64Array>, count: number, topOnly = false): Work<SymmetricEigen> {
   const n = input.rows;
   // Scale by a power of two (exact) so the entries are O(1): the secular equation and the products then
   // neither overflow nor underflow.
   let maxAbs = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) maxAbs = Math.max(maxAbs, Math.abs(input.data[i * n + j]));
-  if (maxAbs === 0) return firstVectors(symmetricEigen(input), count);
+  if (maxAbs === 0) return topValues(firstVectors(symmetricEigen(input), count), topOnly ? count : n);
   const scale = 2 ** -Math.round(Math.log2(maxAbs));
   const A = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
@@ -127,6 +138,15 @@ function* eigenWork(input: Matrix<Float64Array>, count: number): Work<SymmetricE
   const refl = new Float64Array(n * n); // row i: reflector v_i (v_i[i+1] = 1, zero before)
   const taus = new Float64Array(n);
   yield* tridiagonalize(A, n, d, e, refl, taus);
+  if (topOnly) {
+    const top = topTridiagonalEigen(d, e, n, count);
+    const Zt = new Float64Array(n * count);
+    for (let r = 0; r < count; r++) for (let i = 0; i < n; i++) Zt[i * count + r] = top.vectors[r * n + i];
+    if (count > 0) yield* backTransform(Zt, n, count, refl, taus);
+    const vectors = new Float64Array(count * n);
+    for (let r = 0; r < count; r++) for (let i = 0; i < n; i++) vectors[r * n + i] = Zt[i * count + r];
+    return { values: top.values.map((v) => v / scale), vectors: { rows: count, cols: n, data: vectors } };
+  }
   const { lam, Q } = yield* tridiagonalEigen(d, e, n);
   // Q: column c = eigenvector of lam[c] (ascending). Keep the `count` largest, descending: Z column r = Q column n−1−r.
   const Z = new Float64Array(n * count);

@@ -120,15 +120,19 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
   let noiseVariance: number;
   if (solver === 'randomized') {
     k = requested;
-    const r = f32 ? await randomizedSvdF32(xc32!, k, { ...svdOpts, gram: g32 }) : await randomizedSvd(xc!, k, svdOpts);
+    const r = f32 ? await randomizedSvdF32(xc32!, k, { ...svdOpts, gram: g32, withoutU: true }) : await randomizedSvd(xc!, k, svdOpts);
     components = r.vt;
     explainedVariance = r.s.map((s) => (s * s) / (n - 1));
     const kept = explainedVariance.reduce((p, v) => p + v, 0);
     noiseVariance = k < minDim ? Math.max(totalVariance - kept, 0) / (minDim - k) : 0;
   } else {
     const g = g32 ?? (useCov ? await product('xc', 'xc', { transposeA: true }) : await product('xc', 'xc', { transposeB: true }));
-    // Divide and conquer with GEMM products; only the eigenvectors that can be kept are back-transformed.
-    const eig = await symmetricEigenDC(g, { vectors: fraction ? minDim : requested, threads: opts.threads });
+    // Divide and conquer with GEMM products; only the eigenvectors that can be kept are back-transformed. A few
+    // components (an integer k ≤ minDim/8) need only the top k eigenpairs of the tridiagonal (bisection and
+    // inverse iteration, O(n·k²)); the discarded eigenvalues then enter the noise variance through their sum,
+    // the trace minus the kept ones (as scikit-learn's randomized solver computes it).
+    const topOnly = !fraction && requested * 8 <= minDim;
+    const eig = await symmetricEigenDC(g, { vectors: fraction ? minDim : requested, threads: opts.threads, topOnly });
     const all = eig.values.slice(0, minDim).map((v) => Math.max(v, 0) / (n - 1));
     if (fraction) {
       const total = all.reduce((p, v) => p + v, 0);
@@ -143,7 +147,13 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
       }
     } else k = requested;
     explainedVariance = all.slice(0, k);
-    noiseVariance = k < minDim ? all.slice(k).reduce((p, v) => p + v, 0) / (minDim - k) : 0;
+    let discarded = all.slice(k).reduce((p, v) => p + v, 0);
+    if (topOnly) {
+      let trace = 0;
+      for (let i = 0; i < g.rows; i++) trace += g.data[i * g.rows + i];
+      discarded = Math.max(trace / (n - 1) - explainedVariance.reduce((p, v) => p + v, 0), 0);
+    }
+    noiseVariance = k < minDim ? discarded / (minDim - k) : 0;
     if (useCov) {
       components = { rows: k, cols: d, data: eig.vectors.data.slice(0, k * d) };
     } else {

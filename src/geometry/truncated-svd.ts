@@ -140,7 +140,7 @@ export async function randomizedSvd(a: Matrix<Float64Array>, nComponents: number
  * resolve, and on those they do not (a noise bulk) a small part of the method's own error there (measured on
  * low-rank + noise data: σ moves ~1e-4 relative where the randomized σ is 2–4 % below the exact one).
  */
-export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'> & { gram?: Matrix<Float64Array> } = {}): Promise<{ u: Matrix<Float64Array>; s: Float64Array; vt: Matrix<Float64Array> }> {
+export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'> & { gram?: Matrix<Float64Array>; withoutU?: boolean } = {}): Promise<{ u?: Matrix<Float64Array>; s: Float64Array; vt: Matrix<Float64Array> }> {
   const { nIter, normalizer, transpose, mCols, size } = randomizedPlan(a.rows, a.cols, nComponents, opts);
   const threads = opts.threads;
   const rng = new Rng(opts.seed ?? 0);
@@ -181,6 +181,8 @@ export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: num
   const small = (await svdFromRowGram(b64, k, threads)) ?? svdWide(b64);
   const s = small.s.slice(0, k);
   const vtK: Matrix<Float64Array> = { rows: k, cols: small.vt.cols, data: small.vt.data.slice(0, k * small.vt.cols) };
+  // `withoutU`: the caller (PCA) projects the data itself; U = Q·Û is then an n-long product for nothing.
+  if (!transpose && opts.withoutU) return { s, vt: vtK };
   const u32 = await gemm(q, { rows: small.u.rows, cols: small.u.cols, data: new Float32Array(small.u.data) }, { threads });
   const uK = takeColumns({ rows: u32.rows, cols: u32.cols, data: new Float64Array(u32.data) }, k);
   if (!transpose) return { u: uK, s, vt: vtK };
