@@ -156,16 +156,17 @@ export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: num
       const y = await gemm(gram, q64, { threads });
       // MᵀM·Q squares cond(M·Q) (~2·10⁵ on 10,000×768 → 60): the Cholesky pass still gives a basis there
       // (cond 1 + ε₆₄·cond², only the span matters), so it is taken up to cond 10⁷ before scipy's P·L.
-      q64 = (await wellConditionedBasis(y, threads, 1e-7)) ?? luPermutedL(y);
+      // cols(M)×size blocks: their products are small, one thread (no hand-off to the pool, see randomizedSvd).
+      q64 = (await wellConditionedBasis(y, 1, 1e-7)) ?? luPermutedL(y);
     }
     // The range M·Q has the Gram matrix Qᵀ(MᵀM)Q = RᵀR: with Q·R⁻¹ in its place, M·(Q·R⁻¹) comes out
     // orthonormal up to float32 rounding, and its Cholesky QR below cannot meet a block too ill-conditioned
     // for it (cond(M·Q) ≈ σ₁/σ_size otherwise, and Gram–Schmidt in JavaScript as the fallback).
     const mq = await gemm(gram, q64, { threads });
-    const g = await gemm(q64, mq, { transposeA: true, threads });
+    const g = await gemm(q64, mq, { transposeA: true, threads: 1 });
     symmetrise(g);
     const rInv = choleskyUpperInverse(g, 1e-7);
-    if (rInv) q64 = await gemm(q64, { rows: size, cols: size, data: rInv }, { threads });
+    if (rInv) q64 = await gemm(q64, { rows: size, cols: size, data: rInv }, { threads: 1 });
     q = { rows: q64.rows, cols: q64.cols, data: new Float32Array(q64.data) };
   } else {
     const normalise = (m: Matrix<Float32Array>) => (normalizer === 'LU' ? normaliseF32(m, threads) : normalizer === 'QR' ? orthonormalBasisF32(m, threads) : Promise.resolve(m));
@@ -178,7 +179,7 @@ export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: num
   const b32 = await gemm(q, a, { transposeA: true, transposeB: transpose, threads });
   const k = Math.min(nComponents, size);
   const b64: Matrix<Float64Array> = { rows: b32.rows, cols: b32.cols, data: new Float64Array(b32.data) };
-  const small = (await svdFromRowGram(b64, k, threads)) ?? svdWide(b64);
+  const small = (await svdFromRowGram(b64, k)) ?? svdWide(b64);
   const s = small.s.slice(0, k);
   const vtK: Matrix<Float64Array> = { rows: k, cols: small.vt.cols, data: small.vt.data.slice(0, k * small.vt.cols) };
   // `withoutU`: the caller (PCA) projects the data itself; U = Q·Û is then an n-long product for nothing.
@@ -198,19 +199,20 @@ export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: num
  * B·Bᵀ (size×size, formed and solved in float64): U, S² = eig(B·Bᵀ), Vᵀ = S⁻¹·Uᵀ·B. Forming B·Bᵀ squares the
  * conditioning, but in float64: σᵢ moves by ~ε₆₄·(σ₁/σᵢ)² relative, below the ε₃₂·σ₁/σᵢ that B's float32 entries
  * already carry for every σᵢ ≥ 10⁻⁴·σ₁ — the only case taken (null otherwise, for `svdWide`'s Jacobi), checked
- * on the first `k` values, the ones the caller keeps. An l×l eigenproblem instead of a QR of the m-long rows.
+ * on the first `k` values, the ones the caller keeps. An l×l eigenproblem instead of a QR of the m-long rows;
+ * its products are small (one thread).
  */
-async function svdFromRowGram(b: Matrix<Float64Array>, k: number, threads?: number): Promise<Svd | null> {
+async function svdFromRowGram(b: Matrix<Float64Array>, k: number): Promise<Svd | null> {
   const l = b.rows;
   const m = b.cols;
   if (l > m) return null;
-  const g = await gemm(b, b, { transposeB: true, threads });
+  const g = await gemm(b, b, { transposeB: true, threads: 1 });
   symmetrise(g);
   const eig = symmetricEigen(g);
   const s = eig.values.map((v) => Math.sqrt(Math.max(v, 0)));
   if (!(s[k - 1]! >= 1e-4 * s[0]!)) return null;
   // Vᵀ rows for every positive σ (the caller keeps k); U columns are the eigenvectors.
-  const vt = await gemm(eig.vectors, b, { threads });
+  const vt = await gemm(eig.vectors, b, { threads: 1 });
   for (let r = 0; r < l; r++) {
     const inv = s[r]! > 0 ? 1 / s[r]! : 0;
     for (let j = 0; j < m; j++) vt.data[r * m + j] *= inv;
