@@ -1,6 +1,7 @@
 import type { Matrix } from './matrix.ts';
 import { gemm } from './gemm.ts';
 import { symmetricEigen, tql2, type SymmetricEigen } from './linalg.ts';
+import { topTridiagonalEigen } from './tridiagonal-top.ts';
 
 /**
  * Fast dense symmetric eigen-decomposition (the LAPACK dsyevd route), same contract as `symmetricEigen`
@@ -29,11 +30,15 @@ const PANEL = 32;
 const EPS = 2 ** -52;
 
 /** C (m×n) = A (m×k) · B (k×n), all row-major float64. */
-interface Product { a: Float64Array; b: Float64Array; m: number; k: number; n: number }
+interface Product {
+  a: Float64Array; b: Float64Array; m: number; k: number; n: number;
+  /** The result is read only until the next product: it may live in a buffer reused for every such product. */
+  scratch?: boolean;
+}
 type Work<T> = Generator<Product, T, Float64Array>;
 
-function* mul(a: Float64Array, b: Float64Array, m: number, k: number, n: number): Work<Float64Array> {
-  return yield { a, b, m, k, n };
+function* mul(a: Float64Array, b: Float64Array, m: number, k: number, n: number, scratch = false): Work<Float64Array> {
+  return yield { a, b, m, k, n, scratch };
 }
 
 /** Row-major product in JavaScript (i-k-j order: contiguous inner loop, no bounds surprises). */
@@ -68,19 +73,29 @@ export interface EigenOptions {
    * core that work needs (measured: 768×768 with 50 vectors, 1.21 s with 2 threads vs 0.75 s with 1 on 2 cores).
    */
   threads?: number;
+  /**
+   * Only the `vectors` largest eigenpairs (values.length = vectors, e.g. for a top-k PCA that takes the rest
+   * of the spectrum from the trace): the tridiagonal's are found by bisection and inverse iteration
+   * (tridiagonal-top.ts) instead of divide and conquer's all-n eigenvectors. Default false.
+   */
+  topOnly?: boolean;
 }
 
 /** `symmetricEigen` with the O(n³) products on onnxruntime's float64 GEMM. */
 export async function symmetricEigenDC(a: Matrix<Float64Array>, opts: EigenOptions = {}): Promise<SymmetricEigen> {
   checkInput(a);
   const count = vectorCount(a.rows, opts.vectors);
-  if (a.rows <= SMALL) return firstVectors(symmetricEigen(a), count);
-  const it = eigenWork(a, count);
+  if (a.rows <= SMALL) return topValues(firstVectors(symmetricEigen(a), count), opts.topOnly ? count : a.rows);
+  const it = eigenWork(a, count, opts.topOnly ?? false);
+  // One buffer for every scratch product (the n²-sized trailing updates): fresh arrays of that size per panel
+  // cost more in garbage collection than the products themselves.
+  let scratch = new Float64Array(0);
   let step = it.next();
   while (!step.done) {
     const p = step.value;
+    if (p.scratch && scratch.length < p.m * p.n) scratch = new Float64Array(p.m * p.n);
     // Small products are cheaper in JavaScript than a session round trip.
-    const out = p.m * p.k * p.n < 262144 ? jsProduct(p) : (await gemm({ rows: p.m, cols: p.k, data: p.a }, { rows: p.k, cols: p.n, data: p.b }, { threads: opts.threads ?? 1 })).data;
+    const out = p.m * p.k * p.n < 262144 ? jsProduct(p) : (await gemm({ rows: p.m, cols: p.k, data: p.a }, { rows: p.k, cols: p.n, data: p.b }, { threads: opts.threads ?? 1, out: p.scratch ? scratch : undefined })).data;
     step = it.next(out);
   }
   return step.value;
@@ -90,8 +105,8 @@ export async function symmetricEigenDC(a: Matrix<Float64Array>, opts: EigenOptio
 export function symmetricEigenDCSync(a: Matrix<Float64Array>, opts: Omit<EigenOptions, 'threads'> = {}): SymmetricEigen {
   checkInput(a);
   const count = vectorCount(a.rows, opts.vectors);
-  if (a.rows <= SMALL) return firstVectors(symmetricEigen(a), count);
-  const it = eigenWork(a, count);
+  if (a.rows <= SMALL) return topValues(firstVectors(symmetricEigen(a), count), opts.topOnly ? count : a.rows);
+  const it = eigenWork(a, count, opts.topOnly ?? false);
   let step = it.next();
   while (!step.done) step = it.next(jsProduct(step.value));
   return step.value;
@@ -103,18 +118,22 @@ function vectorCount(n: number, wanted: number | undefined): number {
   return count;
 }
 
+function topValues(r: SymmetricEigen, count: number): SymmetricEigen {
+  return count === r.values.length ? r : { values: r.values.slice(0, count), vectors: r.vectors };
+}
+
 function firstVectors(r: SymmetricEigen, count: number): SymmetricEigen {
   const n = r.values.length;
   return count === n ? r : { values: r.values, vectors: { rows: count, cols: n, data: r.vectors.data.slice(0, count * n) } };
 }
 
-function* eigenWork(input: Matrix<Float64Array>, count: number): Work<SymmetricEigen> {
+function* eigenWork(input: Matrix<Float64Array>, count: number, topOnly = false): Work<SymmetricEigen> {
   const n = input.rows;
   // Scale by a power of two (exact) so the entries are O(1): the secular equation and the products then
   // neither overflow nor underflow.
   let maxAbs = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) maxAbs = Math.max(maxAbs, Math.abs(input.data[i * n + j]));
-  if (maxAbs === 0) return firstVectors(symmetricEigen(input), count);
+  if (maxAbs === 0) return topValues(firstVectors(symmetricEigen(input), count), topOnly ? count : n);
   const scale = 2 ** -Math.round(Math.log2(maxAbs));
   const A = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
@@ -127,6 +146,15 @@ function* eigenWork(input: Matrix<Float64Array>, count: number): Work<SymmetricE
   const refl = new Float64Array(n * n); // row i: reflector v_i (v_i[i+1] = 1, zero before)
   const taus = new Float64Array(n);
   yield* tridiagonalize(A, n, d, e, refl, taus);
+  if (topOnly) {
+    const top = topTridiagonalEigen(d, e, n, count);
+    const Zt = new Float64Array(n * count);
+    for (let r = 0; r < count; r++) for (let i = 0; i < n; i++) Zt[i * count + r] = top.vectors[r * n + i];
+    if (count > 0) yield* backTransform(Zt, n, count, refl, taus);
+    const vectors = new Float64Array(count * n);
+    for (let r = 0; r < count; r++) for (let i = 0; i < n; i++) vectors[r * n + i] = Zt[i * count + r];
+    return { values: top.values.map((v) => v / scale), vectors: { rows: count, cols: n, data: vectors } };
+  }
   const { lam, Q } = yield* tridiagonalEigen(d, e, n);
   // Q: column c = eigenvector of lam[c] (ascending). Keep the `count` largest, descending: Z column r = Q column n−1−r.
   const Z = new Float64Array(n * count);
@@ -146,6 +174,9 @@ function* eigenWork(input: Matrix<Float64Array>, count: number): Work<SymmetricE
 function* tridiagonalize(A: Float64Array, n: number, d: Float64Array, e: Float64Array, refl: Float64Array, taus: Float64Array): Work<void> {
   const col = new Float64Array(n);
   const ww = new Float64Array(PANEL * n); // panel W vectors, row t = w_t (global row index)
+  // The trailing update's factors, every entry rewritten per panel.
+  const leftAll = new Float64Array(n * 2 * PANEL);
+  const rightAll = new Float64Array(2 * PANEL * n);
   const vtw = new Float64Array(PANEL);
   const wtv = new Float64Array(PANEL);
   for (let p = 0; p < n - 1; p += PANEL) {
@@ -216,8 +247,8 @@ function* tridiagonalize(A: Float64Array, n: number, d: Float64Array, e: Float64
     const q0 = p + b;
     const nt = n - q0;
     if (nt <= 0) continue;
-    const left = new Float64Array(nt * 2 * b);
-    const right = new Float64Array(2 * b * nt);
+    const left = leftAll.subarray(0, nt * 2 * b);
+    const right = rightAll.subarray(0, 2 * b * nt);
     for (let t = 0; t < b; t++) {
       const vt = refl.subarray((p + t) * n);
       const wt = ww.subarray(t * n);
@@ -228,7 +259,7 @@ function* tridiagonalize(A: Float64Array, n: number, d: Float64Array, e: Float64
       right.set(wt.subarray(q0, n), t * nt);
       right.set(vt.subarray(q0, n), (b + t) * nt);
     }
-    const upd = yield* mul(left, right, nt, 2 * b, nt);
+    const upd = yield* mul(left, right, nt, 2 * b, nt, true);
     for (let r = 0; r < nt; r++) {
       const ar = (q0 + r) * n + q0;
       const ur = r * nt;
@@ -305,11 +336,11 @@ function* backTransform(Z: Float64Array, n: number, width: number, refl: Float64
       }
     }
     const zsub = Z.subarray(r0 * width, n * width);
-    const p1 = yield* mul(vt, zsub, b, nr, width); // Vᵀ Z
+    const p1 = yield* mul(vt, zsub, b, nr, width, true); // Vᵀ Z (read once, by T·p1)
     const p2 = jsProduct({ a: T, b: p1, m: b, k: b, n: width }); // T Vᵀ Z
     const v = new Float64Array(nr * b);
     for (let t = 0; t < b; t++) for (let r = 0; r < nr; r++) v[r * b + t] = vt[t * nr + r];
-    const p3 = yield* mul(v, p2, nr, b, width);
+    const p3 = yield* mul(v, p2, nr, b, width, true);
     for (let i = 0; i < zsub.length; i++) zsub[i] -= p3[i];
   }
 }

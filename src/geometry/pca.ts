@@ -1,6 +1,3 @@
-import * as ort from 'onnxruntime-node';
-import onnxProto from 'onnx-proto';
-import type { onnx as OnnxTypes } from 'onnx-proto';
 import { AtlasError } from '../errors.ts';
 import { defaultThreads } from '../util/workers.ts';
 import { gemm } from './gemm.ts';
@@ -8,9 +5,8 @@ import type { Matrix } from './matrix.ts';
 import { toFloat64 } from './matrix.ts';
 import { svdFlipByComponents } from './linalg.ts';
 import { symmetricEigenDC } from './eigen-dc.ts';
-import { randomizedSvd, randomizedSvdF32, validateMatrix, type PowerIterationNormalizer } from './truncated-svd.ts';
-
-const { onnx } = onnxProto;
+import { gramPaysOff, randomizedSvd, randomizedSvdF32, validateMatrix, type PowerIterationNormalizer } from './truncated-svd.ts';
+import { centre32, type CentredProduct } from './centre32.ts';
 
 export type PcaSolver = 'auto' | 'full' | 'covariance_eigh' | 'randomized';
 
@@ -41,9 +37,12 @@ export interface PcaOptions {
    * power iterations, range, QR and projection, the covariance / Gram product of the exact solvers and the
    * final projection in float32 (about twice the GEMM speed, half the memory), the mean in float32 too; the
    * total variance is summed and the eigen-decomposition / SVD of the small matrices done in float64. Values
-   * move by float32 rounding: randomized, singular values ~1e-7 relative; the exact solvers' float32 covariance /
-   * Gram matrix squares the conditioning, so σᵢ moves by up to ~ε₃₂·(σ₁/σᵢ)² (1e-4 for σ₁/σ₅₀ ≈ 460 on
-   * 10,000×768; scikit-learn's float32 SVD: ~ε₃₂·σ₁/σᵢ). Default true; false: every step in float64.
+   * move by float32 rounding: randomized, singular values ~1e-7 relative on the directions it resolves; the
+   * exact solvers' float32 covariance / Gram matrix squares the conditioning, so σᵢ moves by up to
+   * ~ε₃₂·(σ₁/σᵢ)² (1e-4 for σ₁/σ₅₀ ≈ 460 on 10,000×768; scikit-learn's float32 SVD: ~ε₃₂·σ₁/σᵢ). The randomized
+   * solver iterates with that float32 covariance when it is cheaper (randomizedSvdF32's `gram`; its range and
+   * projection still come from the data), which moves σ on a noise bulk it does not resolve by ~1e-4 relative,
+   * a small part of the method's own error there. Default true; false: every step in float64.
    */
   float32?: boolean;
   /** Seed for the randomized solver. Default 0. */
@@ -98,7 +97,12 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
 
   // float32 input: computed in float32, as scikit-learn computes float32 data (see PcaOptions.float32).
   const f32 = x.data instanceof Float32Array && (opts.float32 ?? true);
-  const { mean, xc, xc32, sumOfSquares } = f32 ? await centre32(x.data as Float32Array, n, d, opts.threads ?? defaultThreads()) : centre64(x.data, n, d);
+  const svdOpts = { nIter: opts.iteratedPower ?? 'auto', nOversamples: opts.nOversamples, powerIterationNormalizer: opts.powerIterationNormalizer, seed: opts.seed, threads: opts.threads } as const;
+  // Eigenvalues of XcᵀXc and XcXcᵀ are the squared singular values of Xc; the exact solvers take the smaller matrix.
+  const useCov = solver === 'covariance_eigh' || d <= n;
+  // float32: the cross-product the solver needs is formed in the same onnxruntime run as the centring.
+  const wanted: CentredProduct = solver !== 'randomized' ? (useCov ? 'covariance' : 'gram') : gramPaysOff(n, d, requested, svdOpts) ? 'covariance' : 'none';
+  const { mean, xc, xc32, sumOfSquares, product: g32 } = f32 ? { xc: undefined, ...(await centre32(x.data as Float32Array, n, d, wanted, opts.threads ?? defaultThreads())) } : centre64(x.data, n, d);
   // A NaN or ±Infinity anywhere makes the sum of squares non-finite: only then scan for the row to name.
   if (!Number.isFinite(sumOfSquares)) validateMatrix(x, 'pca');
   const totalVariance = sumOfSquares / (n - 1);
@@ -116,19 +120,19 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
   let noiseVariance: number;
   if (solver === 'randomized') {
     k = requested;
-    const svdOpts = { nIter: opts.iteratedPower ?? 'auto', nOversamples: opts.nOversamples, powerIterationNormalizer: opts.powerIterationNormalizer, seed: opts.seed, threads: opts.threads } as const;
-    const r = f32 ? await randomizedSvdF32(xc32!, k, svdOpts) : await randomizedSvd(xc!, k, svdOpts);
+    const r = f32 ? await randomizedSvdF32(xc32!, k, { ...svdOpts, gram: g32, withoutU: true }) : await randomizedSvd(xc!, k, svdOpts);
     components = r.vt;
     explainedVariance = r.s.map((s) => (s * s) / (n - 1));
     const kept = explainedVariance.reduce((p, v) => p + v, 0);
     noiseVariance = k < minDim ? Math.max(totalVariance - kept, 0) / (minDim - k) : 0;
   } else {
-    // Eigenvalues of XcᵀXc and XcXcᵀ are the squared singular values of Xc; take the smaller matrix.
-    const useCov = solver === 'covariance_eigh' || d <= n;
-    const g = useCov ? await product('xc', 'xc', { transposeA: true }) : await product('xc', 'xc', { transposeB: true });
-    if (f32) symmetrise(g);
-    // Divide and conquer with GEMM products; only the eigenvectors that can be kept are back-transformed.
-    const eig = await symmetricEigenDC(g, { vectors: fraction ? minDim : requested, threads: opts.threads });
+    const g = g32 ?? (useCov ? await product('xc', 'xc', { transposeA: true }) : await product('xc', 'xc', { transposeB: true }));
+    // Divide and conquer with GEMM products; only the eigenvectors that can be kept are back-transformed. A few
+    // components (an integer k ≤ minDim/8) need only the top k eigenpairs of the tridiagonal (bisection and
+    // inverse iteration, O(n·k²)); the discarded eigenvalues then enter the noise variance through their sum,
+    // the trace minus the kept ones (as scikit-learn's randomized solver computes it).
+    const topOnly = !fraction && requested * 8 <= minDim;
+    const eig = await symmetricEigenDC(g, { vectors: fraction ? minDim : requested, threads: opts.threads, topOnly });
     const all = eig.values.slice(0, minDim).map((v) => Math.max(v, 0) / (n - 1));
     if (fraction) {
       const total = all.reduce((p, v) => p + v, 0);
@@ -143,7 +147,13 @@ export async function pca(x: Matrix, opts: PcaOptions = {}): Promise<PcaResult> 
       }
     } else k = requested;
     explainedVariance = all.slice(0, k);
-    noiseVariance = k < minDim ? all.slice(k).reduce((p, v) => p + v, 0) / (minDim - k) : 0;
+    let discarded = all.slice(k).reduce((p, v) => p + v, 0);
+    if (topOnly) {
+      let trace = 0;
+      for (let i = 0; i < g.rows; i++) trace += g.data[i * g.rows + i];
+      discarded = Math.max(trace / (n - 1) - explainedVariance.reduce((p, v) => p + v, 0), 0);
+    }
+    noiseVariance = k < minDim ? discarded / (minDim - k) : 0;
     if (useCov) {
       components = { rows: k, cols: d, data: eig.vectors.data.slice(0, k * d) };
     } else {
@@ -182,7 +192,7 @@ export async function pcaTransform(model: PcaModel, y: Matrix, threads?: number)
 }
 
 /** Column means, the float64 centred copy and its sum of squares. */
-function centre64(data: Float32Array | Float64Array, n: number, d: number): { mean: Float64Array; xc: Matrix<Float64Array>; xc32?: undefined; sumOfSquares: number } {
+function centre64(data: Float32Array | Float64Array, n: number, d: number): { mean: Float64Array; xc: Matrix<Float64Array>; xc32?: undefined; sumOfSquares: number; product?: undefined } {
   const mean = columnMeans(data, n, d);
   const out = new Float64Array(n * d);
   let sumOfSquares = 0;
@@ -197,51 +207,6 @@ function centre64(data: Float32Array | Float64Array, n: number, d: number): { me
   return { mean, xc: { rows: n, cols: d, data: out }, sumOfSquares };
 }
 
-/**
- * Column means, the float32 centred copy and its sum of squares — as scikit-learn centres float32 data (float32
- * mean, X − mean in float32) — in one onnxruntime call (vectorised, on the intra-op threads) instead of three
- * JavaScript passes over n·d values. Per-column sums of squares come back in float32 and are added in float64.
- */
-async function centre32(data: Float32Array, n: number, d: number, threads: number): Promise<{ mean: Float64Array; xc?: undefined; xc32: Matrix<Float32Array>; sumOfSquares: number }> {
-  const s = await centreSession(threads);
-  const out = await s.run({ X: new ort.Tensor('float32', data, [n, d]) });
-  const ss = out.SS!.data as Float32Array;
-  let sumOfSquares = 0;
-  for (let j = 0; j < d; j++) sumOfSquares += ss[j]!;
-  return { mean: new Float64Array(out.M!.data as Float32Array), xc32: { rows: n, cols: d, data: out.Y!.data as Float32Array }, sumOfSquares };
-}
-
-const centreSessions = new Map<number, Promise<ort.InferenceSession>>();
-
-function centreSession(threads: number): Promise<ort.InferenceSession> {
-  let s = centreSessions.get(threads);
-  if (!s) {
-    const F = onnx.TensorProto.DataType.FLOAT;
-    const value = (name: string, dims: string[]): OnnxTypes.IValueInfoProto => ({ name, type: { tensorType: { elemType: F, shape: { dim: dims.map((p) => ({ dimParam: p })) } } } });
-    const ints = (name: string, v: number[]) => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });
-    const int = (name: string, v: number) => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
-    const model: OnnxTypes.IModelProto = {
-      irVersion: 8, producerName: 'latent-atlas', opsetImport: [{ domain: '', version: 17 }],
-      graph: {
-        name: 'centre',
-        input: [value('X', ['N', 'D'])],
-        output: [value('M', ['one', 'D']), value('Y', ['N', 'D']), value('SS', ['D'])],
-        node: [
-          { opType: 'ReduceMean', input: ['X'], output: ['M'], attribute: [ints('axes', [0]), int('keepdims', 1)] },
-          { opType: 'Sub', input: ['X', 'M'], output: ['Y'] },
-          { opType: 'ReduceSumSquare', input: ['Y'], output: ['SS'], attribute: [ints('axes', [0]), int('keepdims', 0)] },
-        ],
-      },
-    };
-    s = ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), {
-      intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
-    centreSessions.set(threads, s);
-  }
-  return s;
-}
-
 function columnMeans(data: Float32Array | Float64Array, n: number, d: number): Float64Array {
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) {
@@ -250,16 +215,6 @@ function columnMeans(data: Float32Array | Float64Array, n: number, d: number): F
   }
   for (let j = 0; j < d; j++) mean[j] /= n;
   return mean;
-}
-
-/** Averages a float32-computed Gram matrix with its transpose, so the eigensolver sees an exactly symmetric matrix. */
-function symmetrise(g: Matrix<Float64Array>): void {
-  const m = g.rows;
-  for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) {
-    const v = 0.5 * (g.data[i * m + j] + g.data[j * m + i]);
-    g.data[i * m + j] = v;
-    g.data[j * m + i] = v;
-  }
 }
 
 function whitenInPlace(m: Matrix<Float64Array>, variance: Float64Array): void {

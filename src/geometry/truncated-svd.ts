@@ -2,7 +2,7 @@ import { AtlasError } from '../errors.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
 import { toFloat64 } from './matrix.ts';
-import { choleskyUpperInverse, firstNonFiniteRow, luPermutedL, orthonormalColumns, svdFlipByComponents, svdWide, symmetricEigen } from './linalg.ts';
+import { choleskyUpperInverse, firstNonFiniteRow, luPermutedL, orthonormalColumns, svdFlipByComponents, svdWide, symmetricEigen, type Svd } from './linalg.ts';
 import { Rng } from './rng.ts';
 
 export type PowerIterationNormalizer = 'auto' | 'QR' | 'LU' | 'none';
@@ -35,7 +35,7 @@ export interface RandomizedSvdOptions {
 }
 
 /** scikit-learn's randomized_svd settings (iterations, normaliser, which side is sketched), shared by both precisions. */
-function randomizedPlan(rows: number, cols: number, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'>) {
+export function randomizedPlan(rows: number, cols: number, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'>) {
   const nRandom = nComponents + (opts.nOversamples ?? 10);
   const nIterOpt = opts.nIter ?? 'auto';
   const nIter = nIterOpt === 'auto' ? (nComponents < 0.1 * Math.min(rows, cols) ? 7 : 4) : nIterOpt;
@@ -43,6 +43,17 @@ function randomizedPlan(rows: number, cols: number, nComponents: number, opts: O
   const normalizer = given === 'auto' ? (nIter <= 2 ? 'none' : 'LU') : given;
   const transpose = rows < cols;
   return { nIter, normalizer, transpose, mCols: transpose ? rows : cols, size: Math.min(nRandom, Math.min(rows, cols)) };
+}
+
+/**
+ * Whether forming MᵀM (rows·cols² multiply-adds, one large well-shaped product) and iterating with it is cheaper
+ * than the 2·nIter sketch products with M (2·nIter·rows·cols·size multiply-adds, plus a normalisation of the long
+ * block after each): for 10,000×768 → 50 (size 60, 7 iterations), 768 < 840. A fused Gram product runs at a
+ * higher rate than the thin sketch products and skips their per-step round trips, so an even split favours it.
+ */
+export function gramPaysOff(rows: number, cols: number, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'> = {}): boolean {
+  const { nIter, transpose, mCols, size } = randomizedPlan(rows, cols, nComponents, opts);
+  return !transpose && nIter > 0 && mCols <= 2 * nIter * size;
 }
 
 /**
@@ -119,24 +130,60 @@ export async function randomizedSvd(a: Matrix<Float64Array>, nComponents: number
  * (the Gram matrices of the normalisations are formed and factored in float64); only the small SVD of B is
  * float64. Same steps and the same random matrix as randomizedSvd (the normalisers only change the basis, not
  * the subspace), so the result differs from the float64 run of the same matrix by float32 rounding.
+ *
+ * `gram`: MᵀM (cols(M)×cols(M), float64; M = A, or Aᵀ when A is wide), when the caller has it. Each power
+ * iteration Q ← norm(Mᵀ·norm(M·Q)) then is one product Q ← norm(MᵀM·Q) with the small matrix, in float64 —
+ * the same subspace (normalisation only changes the basis) at cols(M)·size work instead of 2·rows(M)·cols(M)·size
+ * (see `gramPaysOff`). The range, its QR and the projection B = QᵀM are still formed from M itself, so the
+ * singular values come from the data, not from the Gram matrix whose float32 rounding squares the conditioning;
+ * only the subspace moves, by the Gram matrix's rounding: float32 rounding on the directions the iterations
+ * resolve, and on those they do not (a noise bulk) a small part of the method's own error there (measured on
+ * low-rank + noise data: σ moves ~1e-4 relative where the randomized σ is 2–4 % below the exact one).
  */
-export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'> = {}): Promise<{ u: Matrix<Float64Array>; s: Float64Array; vt: Matrix<Float64Array> }> {
+export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: number, opts: Omit<RandomizedSvdOptions, 'sketch'> & { gram?: Matrix<Float64Array>; withoutU?: boolean } = {}): Promise<{ u?: Matrix<Float64Array>; s: Float64Array; vt: Matrix<Float64Array> }> {
   const { nIter, normalizer, transpose, mCols, size } = randomizedPlan(a.rows, a.cols, nComponents, opts);
   const threads = opts.threads;
   const rng = new Rng(opts.seed ?? 0);
   let q: Matrix<Float32Array> = { rows: mCols, cols: size, data: new Float32Array(mCols * size) };
   for (let i = 0; i < q.data.length; i++) q.data[i] = rng.normal();
-  const normalise = (m: Matrix<Float32Array>) => (normalizer === 'LU' ? normaliseF32(m, threads) : normalizer === 'QR' ? orthonormalBasisF32(m, threads) : Promise.resolve(m));
-  for (let it = 0; it < nIter; it++) {
-    q = await normalise(await gemm(a, q, { transposeA: transpose, threads }));
-    q = await normalise(await gemm(a, q, { transposeA: !transpose, threads }));
+  const gram = opts.gram;
+  if (gram) {
+    if (gram.rows !== mCols || gram.cols !== mCols) throw new Error(`randomizedSvdF32: the Gram matrix must be ${mCols}×${mCols}`);
+    let q64: Matrix<Float64Array> = { rows: q.rows, cols: q.cols, data: new Float64Array(q.data) };
+    // Every normaliser (even 'none') gives the same subspace: the cheapest basis, one Cholesky QR pass (scipy's
+    // P·L when the block is too ill-conditioned for it), also keeps the block well inside float64's range.
+    for (let it = 0; it < nIter; it++) {
+      const y = await gemm(gram, q64, { threads });
+      // MᵀM·Q squares cond(M·Q) (~2·10⁵ on 10,000×768 → 60): the Cholesky pass still gives a basis there
+      // (cond 1 + ε₆₄·cond², only the span matters), so it is taken up to cond 10⁷ before scipy's P·L.
+      // cols(M)×size blocks: their products are small, one thread (no hand-off to the pool, see randomizedSvd).
+      q64 = (await wellConditionedBasis(y, 1, 1e-7)) ?? luPermutedL(y);
+    }
+    // The range M·Q has the Gram matrix Qᵀ(MᵀM)Q = RᵀR: with Q·R⁻¹ in its place, M·(Q·R⁻¹) comes out
+    // orthonormal up to float32 rounding, and its Cholesky QR below cannot meet a block too ill-conditioned
+    // for it (cond(M·Q) ≈ σ₁/σ_size otherwise, and Gram–Schmidt in JavaScript as the fallback).
+    const mq = await gemm(gram, q64, { threads });
+    const g = await gemm(q64, mq, { transposeA: true, threads: 1 });
+    symmetrise(g);
+    const rInv = choleskyUpperInverse(g, 1e-7);
+    if (rInv) q64 = await gemm(q64, { rows: size, cols: size, data: rInv }, { threads: 1 });
+    q = { rows: q64.rows, cols: q64.cols, data: new Float32Array(q64.data) };
+  } else {
+    const normalise = (m: Matrix<Float32Array>) => (normalizer === 'LU' ? normaliseF32(m, threads) : normalizer === 'QR' ? orthonormalBasisF32(m, threads) : Promise.resolve(m));
+    for (let it = 0; it < nIter; it++) {
+      q = await normalise(await gemm(a, q, { transposeA: transpose, threads }));
+      q = await normalise(await gemm(a, q, { transposeA: !transpose, threads }));
+    }
   }
   q = await orthonormalBasisF32(await gemm(a, q, { transposeA: transpose, threads }), threads); // rows(M) × size
   const b32 = await gemm(q, a, { transposeA: true, transposeB: transpose, threads });
-  const small = svdWide({ rows: b32.rows, cols: b32.cols, data: new Float64Array(b32.data) });
   const k = Math.min(nComponents, size);
+  const b64: Matrix<Float64Array> = { rows: b32.rows, cols: b32.cols, data: new Float64Array(b32.data) };
+  const small = (await svdFromRowGram(b64, k)) ?? svdWide(b64);
   const s = small.s.slice(0, k);
   const vtK: Matrix<Float64Array> = { rows: k, cols: small.vt.cols, data: small.vt.data.slice(0, k * small.vt.cols) };
+  // `withoutU`: the caller (PCA) projects the data itself; U = Q·Û is then an n-long product for nothing.
+  if (!transpose && opts.withoutU) return { s, vt: vtK };
   const u32 = await gemm(q, { rows: small.u.rows, cols: small.u.cols, data: new Float32Array(small.u.data) }, { threads });
   const uK = takeColumns({ rows: u32.rows, cols: u32.cols, data: new Float64Array(u32.data) }, k);
   if (!transpose) return { u: uK, s, vt: vtK };
@@ -145,6 +192,34 @@ export async function randomizedSvdF32(a: Matrix<Float32Array>, nComponents: num
   const vtT: Matrix<Float64Array> = { rows: k, cols: uK.rows, data: new Float64Array(k * uK.rows) };
   for (let i = 0; i < uK.rows; i++) for (let r = 0; r < k; r++) vtT.data[r * uK.rows + i] = uK.data[i * k + r];
   return { u: uT, s, vt: vtT };
+}
+
+/**
+ * Thin SVD of a short, wide float64 matrix B (size×m) whose entries carry float32 rounding, from the eigenpairs of
+ * B·Bᵀ (size×size, formed and solved in float64): U, S² = eig(B·Bᵀ), Vᵀ = S⁻¹·Uᵀ·B. Forming B·Bᵀ squares the
+ * conditioning, but in float64: σᵢ moves by ~ε₆₄·(σ₁/σᵢ)² relative, below the ε₃₂·σ₁/σᵢ that B's float32 entries
+ * already carry for every σᵢ ≥ 10⁻⁴·σ₁ — the only case taken (null otherwise, for `svdWide`'s Jacobi), checked
+ * on the first `k` values, the ones the caller keeps. An l×l eigenproblem instead of a QR of the m-long rows;
+ * its products are small (one thread).
+ */
+async function svdFromRowGram(b: Matrix<Float64Array>, k: number): Promise<Svd | null> {
+  const l = b.rows;
+  const m = b.cols;
+  if (l > m) return null;
+  const g = await gemm(b, b, { transposeB: true, threads: 1 });
+  symmetrise(g);
+  const eig = symmetricEigen(g);
+  const s = eig.values.map((v) => Math.sqrt(Math.max(v, 0)));
+  if (!(s[k - 1]! >= 1e-4 * s[0]!)) return null;
+  // Vᵀ rows for every positive σ (the caller keeps k); U columns are the eigenvectors.
+  const vt = await gemm(eig.vectors, b, { threads: 1 });
+  for (let r = 0; r < l; r++) {
+    const inv = s[r]! > 0 ? 1 / s[r]! : 0;
+    for (let j = 0; j < m; j++) vt.data[r * m + j] *= inv;
+  }
+  const u = new Float64Array(l * l);
+  for (let r = 0; r < l; r++) for (let i = 0; i < l; i++) u[i * l + r] = eig.vectors.data[r * l + i]!;
+  return { u: { rows: l, cols: l, data: u }, s, vt };
 }
 
 /**
@@ -181,9 +256,9 @@ function symmetrise(g: Matrix<Float64Array>): void {
  * Y·R⁻¹ with RᵀR = YᵀY (one CholeskyQR pass): a basis of span(Y) with condition number ≈ 1 + ε·cond(Y)², or
  * null when Y is too ill-conditioned (or rank-deficient) for that to hold.
  */
-async function wellConditionedBasis(y: Matrix<Float64Array>, threads?: number): Promise<Matrix<Float64Array> | null> {
+async function wellConditionedBasis(y: Matrix<Float64Array>, threads?: number, minRatio = 1e-5): Promise<Matrix<Float64Array> | null> {
   if (y.rows < y.cols) return null;
-  const rInv = choleskyUpperInverse(await gemm(y, y, { transposeA: true, threads }), 1e-5);
+  const rInv = choleskyUpperInverse(await gemm(y, y, { transposeA: true, threads }), minRatio);
   return rInv ? gemm(y, { rows: y.cols, cols: y.cols, data: rInv }, { threads }) : null;
 }
 
