@@ -486,39 +486,69 @@ export function scanBlock(L: Lists, start: number, end: number, g: Float32Array)
 export interface FinishTask {
   S: Search;
   L: Lists;
-  /** Rows are handed out in chunks through this shared counter (Atomics), so threads balance themselves. */
-  next: Int32Array;
+  /**
+   * Shared control words (Atomics): [NEXT] the first row not yet handed out (rows go out in chunks, so threads
+   * balance themselves), [READY] rows below it are complete (every pair seen), [GATE] 1 while the main thread
+   * runs a product, during which a following worker waits instead of taking a core from the product's threads.
+   */
+  ctl: Int32Array;
 }
+
+export const NEXT = 0;
+export const READY = 1;
+export const GATE = 2;
 
 const FINISH_CHUNK = 64;
 
-/** Finishes every row whose list is provably complete; returns the others, to be redone from full product rows. */
-export function finishListedRows(t: FinishTask): number[] {
-  const { S, L } = t;
+/** Hands out the next chunk [from, min(from + chunk, limit)); −1 when none is left below limit. */
+function claim(ctl: Int32Array, limit: number): number {
+  for (;;) {
+    const from = Atomics.load(ctl, NEXT);
+    if (from >= limit) return -1;
+    if (Atomics.compareExchange(ctl, NEXT, from, Math.min(limit, from + FINISH_CHUNK)) === from) return from;
+  }
+}
+
+/**
+ * Finishes every row whose list is provably complete; returns the others, to be redone from full product rows.
+ * `follow` (the worker, started while the search still runs): take rows as they become ready and pause while
+ * the gate is closed, until every row is handed out.
+ */
+export function finishListedRows(t: FinishTask, follow = false): number[] {
+  const { S, L, ctl } = t;
   const w = scratch(S.k, S.n);
   const redo: number[] = [];
   for (;;) {
-    const from = Atomics.add(t.next, 0, FINISH_CHUNK);
-    if (from >= S.n) break;
-    for (let i = from; i < Math.min(S.n, from + FINISH_CHUNK); i++) {
-      const m = L.count[i];
-      if (m < S.k) {
-        redo.push(i);
-        continue;
-      }
-      if (w.ci.length < m) Object.assign(w, { ci: new Int32Array(m), cv: new Float64Array(m), cd: new Float64Array(m) });
-      const o = 2 * i * L.cap;
-      for (let u = 0; u < m; u++) {
-        const e = L.li[o + 2 * u];
-        w.ci[u] = e;
-        w.cd[u] = w.cv[u] = L.halfSq[e] - L.lg[o + 2 * u + 1];
-      }
-      const tau = selectValue(w.cd, m, S.k - 1);
-      if (tau + L.band[i] > L.thr[i]) redo.push(i);
-      else finishRow(S, i, w, m, tau);
+    // Timed waits: a missed wake-up costs a few milliseconds, never a hang.
+    if (follow) while (Atomics.load(ctl, GATE) === 1) Atomics.wait(ctl, GATE, 1, 20);
+    const limit = Atomics.load(ctl, READY);
+    const from = claim(ctl, limit);
+    if (from < 0) {
+      if (limit >= S.n || !follow) break;
+      Atomics.wait(ctl, READY, limit, 20);
+      continue;
     }
+    for (let i = from; i < Math.min(limit, from + FINISH_CHUNK); i++) finishListed(S, L, i, w, redo);
   }
   return redo;
+}
+
+function finishListed(S: Search, L: Lists, i: number, w: Scratch, redo: number[]): void {
+  const m = L.count[i];
+  if (m < S.k) {
+    redo.push(i);
+    return;
+  }
+  if (w.ci.length < m) Object.assign(w, { ci: new Int32Array(m), cv: new Float64Array(m), cd: new Float64Array(m) });
+  const o = 2 * i * L.cap;
+  for (let u = 0; u < m; u++) {
+    const e = L.li[o + 2 * u];
+    w.ci[u] = e;
+    w.cd[u] = w.cv[u] = L.halfSq[e] - L.lg[o + 2 * u + 1];
+  }
+  const tau = selectValue(w.cd, m, S.k - 1);
+  if (tau + L.band[i] > L.thr[i]) redo.push(i);
+  else finishRow(S, i, w, m, tau);
 }
 
 /**

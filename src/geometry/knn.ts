@@ -1,7 +1,7 @@
 import { AtlasError } from '../errors.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
-import { type Metric, type Search, type FinishTask, prepare, selectRow, finishListedRows, scanBlock, makeLists, seedThresholds, scratch, exactDistancesTo } from './knn-select.ts';
+import { type Metric, type Search, type FinishTask, GATE, NEXT, READY, prepare, selectRow, finishListedRows, scanBlock, makeLists, seedThresholds, scratch, exactDistancesTo } from './knn-select.ts';
 import { defaultThreads, startWorker } from '../util/workers.ts';
 import type { Worker } from 'node:worker_threads';
 import { batchedGemmNT } from './batched-gemm.ts';
@@ -123,8 +123,8 @@ function checkK(n: number, k: number, field = 'k'): void {
  * k-th smallest value seen so far + the band whenever the list fills. One comparison rejects almost every pair,
  * and the list holds every candidate the exact filter needs, so each row is finished from its list exactly as
  * selectRow would finish it from the full row. A row whose guess proves too low (rare) or whose list cannot
- * shrink (massive ties within the band) is redone by selectRow on its full product row. The products go into one reused buffer (a fresh 50 MB array per block costs its page
- * faults every time).
+ * shrink (massive ties within the band) is redone by selectRow on its full product row. The products go into
+ * one reused buffer (a fresh 50 MB array per block costs its page faults every time).
  */
 async function symmetricSearch(S: Search, opts: KnnOptions, shared: boolean): Promise<void> {
   const { n, k, X } = S;
@@ -150,21 +150,37 @@ async function symmetricSearch(S: Search, opts: KnnOptions, shared: boolean): Pr
     const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, out)).data;
     seedThresholds(L, start, end, cols, r, g);
   }
-  for (let start = 0; start < n; start += block) {
-    const end = Math.min(n, start + block);
-    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: n - start, cols: d, data: S.screen.subarray(start * d) }, out)).data;
-    scanBlock(L, start, end, g);
+  // Rows are complete once their block is scanned: the worker finishes them (the exact re-check, the bulk of
+  // the JavaScript work) on the otherwise idle core while this thread scans, and waits while a product runs.
+  const task: FinishTask = { S, L, ctl: new Int32Array(new SharedArrayBuffer(12)) };
+  const { ctl } = task;
+  const answer = shared ? helper().call<number[]>({ kind: 'finish', task: { ...task, S: { ...S, screen: new Float32Array(0) } } }) : null;
+  try {
+    await scanAll();
+  } catch (e) {
+    // Release the following worker (nothing more is handed out), or it would wait for these rows forever.
+    Atomics.store(ctl, NEXT, n);
+    Atomics.store(ctl, READY, n);
+    Atomics.store(ctl, GATE, 0);
+    Atomics.notify(ctl, GATE);
+    Atomics.notify(ctl, READY);
+    throw e;
   }
-  // Finish every listed row (two threads for large inputs: the exact re-check is the bulk of this stage);
-  // the others are redone below.
-  const task: FinishTask = { S, L, next: new Int32Array(new SharedArrayBuffer(4)) };
-  let redo: number[];
-  if (shared) {
-    // Chunks are shared out through task.next, so whichever thread is free takes the next one.
-    const answer = helper().call<number[]>({ kind: 'finish', task: { ...task, S: { ...S, screen: new Float32Array(0) } } });
-    redo = finishListedRows(task);
-    redo.push(...(await answer));
-  } else redo = finishListedRows(task);
+  async function scanAll(): Promise<void> {
+    for (let start = 0; start < n; start += block) {
+      const end = Math.min(n, start + block);
+      Atomics.store(ctl, GATE, 1);
+      const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: n - start, cols: d, data: S.screen.subarray(start * d) }, out)).data;
+      Atomics.store(ctl, GATE, 0);
+      Atomics.notify(ctl, GATE);
+      scanBlock(L, start, end, g);
+      Atomics.store(ctl, READY, end);
+      Atomics.notify(ctl, READY);
+    }
+  }
+  // The rest is shared out between both threads; rows that cannot be finished from their lists are redone below.
+  const redo = finishListedRows(task);
+  if (answer) redo.push(...(await answer));
   const all: Matrix<Float32Array> = { rows: n, cols: d, data: S.screen };
   const w = scratch(k, n);
   for (let t = 0; t < redo.length; t += block) {
@@ -202,6 +218,7 @@ function helper(): Helper {
     worker,
     call<R>(message: unknown, transfer: ArrayBuffer[] = []): Promise<R> {
       const answer = new Promise<R>((resolve, reject) => waiting.push({ resolve: resolve as (v: unknown) => void, reject }));
+      answer.catch(() => {}); // observed by the awaiting caller, if it still awaits (a failed search does not)
       worker.ref();
       worker.postMessage(message, transfer);
       return answer;
