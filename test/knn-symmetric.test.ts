@@ -57,3 +57,23 @@ test('symmetric search with massive ties (overflowing candidate lists are redone
   assertRowsMatch(X, r, everyRow(n).filter((i) => i % 3 === 0), 'euclidean');
   assert.equal(r.distances[0], 0);
 });
+
+test('symmetric search: concurrent searches share the kept worker and each equals the row search', async () => {
+  // Both searches are large enough for the worker; the kept worker follows one at a time (in message order)
+  // while the main thread interleaves the two at their product awaits.
+  const make = (seed: number) => {
+    const n = 3400, d = 10;
+    const r0 = rng(seed);
+    const data = new Float32Array(n * d);
+    for (let i = 0; i < n * d; i++) data[i] = r0() * 2 - 1;
+    return { rows: n, cols: d, data } as Matrix;
+  };
+  const [A, B] = [make(21), make(22)];
+  const [a, b] = await Promise.all([knn(A, { k: 30 }), knn(B, { k: 30 })]);
+  const [ra, rb] = [await knn(A, { k: 30, strategy: 'rows' }), await knn(B, { k: 30, strategy: 'rows' })];
+  assert.deepEqual(a.indices, ra.indices);
+  assert.deepEqual(a.distances, ra.distances);
+  assert.deepEqual(b.indices, rb.indices);
+  assert.deepEqual(b.distances, rb.distances);
+  assertRowsMatch(A, a, everyRow(A.rows).filter((i) => i % 11 === 0), 'euclidean');
+});

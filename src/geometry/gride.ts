@@ -288,12 +288,16 @@ function muThreshold(work: Float64Array): number {
 
 /** Nudges μ = 1 in place (DADApy `_filter_mus`) and returns the outlier threshold. */
 function nudgeAndThreshold(mus: Float64Array, dtypeEps: number): number {
-  const work = new Float64Array(mus.length);
+  return muThreshold(nudgeInto(mus, dtypeEps, new Float64Array(mus.length)));
+}
+
+/** Nudges μ = 1 in place and copies the μ into `work`. */
+function nudgeInto(mus: Float64Array, dtypeEps: number, work: Float64Array): Float64Array {
   for (let i = 0; i < mus.length; i++) {
     if (mus[i] === 1) mus[i] += 10 * dtypeEps;
     work[i] = mus[i];
   }
-  return muThreshold(work);
+  return work;
 }
 
 /** DADApy `_filter_mus`: nudges μ = 1 in place and returns the μ below the outlier threshold. */
@@ -321,17 +325,24 @@ export function grideFisherInformation(d: number, mus: Float64Array, n1: number,
 /** grideFisherInformation from log μ, with μ^{−d} = exp(−d log μ) (equal up to float rounding). */
 function fisherInformationLogs(d: number, logs: Float64Array, n1: number, n2: number, floor: number): number {
   const c = n2 - n1 - 1;
+  return logs.length / (d * d) + c * (c !== 0 ? fisherSum(d, logs, floor) : 0);
+}
+
+// Loops that run once per call live in functions of their own (here and below): a function with code after
+// its loop is compiled on stack (OSR) inside the loop, without type feedback for what follows, and that code
+// then deoptimised on every call (measured: every Gride scale, every run).
+
+/** Σ (log μ / (1 − μ^{−d}))² μ^{−d} with 1 − μ^{−d} floored (fisherInformationLogs). */
+function fisherSum(d: number, logs: Float64Array, floor: number): number {
   let j1 = 0;
-  if (c !== 0) {
-    for (let i = 0; i < logs.length; i++) {
-      const p = Math.exp(-d * logs[i]);
-      let oneM = 1 - p;
-      if (oneM < floor) oneM = floor;
-      const f = logs[i] / oneM;
-      j1 += f * f * p;
-    }
+  for (let i = 0; i < logs.length; i++) {
+    const p = Math.exp(-d * logs[i]);
+    let oneM = 1 - p;
+    if (oneM < floor) oneM = floor;
+    const f = logs[i] / oneM;
+    j1 += f * f * p;
   }
-  return logs.length / (d * d) + c * j1;
+  return j1;
 }
 
 /**
@@ -349,6 +360,15 @@ export function grideFromMus(mus: Float64Array, n1: number, n2: number, dtypeEps
   const logs = new Float64Array(mus.length);
   const kept = new Float64Array(mus.length);
   const keptLogs = new Float64Array(mus.length);
+  const n = logsAndKept(mus, muMax, logs, kept, keptLogs);
+  if (n < 2) throw new AtlasError(`only ${n} neighbour ratios survive the outlier filter; Gride needs at least 2`, { field: 'X', hint: 'provide more (distinct) points' });
+  const id = grideBisection(kept.subarray(0, n), n1, n2, n, eps, d0, d1, keptLogs.subarray(0, n));
+  const error = 1 / Math.sqrt(fisherInformationLogs(id, logs, n1, 2 * n1, 5 * dtypeEps));
+  return { id, error, nUsed: n };
+}
+
+/** logs = log μ; kept/keptLogs = the μ < muMax and their logs, in order; returns how many are kept. */
+function logsAndKept(mus: Float64Array, muMax: number, logs: Float64Array, kept: Float64Array, keptLogs: Float64Array): number {
   let n = 0;
   for (let i = 0; i < mus.length; i++) {
     const v = mus[i];
@@ -360,10 +380,7 @@ export function grideFromMus(mus: Float64Array, n1: number, n2: number, dtypeEps
       n++;
     }
   }
-  if (n < 2) throw new AtlasError(`only ${n} neighbour ratios survive the outlier filter; Gride needs at least 2`, { field: 'X', hint: 'provide more (distinct) points' });
-  const id = grideBisection(kept.subarray(0, n), n1, n2, n, eps, d0, d1, keptLogs.subarray(0, n));
-  const error = 1 / Math.sqrt(fisherInformationLogs(id, logs, n1, 2 * n1, 5 * dtypeEps));
-  return { id, error, nUsed: n };
+  return n;
 }
 
 /** r_rank(i) for every point from a table with k ≥ rank (rank 1 = nearest), DADApy's r₁ regularisation applied. */
@@ -387,12 +404,19 @@ function distancesAtRank(r: KnnResult, rank: number, cols?: Map<number, Float64A
  * strides through the whole table (one cache miss per point) once per rank.
  */
 function distanceColumns(r: KnnResult, ranks: number[]): Map<number, Float64Array> {
-  const cols = ranks.map(() => new Float64Array(r.n));
-  for (let i = 0; i < r.n; i++) {
-    const o = i * r.k - 1;
-    for (let c = 0; c < ranks.length; c++) cols[c][i] = r.distances[o + ranks[c]];
+  const n = r.n;
+  const flat = new Float64Array(ranks.length * n);
+  gatherColumns(r.distances, r.k, Int32Array.from(ranks), flat, n);
+  return new Map(ranks.map((rank, c) => [rank, flat.subarray(c * n, (c + 1) * n)]));
+}
+
+/** flat[c·n + i] = dist[i·k + ranks[c] − 1]: one loop over flat typed arrays (an array of columns deoptimised). */
+function gatherColumns(dist: Float64Array, k: number, ranks: Int32Array, flat: Float64Array, n: number): void {
+  const m = ranks.length;
+  for (let i = 0; i < n; i++) {
+    const o = i * k - 1;
+    for (let c = 0; c < m; c++) flat[c * n + i] = dist[o + ranks[c]];
   }
-  return new Map(ranks.map((rank, c) => [rank, cols[c]]));
 }
 
 function ratioAndScale(r: KnnResult, n1: number, n2: number, cols?: Map<number, Float64Array>): { mus: Float64Array; scale: number } {

@@ -1,7 +1,7 @@
 import { AtlasError } from '../errors.ts';
 import { gemm } from './gemm.ts';
 import type { Matrix } from './matrix.ts';
-import { type Metric, type Search, type FinishTask, prepare, selectRow, finishListedRows, scanBlock, thresholdBlock, scratch, exactDistancesTo } from './knn-select.ts';
+import { type Metric, type Search, type FinishTask, GATE, NEXT, READY, prepare, selectRow, finishListedRows, scanBlock, makeLists, seedThresholds, scratch, exactDistancesTo } from './knn-select.ts';
 import { defaultThreads, startWorker } from '../util/workers.ts';
 import type { Worker } from 'node:worker_threads';
 import { batchedGemmNT } from './batched-gemm.ts';
@@ -27,10 +27,10 @@ export type { Metric } from './knn-select.ts';
  * refuse zero distances with an AtlasError instead of producing Infinity/NaN; DADApy only warns there and
  * asks the user to call `remove_identical_points`. `removeIdenticalPoints` below is that step.
  *
- * Speed: for large N only the upper block triangle of the product is computed (distances are symmetric), with
- * per-point thresholds guessed from a thin product against a sample of the points (symmetricSearch); the
- * exact re-check, which then dominates, is shared with a worker thread. onnxruntime runs each product
- * synchronously on the calling thread (with its own intra-op threads), so products and selection alternate.
+ * Speed: for large N only the upper block triangle of the product is computed (distances are symmetric), each
+ * value screened once against running per-point thresholds (symmetricSearch); the exact re-check, which then
+ * dominates the JavaScript work, is shared with a worker thread. onnxruntime runs each product synchronously
+ * on the calling thread (with its own intra-op threads), so products and selection alternate.
  */
 
 export interface KnnOptions {
@@ -118,118 +118,120 @@ function checkK(n: number, k: number, field = 'k'): void {
  * The GEMM search using the symmetry of distances: only the upper block triangle of X·Xᵀ is computed (half
  * the flops), and each product value feeds both its row point and its column point.
  *
- * Because a row's values then arrive in pieces, its candidate threshold must be known up front: a first, thin
- * product against an evenly spaced sample of the points gives every row a guess (an order statistic of its
- * sampled values, plus the band), exactly as selectRow guesses. The main pass appends every pair under either
- * point's threshold to that point's list. A row is finished from its list when the list proves complete
- * (≥ k entries, τ + band ≤ threshold, no overflow); otherwise — rare — the row is redone by selectRow on its
- * full product row. Either way the candidate set contains all points the exact filter needs, so the result is
- * the same as the one-sided search.
+ * A row's values therefore arrive in pieces, so each point keeps a bounded candidate list with a threshold
+ * (knn-select.ts `Lists`): guessed from a thin product against a sample of the points, then tightened to the
+ * k-th smallest value seen so far + the band whenever the list fills. One comparison rejects almost every pair,
+ * and the list holds every candidate the exact filter needs, so each row is finished from its list exactly as
+ * selectRow would finish it from the full row. A row whose guess proves too low (rare) or whose list cannot
+ * shrink (massive ties within the band) is redone by selectRow on its full product row. The products go into
+ * one reused buffer (a fresh 50 MB array per block costs its page faults every time).
  */
-async function symmetricSearch(S: Search, opts: KnnOptions): Promise<void> {
-  const { n, k, X, halfSq } = S;
+async function symmetricSearch(S: Search, opts: KnnOptions, shared: boolean): Promise<void> {
+  const { n, k, X } = S;
   const d = X.cols;
-  const all: Matrix<Float32Array> = { rows: n, cols: d, data: S.screen };
-  // Shared memory (prepared by knn) means a worker thread helps with the finishing stage. It is started now so
-  // its start-up (loading the TypeScript module) overlaps the products below.
-  const shared = S.X.data.buffer instanceof SharedArrayBuffer;
-  const helper = shared ? startHelper() : null;
+  // Capacity 4k + 32: a compaction keeps ~k entries, so it runs at most once per ~3k appends.
+  const L = makeLists(S, Math.min(n, 4 * k + 32), shared);
+  // Narrow row blocks: the diagonal blocks are computed whole, so ~16 blocks keep that waste near 6%.
+  const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.min(Math.floor((16 * 2 ** 20) / n), Math.ceil(n / 16))));
+  const out = new Float32Array(block * n);
+  // Threshold guesses from a thin product against an evenly spaced sample of the points: an order statistic
+  // leaving ~2k + 3·stride points under each threshold (without them, running thresholds start loose and each
+  // list fills and compacts several times).
+  const sampleSize = Math.min(n, Math.max(16 * k + 64, 512));
+  const stride = Math.ceil(n / sampleSize);
+  const cols = new Int32Array(Math.ceil(n / stride)).map((_, t) => t * stride);
+  const ms = cols.length;
+  const sampled = new Float32Array(ms * d);
+  cols.forEach((j, t) => sampled.set(S.screen.subarray(j * d, j * d + d), t * d));
+  const r = Math.min(ms - 1, Math.ceil((2 * k * ms) / n) + 3);
+  const seedBlock = Math.max(1, Math.floor(out.length / ms));
+  for (let start = 0; start < n; start += seedBlock) {
+    const end = Math.min(n, start + seedBlock);
+    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled }, out)).data;
+    seedThresholds(L, start, end, cols, r, g);
+  }
+  // Rows are complete once their block is scanned: the worker finishes them (the exact re-check, the bulk of
+  // the JavaScript work) on the otherwise idle core while this thread scans, and waits while a product runs.
+  const task: FinishTask = { S, L, ctl: new Int32Array(new SharedArrayBuffer(12)) };
+  const { ctl } = task;
+  const answer = shared ? helper().call<number[]>({ kind: 'finish', task: { ...task, S: { ...S, screen: new Float32Array(0) } } }) : null;
   try {
-    return await symmetricSearchWith(S, opts, all, helper);
-  } finally {
-    if (helper) void helper.worker.terminate();
+    await scanAll();
+  } catch (e) {
+    // Release the following worker (nothing more is handed out), or it would wait for these rows forever.
+    Atomics.store(ctl, NEXT, n);
+    Atomics.store(ctl, READY, n);
+    Atomics.store(ctl, GATE, 0);
+    Atomics.notify(ctl, GATE);
+    Atomics.notify(ctl, READY);
+    throw e;
+  }
+  async function scanAll(): Promise<void> {
+    for (let start = 0; start < n; start += block) {
+      const end = Math.min(n, start + block);
+      Atomics.store(ctl, GATE, 1);
+      const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: n - start, cols: d, data: S.screen.subarray(start * d) }, out)).data;
+      Atomics.store(ctl, GATE, 0);
+      Atomics.notify(ctl, GATE);
+      scanBlock(L, start, end, g);
+      Atomics.store(ctl, READY, end);
+      Atomics.notify(ctl, READY);
+    }
+  }
+  // The rest is shared out between both threads; rows that cannot be finished from their lists are redone below.
+  const redo = finishListedRows(task);
+  if (answer) redo.push(...(await answer));
+  const all: Matrix<Float32Array> = { rows: n, cols: d, data: S.screen };
+  const w = scratch(k, n);
+  for (let t = 0; t < redo.length; t += block) {
+    const rows = redo.slice(t, t + block);
+    const q = new Float32Array(rows.length * d);
+    rows.forEach((i, u) => q.set(S.screen.subarray(i * d, i * d + d), u * d));
+    const g = (await timedGemm(opts, { rows: rows.length, cols: d, data: q }, all, out.length >= rows.length * n ? out : undefined)).data;
+    rows.forEach((i, u) => selectRow(S, i, g, u * n, w));
   }
 }
 
-/** The helper worker of a symmetric search: requests are answered in order (see knn-worker.ts). */
+/** The helper worker of symmetric searches: requests are answered in order (see knn-worker.ts). */
 interface Helper {
   worker: Worker;
   call<R>(message: unknown, transfer?: ArrayBuffer[]): Promise<R>;
 }
 
-function startHelper(): Helper {
+let theHelper: Helper | null = null;
+
+/**
+ * The process's helper worker, started on first use and kept: starting one (loading its module) costs more
+ * than most searches' finishing stage. It holds the event loop open only while a request is pending, so an
+ * idle helper never keeps the process alive; if it fails, the next search starts a new one.
+ */
+function helper(): Helper {
+  if (theHelper) return theHelper;
   const worker = startWorker(new URL('./knn-worker.ts', import.meta.url), null);
+  worker.unref();
   const waiting: { resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
-  let failed: unknown = null;
   const fail = (e: unknown) => {
-    failed ??= e;
+    if (theHelper === h) theHelper = null;
     for (const w of waiting.splice(0)) w.reject(e);
   };
-  const helper: Helper = {
+  const h: Helper = {
     worker,
     call<R>(message: unknown, transfer: ArrayBuffer[] = []): Promise<R> {
-      if (failed) return Promise.reject(failed);
       const answer = new Promise<R>((resolve, reject) => waiting.push({ resolve: resolve as (v: unknown) => void, reject }));
-      answer.catch(() => {}); // observed by the awaiting caller; never an unhandled rejection after terminate()
+      answer.catch(() => {}); // observed by the awaiting caller, if it still awaits (a failed search does not)
+      worker.ref();
       worker.postMessage(message, transfer);
       return answer;
     },
   };
   worker.on('message', (m: unknown) => {
     waiting.shift()?.resolve(m);
+    if (waiting.length === 0) worker.unref();
   });
   worker.once('error', fail);
   worker.once('exit', (code) => fail(new Error(`knn worker exited with code ${code} before answering`)));
-  return helper;
-}
-
-async function symmetricSearchWith(S: Search, opts: KnnOptions, all: Matrix<Float32Array>, helper: Helper | null): Promise<void> {
-  const { n, k, X, halfSq } = S;
-  const d = X.cols;
-  const shared = helper !== null;
-  // Pass 1: thresholds from sampled columns.
-  const sampleSize = Math.min(n, Math.max(16 * k + 64, 512));
-  const stride = Math.ceil(n / sampleSize);
-  const cols: number[] = [];
-  for (let j = 0; j < n; j += stride) cols.push(j);
-  const ms = cols.length;
-  const sampled = new Float32Array(ms * d);
-  for (let t = 0; t < ms; t++) sampled.set(S.screen.subarray(cols[t] * d, cols[t] * d + d), t * d);
-  const r = Math.min(ms - 1, Math.ceil((2 * k * ms) / n) + 3);
-  const thr = new Float64Array(S.X.data.buffer instanceof SharedArrayBuffer ? new SharedArrayBuffer(n * 8) : new ArrayBuffer(n * 8));
-  const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.floor((16 * 2 ** 20) / n)));
-  const band = { halfSq, screenNorm: S.screenNorm, slack: S.slack, gamma: S.gamma, tiny: S.tiny, maxNorm: S.maxNorm };
-  const colIdx = Int32Array.from(cols);
-  for (let start = 0; start < n; start += block) {
-    const end = Math.min(n, start + block);
-    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: ms, cols: d, data: sampled })).data;
-    thresholdBlock({ S: band, start, end, cols: colIdx, r, thr }, g);
-  }
-  // Pass 2: upper block triangle. Lists of capacity `cap` per point; overflow marks the point for a redo.
-  const cap = 2 * (r + 3) * stride + k + 16;
-  const mem = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-  const li = new Int32Array(mem(n * cap * 4));
-  const lv = new Float64Array(mem(n * cap * 8));
-  const count = new Int32Array(mem(n * 4)); // −1: overflowed
-  // Narrower row blocks here: the diagonal blocks are computed whole, so ~8 blocks keep the waste near 6%.
-  const block2 = Math.min(block, Math.ceil(n / 8));
-  // Scanning the blocks on the helper thread alongside the next product, and products into reused buffers,
-  // were both measured slower on the shared 2-core machine (interleaved runs), so neither is done here.
-  for (let start = 0; start < n; start += block2) {
-    const end = Math.min(n, start + block2);
-    const width = n - start;
-    const g = (await timedGemm(opts, { rows: end - start, cols: d, data: S.screen.subarray(start * d, end * d) }, { rows: width, cols: d, data: S.screen.subarray(start * d) })).data;
-    scanBlock({ start, end, n, halfSq, thr, li, lv, count, cap }, g);
-  }
-
-  // Finish every row whose list is provably complete (two threads for large inputs: the exact re-check is the
-  // bulk of this stage); rows whose list cannot prove completeness are redone below.
-  const task: FinishTask = { S, li, lv, count, cap, thr, next: new Int32Array(new SharedArrayBuffer(4)), n };
-  let redo: number[];
-  if (helper) {
-    // Chunks are shared out through task.next, so whichever thread is free takes the next one.
-    const answer = helper.call<number[]>({ kind: 'finish', task: { ...task, S: { ...S, screen: new Float32Array(0) } } });
-    redo = finishListedRows(task);
-    redo.push(...(await answer));
-  } else redo = finishListedRows(task);
-  const w = scratch(k, n);
-  for (let t = 0; t < redo.length; t += block) {
-    const rows = redo.slice(t, t + block);
-    const q = new Float32Array(rows.length * d);
-    rows.forEach((i, u) => q.set(S.screen.subarray(i * d, i * d + d), u * d));
-    const g = (await timedGemm(opts, { rows: rows.length, cols: d, data: q }, all)).data;
-    rows.forEach((i, u) => selectRow(S, i, g, u * n, w));
-  }
+  theHelper = h;
+  return h;
 }
 
 /** Exact search by direct float64 distances: used for tiny inputs, where a GEMM call costs more than it saves. */
@@ -291,17 +293,18 @@ export async function knn(X: Matrix, opts: KnnOptions): Promise<KnnResult> {
   checkK(n, opts.k);
   if (d === 0) throw new AtlasError('the matrix has no columns', { field: 'X' });
   assertFinite(X);
-  // Below ~2 MFLOP a GEMM round trip costs more than the direct loop; the symmetric search needs N well above
-  // its sample size.
+  // Below ~2 MFLOP a GEMM round trip costs more than the direct loop; below a few thousand points the row
+  // search's single product is as fast as the symmetric search's blocks.
   const direct = n * n * d <= 2e6;
   const symmetric = !direct && n >= 4 * Math.max(16 * opts.k + 64, 512) && (opts.strategy ?? 'symmetric') === 'symmetric';
   // Large symmetric searches share their state with a worker thread (SharedArrayBuffer).
-  const S = prepare(X, opts.k, metric, symmetric && n * opts.k >= 100000 && (opts.threads ?? defaultThreads()) > 1);
+  const shared = symmetric && n * opts.k >= 100000 && (opts.threads ?? defaultThreads()) > 1;
+  const S = prepare(X, opts.k, metric, shared);
 
   if (direct) {
     directSearch(S);
   } else if (symmetric) {
-    await symmetricSearch(S, opts);
+    await symmetricSearch(S, opts, shared);
   } else {
     const block = Math.max(1, Math.min(n, opts.blockRows ?? Math.floor((16 * 2 ** 20) / n)));
     const all: Matrix<Float32Array> = { rows: n, cols: d, data: S.screen };

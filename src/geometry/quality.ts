@@ -55,12 +55,20 @@ function checkNeighbourhood(x: Matrix, y: Matrix, opts: NeighbourhoodOptions): n
   return k;
 }
 
-/** A source of distance rows in blocks: rows [start, end) → (end − start) × n values (any monotone transform of the distance is fine for ranks). */
-type RowSource = (start: number, end: number) => Promise<Float64Array>;
+/**
+ * A source of distance rows in blocks: rows [start, end) → (end − start) × n values written into `out` (any
+ * monotone transform of the distance is fine for ranks).
+ */
+type RowSource = (start: number, end: number, out: Float64Array) => Promise<Float64Array>;
 
 function distanceRows(m: Matrix, metric: QualityMetric): RowSource {
   const n = m.rows;
-  if (metric === 'precomputed') return async (s, e) => Float64Array.from(m.data.subarray(s * n, e * n));
+  if (metric === 'precomputed') {
+    return async (s, e, out) => {
+      out.set(m.data.subarray(s * n, e * n));
+      return out;
+    };
+  }
   let x = toFloat64(m);
   if (metric === 'cosine') {
     // Cosine distance = ½‖u/|u| − v/|v|‖²: same ranks as Euclidean between normalised rows.
@@ -78,71 +86,116 @@ function distanceRows(m: Matrix, metric: QualityMetric): RowSource {
   const d = x.cols;
   if (d <= 4) {
     // Low dimension (embeddings): direct, exact differences.
-    return async (s, e) => {
-      const out = new Float64Array((e - s) * n);
-      for (let i = s; i < e; i++) for (let j = 0; j < n; j++) {
-        let v = 0;
-        for (let t = 0; t < d; t++) {
-          const q = x.data[i * d + t] - x.data[j * d + t];
-          v += q * q;
-        }
-        out[(i - s) * n + j] = v;
-      }
-      return out;
-    };
+    return async (s, e, out) => squaredDistanceRows(x.data, d, n, s, e, out);
   }
-  return async (s, e) => {
+  return async (s, e, out) => {
     const q: Matrix<Float64Array> = { rows: e - s, cols: d, data: x.data.subarray(s * d, e * d) };
-    const g = await gemm(q, x, { transposeB: true });
-    for (let r = 0; r < e - s; r++) for (let j = 0; j < n; j++) g.data[r * n + j] = Math.max(0, norms[s + r] + norms[j] - 2 * g.data[r * n + j]);
-    return g.data;
+    const g = await gemm(q, x, { transposeB: true, out });
+    return gramToSquared(g.data, norms, s, e - s, n);
   };
+}
+
+// The loops of the distance rows are functions of their own: each runs once per block (once per call for small
+// inputs), and a loop inside the closure was compiled on stack and deoptimised after it on every call.
+
+/** out[(i − s)·n + j] = ‖x_i − x_j‖² for rows [s, e), by direct differences (low dimension). */
+function squaredDistanceRows(x: Float64Array, d: number, n: number, s: number, e: number, out: Float64Array): Float64Array {
+  for (let i = s; i < e; i++) for (let j = 0; j < n; j++) {
+    let v = 0;
+    for (let t = 0; t < d; t++) {
+      const q = x[i * d + t] - x[j * d + t];
+      v += q * q;
+    }
+    out[(i - s) * n + j] = v;
+  }
+  return out;
+}
+
+/** g (rows × n block of Gram values of rows s…) → squared distances max(0, ‖x_i‖² + ‖x_j‖² − 2g), in place. */
+function gramToSquared(g: Float64Array, norms: Float64Array, s: number, rows: number, n: number): Float64Array {
+  for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) g[r * n + j] = Math.max(0, norms[s + r] + norms[j] - 2 * g[r * n + j]);
+  return g;
 }
 
 /**
  * Σ_i Σ_{j ∈ kNN_B(i)} max(0, rank_A(i, j) − k). rank_A(i, j) = 1 + #{m ≠ i : a_im < a_ij or (a_im = a_ij and m < j)},
- * found with one pass over row i per neighbour set (no n×n rank matrix: memory stays O(block·n)).
+ * found with one pass over row i (no n×n rank matrix: memory stays O(block·n)).
  */
 async function rankPenalty(a: RowSource, b: RowSource, n: number, k: number): Promise<number> {
-  const block = Math.max(1, Math.min(n, Math.floor((4 * 2 ** 20) / n)));
+  // 4 MB blocks, each source writing into one reused buffer: fresh n×n arrays cost their page faults every call.
+  const block = Math.max(1, Math.min(n, Math.floor(2 ** 19 / n)));
+  const bufA = new Float64Array(block * n);
+  const bufB = new Float64Array(block * n);
   let total = 0;
   const nbr = new Int32Array(k);
   const nbrD = new Float64Array(k);
+  const tv = new Float64Array(k);
+  const tj = new Int32Array(k);
+  const first = new Int32Array(k);
   for (let s = 0; s < n; s += block) {
     const e = Math.min(n, s + block);
-    const [ra, rb] = await Promise.all([a(s, e), b(s, e)]);
+    const [ra, rb] = await Promise.all([a(s, e, bufA.subarray(0, (e - s) * n)), b(s, e, bufB.subarray(0, (e - s) * n))]);
     for (let i = s; i < e; i++) {
-      const ob = (i - s) * n;
-      // k nearest in B (ties by index): insertion into a sorted buffer.
-      let filled = 0;
-      for (let j = 0; j < n; j++) {
-        if (j === i) continue;
-        const v = rb[ob + j];
-        if (filled === k && v >= nbrD[k - 1]) continue;
-        let p = filled < k ? filled++ : k - 1;
-        while (p > 0 && nbrD[p - 1] > v) {
-          nbrD[p] = nbrD[p - 1];
-          nbr[p] = nbr[p - 1];
-          p--;
-        }
-        nbrD[p] = v;
-        nbr[p] = j;
-      }
-      const oa = (i - s) * n;
-      for (let t = 0; t < k; t++) {
-        const j = nbr[t];
-        const target = ra[oa + j];
-        let rank = 1;
-        for (let m = 0; m < n; m++) {
-          if (m === i) continue;
-          const v = ra[oa + m];
-          if (v < target || (v === target && m < j)) rank++;
-        }
-        if (rank > k) total += rank - k;
-      }
+      nearestInRow(rb, (i - s) * n, n, i, k, nbr, nbrD);
+      total += excessRanks(ra, (i - s) * n, n, i, nbr, k, tv, tj, first);
     }
   }
   return total;
+}
+
+/** The k nearest of point i in its row rb[o, o + n) into nbr/nbrD (ties by index): insertion into a sorted buffer. */
+function nearestInRow(rb: Float64Array, o: number, n: number, i: number, k: number, nbr: Int32Array, nbrD: Float64Array): void {
+  let filled = 0;
+  for (let j = 0; j < n; j++) {
+    if (j === i) continue;
+    const v = rb[o + j];
+    if (filled === k && v >= nbrD[k - 1]) continue;
+    let p = filled < k ? filled++ : k - 1;
+    while (p > 0 && nbrD[p - 1] > v) {
+      nbrD[p] = nbrD[p - 1];
+      nbr[p] = nbr[p - 1];
+      p--;
+    }
+    nbrD[p] = v;
+    nbr[p] = j;
+  }
+}
+
+/**
+ * Σ_t max(0, rank(nbr[t]) − k) in the row ra[o, o + n) of point i, rank as in rankPenalty, all k ranks in one
+ * pass over the row. With the targets (a_ij, j) sorted, a value that precedes target p (by value, then index)
+ * precedes every later one too, so each value costs a comparison with the largest target and, below it, a
+ * short scan for the first target it precedes; the ranks are prefix sums of those first positions.
+ */
+function excessRanks(ra: Float64Array, o: number, n: number, i: number, nbr: Int32Array, k: number, tv: Float64Array, tj: Int32Array, first: Int32Array): number {
+  for (let t = 0; t < k; t++) {
+    const v = ra[o + nbr[t]];
+    const j = nbr[t];
+    let p = t;
+    while (p > 0 && (tv[p - 1] > v || (tv[p - 1] === v && tj[p - 1] > j))) {
+      tv[p] = tv[p - 1];
+      tj[p] = tj[p - 1];
+      p--;
+    }
+    tv[p] = v;
+    tj[p] = j;
+    first[t] = 0;
+  }
+  const vmax = tv[k - 1];
+  for (let m = 0; m < n; m++) {
+    const v = ra[o + m];
+    if (v > vmax || m === i) continue;
+    let p = 0;
+    while (p < k && !(v < tv[p] || (v === tv[p] && m < tj[p]))) p++;
+    if (p < k) first[p]++;
+  }
+  let excess = 0;
+  let rank = 1;
+  for (let t = 0; t < k; t++) {
+    rank += first[t];
+    if (rank > k) excess += rank - k;
+  }
+  return excess;
 }
 
 /** Condensed upper triangle (i < j, row by row: scipy's squareform order) of a square matrix. */

@@ -73,7 +73,30 @@ export function sortFloat64(a: Float64Array): Float64Array {
   let lo2 = new Uint32Array(n);
   let hi2 = new Uint32Array(n);
   const hist = new Int32Array(6 * 2048);
-  for (let i = 0; i < n; i++) {
+  toKeys(u, lo, hi, hist);
+  for (let pass = 0; pass < 6; pass++) {
+    const off = pass * 2048;
+    const shift = (pass % 3) * 11;
+    const src = pass >= 3 ? hi : lo;
+    // Skip a digit all keys share.
+    if (hist[off + ((src[0] >>> shift) & 2047)] === n) continue;
+    prefixSums(hist, off);
+    scatter(src, lo, hi, lo2, hi2, hist, off, shift);
+    let t = lo; lo = lo2; lo2 = t;
+    t = hi; hi = hi2; hi2 = t;
+  }
+  fromKeys(u, lo, hi);
+  return a;
+}
+
+// The sort's (and TwoNN's) loops are separate small functions: each runs once per call, so a function with
+// several loops is compiled on stack (OSR) in its first loop without type feedback for the rest, deoptimises
+// there and runs unoptimised through its next calls (measured: the 2nd–4th calls of the ID workload took up
+// to 3× the steady time).
+
+/** IEEE bit pairs → unsigned keys in ascending order (lo, hi words), with the six digit histograms. */
+function toKeys(u: Uint32Array, lo: Uint32Array, hi: Uint32Array, hist: Int32Array): void {
+  for (let i = 0; i < lo.length; i++) {
     let l = u[2 * i];
     let h = u[2 * i + 1];
     if (h & 0x80000000) { h = ~h >>> 0; l = ~l >>> 0; } else h = (h | 0x80000000) >>> 0;
@@ -86,31 +109,27 @@ export function sortFloat64(a: Float64Array): Float64Array {
     hist[8192 + ((h >>> 11) & 2047)]++;
     hist[10240 + (h >>> 22)]++;
   }
-  for (let pass = 0; pass < 6; pass++) {
-    const off = pass * 2048;
-    const shift = (pass % 3) * 11;
-    const fromHi = pass >= 3;
-    const src = fromHi ? hi : lo;
-    // Skip a digit all keys share.
-    if (hist[off + ((src[0] >>> shift) & 2047)] === n) continue;
-    let sum = 0;
-    for (let b = 0; b < 2048; b++) {
-      const c = hist[off + b];
-      hist[off + b] = sum;
-      sum += c;
-    }
-    scatter(fromHi ? hi : lo, lo, hi, lo2, hi2, hist, off, shift);
-    let t = lo; lo = lo2; lo2 = t;
-    t = hi; hi = hi2; hi2 = t;
+}
+
+/** Exclusive prefix sums of one 2048-bucket histogram. */
+function prefixSums(hist: Int32Array, off: number): void {
+  let sum = 0;
+  for (let b = off; b < off + 2048; b++) {
+    const c = hist[b];
+    hist[b] = sum;
+    sum += c;
   }
-  for (let i = 0; i < n; i++) {
+}
+
+/** Keys back to IEEE bit pairs (toKeys inverted). */
+function fromKeys(u: Uint32Array, lo: Uint32Array, hi: Uint32Array): void {
+  for (let i = 0; i < lo.length; i++) {
     let l = lo[i];
     let h = hi[i];
     if (h & 0x80000000) h = (h & 0x7fffffff) >>> 0; else { h = ~h >>> 0; l = ~l >>> 0; }
     u[2 * i] = l;
     u[2 * i + 1] = h;
   }
-  return a;
 }
 
 /** One radix pass: (lo, hi) pairs into (lo2, hi2) by the 11-bit digit of `key` at `shift`. */
@@ -122,22 +141,24 @@ function scatter(key: Uint32Array, lo: Uint32Array, hi: Uint32Array, lo2: Uint32
   }
 }
 
-/** The TwoNN ID from the ratios μ (DADApy `_compute_id_2NN`). */
-export function twoNNFromMus(mus: Float64Array, muFraction = 0.9, algorithm: TwoNNAlgorithm = 'base'): number {
-  const n = mus.length;
-  const logMu = new Float64Array(n);
-  for (let i = 0; i < n; i++) logMu[i] = Math.log(mus[i]);
-  if (algorithm === 'ml') {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += logMu[i];
-    return (n - 1) / s;
-  }
-  sortFloat64(logMu);
-  const nEff = Math.floor(n * muFraction);
+/** out[i] = Math.log(a[i]). */
+function logsOf(a: Float64Array, out: Float64Array): Float64Array {
+  for (let i = 0; i < a.length; i++) out[i] = Math.log(a[i]);
+  return out;
+}
+
+function sumOf(a: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i];
+  return s;
+}
+
+/** DADApy's 'base' fit: slope through the origin of −log(1 − j/N) on the nEff smallest sorted log μ. */
+function originSlope(sortedLogMu: Float64Array, nEff: number, n: number): number {
   let sxy = 0;
   let sxx = 0;
   for (let j = 1; j <= nEff; j++) {
-    const x = logMu[j - 1];
+    const x = sortedLogMu[j - 1];
     const y = -Math.log(1 - j / n);
     sxy += x * y;
     sxx += x * x;
@@ -145,24 +166,46 @@ export function twoNNFromMus(mus: Float64Array, muFraction = 0.9, algorithm: Two
   return sxy / sxx;
 }
 
+/** The TwoNN ID from the ratios μ (DADApy `_compute_id_2NN`). */
+export function twoNNFromMus(mus: Float64Array, muFraction = 0.9, algorithm: TwoNNAlgorithm = 'base'): number {
+  const n = mus.length;
+  const logMu = logsOf(mus, new Float64Array(n));
+  if (algorithm === 'ml') return (n - 1) / sumOf(logMu);
+  return originSlope(sortFloat64(logMu), Math.floor(n * muFraction), n);
+}
+
 /** μ and scale from a neighbour table (needs k ≥ 2); refuses zero first-neighbour distances. */
 function musOf(r: KnnResult): { mus: Float64Array; scale: number } {
   const mus = new Float64Array(r.n);
-  let sum = 0;
-  for (let i = 0; i < r.n; i++) {
-    const r1 = r.distances[i * r.k];
-    const r2 = r.distances[i * r.k + 1];
-    if (r1 === 0) {
-      let count = 0;
-      for (let t = 0; t < r.n; t++) if (r.distances[t * r.k] === 0) count++;
-      throw new AtlasError(
-        `${count} points have an identical twin (first: point ${i}, same as point ${r.indices[i * r.k]}); ` +
-          'TwoNN ratios r2/r1 would be infinite', { field: 'X', hint: "remove duplicates first (removeIdenticalPoints, or duplicates: 'remove')" });
-    }
-    mus[i] = r2 / r1;
-    sum += r1 + r2;
+  const first = ratios(r.distances, r.k, mus);
+  if (first >= 0) twinError(r, first);
+  return { mus, scale: sumFirstTwo(r.distances, r.k, r.n) / (2 * r.n) };
+}
+
+/** mus[i] = r₂/r₁ of row i of a table with k columns; returns the first row with r₁ = 0, or −1. */
+function ratios(dist: Float64Array, k: number, mus: Float64Array): number {
+  let first = -1;
+  for (let i = 0; i < mus.length; i++) {
+    const r1 = dist[i * k];
+    if (r1 === 0 && first < 0) first = i;
+    mus[i] = dist[i * k + 1] / r1;
   }
-  return { mus, scale: sum / (2 * r.n) };
+  return first;
+}
+
+/** Σ (r₁ + r₂) over the n rows, summed row by row. */
+function sumFirstTwo(dist: Float64Array, k: number, n: number): number {
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += dist[i * k] + dist[i * k + 1];
+  return sum;
+}
+
+function twinError(r: KnnResult, i: number): never {
+  let count = 0;
+  for (let t = 0; t < r.n; t++) if (r.distances[t * r.k] === 0) count++;
+  throw new AtlasError(
+    `${count} points have an identical twin (first: point ${i}, same as point ${r.indices[i * r.k]}); ` +
+      'TwoNN ratios r2/r1 would be infinite', { field: 'X', hint: "remove duplicates first (removeIdenticalPoints, or duplicates: 'remove')" });
 }
 
 /** TwoNN on a neighbour table (k ≥ 2). */
