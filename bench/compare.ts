@@ -230,7 +230,7 @@ export async function benchCompare(): Promise<void> {
         },
       },
       {
-        workload: 'id', label: 'TwoNN + Gride scaling, k = 64 table, 10,000 points', threads: 1, repeats: 3, reference: 'DADApy, numpy transcription',
+        workload: 'id', label: 'TwoNN + Gride scaling, k = 64 table, 10,000 points', threads: 1, repeats: 5, reference: 'DADApy, numpy transcription',
         note: (o, r) => `TwoNN ${Number(o.twonn).toFixed(4)} vs ${Number(r.twonn).toFixed(4)}; Gride max |Δ| ${Math.max(...(o.gride as number[]).map((v, i) => Math.abs(v - (r.gride as number[])[i]!))).toExponential(1)}`,
       },
       {
