@@ -55,6 +55,7 @@ test('UMAP bad input', async () => {
   const nan = randomMatrix(40, 3, 1); nan.data[5] = NaN;
   await assert.rejects(umap(nan, { nNeighbors: 5 }), isAtlasError);
   await assert.rejects(umap(randomMatrix(40, 3, 1), { minDist: 2 }), isAtlasError);
+  await assert.rejects(umap(randomMatrix(40, 3, 1), { nNeighbors: 5, sgdThreads: 0 }), (e) => isAtlasError(e) && /sgdThreads/.test(e.message));
 });
 
 test('power: x^b from float32 bit fields within 1e-10 of Math.pow on float32 x', () => {

@@ -5,6 +5,7 @@ import { pca } from './pca.ts';
 import { connectedComponents, type CsrGraph } from './graph.ts';
 import { spectralLayout } from './umap-spectral.ts';
 import { optimizeLayout, schedule, tauState } from './umap-sgd.ts';
+import { optimizeLayoutThreaded } from './umap-pool.ts';
 import { Rng } from './rng.ts';
 import { validateMatrix } from './truncated-svd.ts';
 
@@ -44,9 +45,16 @@ export interface UmapOptions {
   repulsionStrength?: number;
   /** Default 'spectral'. */
   init?: 'spectral' | 'pca' | 'random' | Matrix;
-  /** Default 0. Same seed → identical output (the optimiser runs on one thread). */
+  /** Default 0. Same seed → identical output (with the default sgdThreads 1). */
   seed?: number;
+  /** Intra-op threads of the k-NN products. Default: all cores. */
   threads?: number;
+  /**
+   * Threads of the SGD (umap-pool.ts). Default 1: seeded runs reproducible bit for bit, as umap-learn, which
+   * also runs one thread when seeded. More threads share the edges lock-free (umap-learn's parallel mode), and
+   * the result then varies from run to run.
+   */
+  sgdThreads?: number;
 }
 
 export interface UmapResult {
@@ -79,6 +87,8 @@ export async function umap(x: Matrix, opts: UmapOptions = {}): Promise<UmapResul
   if (!Number.isInteger(dim) || dim < 1) throw new AtlasError(`nComponents must be a positive integer, got ${dim}`, { field: 'nComponents' });
   if (!(minDist >= 0) || !(spread > 0) || minDist > spread) throw new AtlasError(`minDist (${minDist}) must be in [0, spread = ${spread}]`, { field: 'minDist' });
   if (dim >= n) throw new AtlasError(`nComponents (${dim}) must be smaller than the number of points (${n})`, { field: 'nComponents' });
+  const sgdThreads = opts.sgdThreads ?? 1;
+  if (!Number.isInteger(sgdThreads) || sgdThreads < 1) throw new AtlasError(`sgdThreads must be a positive integer, got ${sgdThreads}`, { field: 'sgdThreads' });
   const nEpochs = opts.nEpochs ?? (n <= 10000 ? 500 : 200);
   const rng = new Rng(opts.seed ?? 0);
 
@@ -148,7 +158,9 @@ export async function umap(x: Matrix, opts: UmapOptions = {}): Promise<UmapResul
   const { a, b } = findAbParams(spread, minDist);
   const y32 = Float32Array.from(y);
   const plan = schedule(head, tail, weight, nEpochs, opts.negativeSampleRate ?? 5);
-  optimizeLayout(y32, plan, nEpochs, opts.learningRate ?? 1, { n, dim, a, b, gamma: opts.repulsionStrength ?? 1 }, tauState(() => rng.next()));
+  const params = { n, dim, a, b, gamma: opts.repulsionStrength ?? 1 };
+  if (sgdThreads > 1) await optimizeLayoutThreaded(y32, plan, nEpochs, opts.learningRate ?? 1, params, () => rng.next(), sgdThreads);
+  else optimizeLayout(y32, plan, nEpochs, opts.learningRate ?? 1, params, tauState(() => rng.next()));
   y = Float64Array.from(y32);
   return {
     embedding: { rows: n, cols: dim, data: y },
