@@ -6,6 +6,12 @@
  * gradient 2γb / ((0.001 + d²)(1 + a·d^(2b))); every coordinate of a gradient is clipped to ±4 and scaled by
  * the learning rate α, which decays linearly to 0.
  *
+ * One deliberate difference: an edge's negative samples all see the head where the attraction left it, and
+ * their clipped gradients are summed into one move, where umap-learn moves the head after each sample. Each
+ * sample then no longer waits on the previous one's update (a chain of power, division and store that bounds
+ * the loop's speed): the whole of UMAP runs ~1.5× faster, and the embeddings are as good as umap-learn's
+ * (trustworthiness and 15-NN overlap against its own embeddings, test/ref-umap.test.ts).
+ *
  * Why it is fast (this loop is nearly all of UMAP's time: 5 negative samples per positive one):
  *  - coordinates in float32, as umap-learn's embedding (5,000 points in 2-D: 40 kB, in L1);
  *  - d^(2b) by `power` below (float32 bit fields and small tables, no Math.pow / Math.exp / Math.log), one power
@@ -66,12 +72,14 @@ const CLIP = 4;
  * the generator state `rng` is advanced in place.
  */
 export function sgdEpoch(y: Float32Array, s: Schedule, from: number, to: number, epoch: number, alpha: number, p: SgdParams, rng: TauState): void {
+  if (p.dim === 2) return sgdEpoch2(y, s, from, to, epoch, alpha, p, rng);
   const { n, dim, a, b } = p;
   const pw = tableFor(b);
   const { head, tail, epochsPerSample, epochsPerNegative, nextSample, nextNegative } = s;
   const attract = -2 * a * b;
   const repel = 2 * p.gamma * b;
   const toIndex = n / 4294967296;
+  const acc = new Float64Array(dim);
   let s0 = rng[0], s1 = rng[1], s2 = rng[2];
   for (let e = from; e < to; e++) {
     if (nextSample[e] > epoch) continue;
@@ -96,29 +104,89 @@ export function sgdEpoch(y: Float32Array, s: Schedule, from: number, to: number,
     }
     nextSample[e] += epochsPerSample[e];
     const nNeg = Math.floor((epoch - nextNegative[e]) / epochsPerNegative[e]);
+    if (nNeg > 0) {
+      // The negative samples' clipped gradients, summed at the head's current place (see the file comment).
+      acc.fill(0);
+      for (let q = 0; q < nNeg; q++) {
+        // tau_rand_int: three Tausworthe words combined.
+        s0 = ((s0 & -2) << 12) ^ (((s0 << 13) ^ s0) >>> 19);
+        s1 = ((s1 & -8) << 4) ^ (((s1 << 2) ^ s1) >>> 25);
+        s2 = ((s2 & -16) << 17) ^ (((s2 << 3) ^ s2) >>> 11);
+        const r = (((s0 ^ s1 ^ s2) >>> 0) * toIndex) | 0;
+        const or = r * dim;
+        let r2 = 0;
+        for (let c = 0; c < dim; c++) {
+          const d = y[oj + c] - y[or + c];
+          r2 += d * d;
+        }
+        if (r2 > 0) {
+          const rc = repel / ((0.001 + r2) * (a * power(r2, pw) + 1));
+          for (let c = 0; c < dim; c++) {
+            const g = rc * (y[oj + c] - y[or + c]);
+            acc[c] += g > CLIP ? CLIP : g < -CLIP ? -CLIP : g;
+          }
+        } else if (r !== j) {
+          // A different point at the same place: umap-learn pushes by the clip bound in every coordinate.
+          for (let c = 0; c < dim; c++) acc[c] += CLIP;
+        }
+      }
+      for (let c = 0; c < dim; c++) y[oj + c] += acc[c] * alpha;
+    }
+    nextNegative[e] += nNeg * epochsPerNegative[e];
+  }
+  rng[0] = s0; rng[1] = s1; rng[2] = s2;
+}
+
+/** sgdEpoch for dim = 2 (the usual case): the head's coordinates and the summed repulsion in locals (~1.5× faster). */
+function sgdEpoch2(y: Float32Array, s: Schedule, from: number, to: number, epoch: number, alpha: number, p: SgdParams, rng: TauState): void {
+  const { n, a, b } = p;
+  const pw = tableFor(b);
+  const { head, tail, epochsPerSample, epochsPerNegative, nextSample, nextNegative } = s;
+  const attract = -2 * a * b;
+  const repel = 2 * p.gamma * b;
+  const toIndex = n / 4294967296;
+  let s0 = rng[0], s1 = rng[1], s2 = rng[2];
+  for (let e = from; e < to; e++) {
+    if (nextSample[e] > epoch) continue;
+    const j = head[e];
+    const oj = 2 * j;
+    const ok = 2 * tail[e];
+    const dx = y[oj] - y[ok], dy = y[oj + 1] - y[ok + 1];
+    const d2 = dx * dx + dy * dy;
+    let coeff = 0;
+    if (d2 > 0) {
+      const pb = power(d2, pw);
+      coeff = (attract * (pb / d2)) / (a * pb + 1);
+    }
+    let gx = coeff * dx, gy = coeff * dy;
+    gx = (gx > CLIP ? CLIP : gx < -CLIP ? -CLIP : gx) * alpha;
+    gy = (gy > CLIP ? CLIP : gy < -CLIP ? -CLIP : gy) * alpha;
+    // The head's new coordinates, rounded to float32 as stored.
+    const cx = Math.fround(y[oj] + gx), cy = Math.fround(y[oj + 1] + gy);
+    y[ok] -= gx;
+    y[ok + 1] -= gy;
+    nextSample[e] += epochsPerSample[e];
+    const nNeg = Math.floor((epoch - nextNegative[e]) / epochsPerNegative[e]);
+    let sx = 0, sy = 0;
     for (let q = 0; q < nNeg; q++) {
-      // tau_rand_int: three Tausworthe words combined.
       s0 = ((s0 & -2) << 12) ^ (((s0 << 13) ^ s0) >>> 19);
       s1 = ((s1 & -8) << 4) ^ (((s1 << 2) ^ s1) >>> 25);
       s2 = ((s2 & -16) << 17) ^ (((s2 << 3) ^ s2) >>> 11);
       const r = (((s0 ^ s1 ^ s2) >>> 0) * toIndex) | 0;
-      const or = r * dim;
-      let r2 = 0;
-      for (let c = 0; c < dim; c++) {
-        const d = y[oj + c] - y[or + c];
-        r2 += d * d;
-      }
+      const ex = cx - y[2 * r], ey = cy - y[2 * r + 1];
+      const r2 = ex * ex + ey * ey;
       if (r2 > 0) {
         const rc = repel / ((0.001 + r2) * (a * power(r2, pw) + 1));
-        for (let c = 0; c < dim; c++) {
-          const g = rc * (y[oj + c] - y[or + c]);
-          y[oj + c] += (g > CLIP ? CLIP : g < -CLIP ? -CLIP : g) * alpha;
-        }
+        const hx = rc * ex, hy = rc * ey;
+        sx += hx > CLIP ? CLIP : hx < -CLIP ? -CLIP : hx;
+        sy += hy > CLIP ? CLIP : hy < -CLIP ? -CLIP : hy;
       } else if (r !== j) {
-        // A different point at the same place: umap-learn pushes by the clip bound in every coordinate.
-        for (let c = 0; c < dim; c++) y[oj + c] += CLIP * alpha;
+        sx += CLIP;
+        sy += CLIP;
       }
     }
+    y[oj] = cx + sx * alpha;
+    y[oj + 1] = cy + sy * alpha;
     nextNegative[e] += nNeg * epochsPerNegative[e];
   }
   rng[0] = s0; rng[1] = s1; rng[2] = s2;
