@@ -154,6 +154,8 @@ export async function runOurs(dir: string, workload: string, threads: number, re
       let emb: Float64Array | null = null;
       times = await timed(async () => { emb = (await umap(x, { nNeighbors: 15, minDist: 0.1, seed: 0, threads })).embedding.data; }, repeats);
       writeNpy(join(dir, 'ours-umap.npy'), Float32Array.from(emb!), [x.rows, 2]);
+      // Quality, untimed (the reference reports scikit-learn's on its embedding).
+      res.trust = await trustworthiness(x, { rows: x.rows, cols: 2, data: emb! }, { nNeighbors: 15 });
       break;
     }
     case 'shortest-path': {

@@ -239,7 +239,7 @@ export async function benchCompare(): Promise<void> {
       },
       {
         workload: 'umap', label: 'UMAP 5,000×50 → 2, 500 epochs, seeded', threads: 1, repeats: 1, reference: 'umap-learn 0.5.3 (Debian), random_state=0',
-        note: () => 'umap-learn: NN-descent k-NN, ours exact; both seeded single-thread SGD',
+        note: (o, r) => `trustworthiness (k = 15) ours ${Number(o.trust).toFixed(3)}, umap-learn ${Number(r.trust).toFixed(3)}; umap-learn: NN-descent k-NN, ours exact; both seeded single-thread SGD`,
       },
       { workload: 'tsne', label: 't-SNE 2,000×50, Barnes–Hut, 1000 iter', threads: cores, repeats: 1, reference: 'sklearn TSNE', note: (o, r) => `KL ours ${Number(o.kl).toFixed(3)}, sklearn ${Number(r.kl).toFixed(3)}` },
       {

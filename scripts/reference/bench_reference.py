@@ -297,6 +297,9 @@ def run(d, workload, threads, repeats):
         times, Y = timed(lambda: umap.UMAP(n_neighbors=15, min_dist=0.1, n_components=2, random_state=0).fit_transform(X), repeats)
         np.save(os.path.join(d, "ref-umap.npy"), Y.astype(np.float32))
         res["umap"] = umap.__version__ if hasattr(umap, "__version__") else "?"
+        from sklearn.manifold import trustworthiness  # quality, untimed (ours reports its own)
+
+        res["trust"] = float(trustworthiness(X, Y, n_neighbors=15))
     elif workload == "shortest-path":
         from scipy.sparse.csgraph import shortest_path
         from sklearn.neighbors import kneighbors_graph

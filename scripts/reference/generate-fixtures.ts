@@ -9,6 +9,7 @@
  *                     hf_forward.py (torch float64 re-implementation of transformers' forward)
  *   torch/            state dicts written by REAL torch.save (zip, legacy, parameters) + expected values
  *   geometry/         scikit-learn / scipy / transcribed DADApy & umap outputs (geometry_fixtures.py)
+ *   umap/             umap-learn 0.5.3 embeddings, seeds 0–2 (umap_fixtures.py)
  *
  * It also runs the torch.load check of our own pytorch_model.bin writer (check-torch-load.ts) and fails if
  * real torch disagrees. CI never runs this: it needs the Python packages.
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
   console.log('torch.save fixtures written');
   runReference('geometry_fixtures.py', [join(FIXTURE_ROOT, 'geometry')]);
   console.log('geometry fixtures written');
+  runReference('umap_fixtures.py', [join(FIXTURE_ROOT, 'umap')]);
+  console.log('umap fixtures written');
 
   const reports = checkTorchLoad();
   for (const r of reports) console.log(`torch.load ${r.bin}: ${r.tensors} tensors identical${r.problems.length ? `; PROBLEMS: ${r.problems.join('; ')}` : ''}`);

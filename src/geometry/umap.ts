@@ -3,24 +3,26 @@ import type { Matrix } from './matrix.ts';
 import { knn } from './knn.ts';
 import { pca } from './pca.ts';
 import { connectedComponents, type CsrGraph } from './graph.ts';
-import { orthonormalColumns, symmetricEigen } from './linalg.ts';
+import { spectralLayout } from './umap-spectral.ts';
+import { optimizeLayout, schedule, tauState } from './umap-sgd.ts';
+import { optimizeLayoutThreaded } from './umap-pool.ts';
 import { Rng } from './rng.ts';
 import { validateMatrix } from './truncated-svd.ts';
 
 /**
  * UMAP (McInnes, Healy & Melville 2018) following umap-learn 0.5: exact k-NN (knn.ts, the point itself counted
  * as the first of n_neighbors, as umap-learn), smooth_knn_dist (local_connectivity 1, bandwidth 1, 64 bisection
- * steps), fuzzy union A + Aᵀ − A∘Aᵀ, edges below max/n_epochs dropped, epochs-per-sample scheduling, SGD with
- * negative sampling (rate 5, gradient clip 4, linearly decaying learning rate), a/b fitted to min_dist/spread.
+ * steps), fuzzy union A + Aᵀ − A∘Aᵀ, edges below max/n_epochs dropped, then umap-learn's SGD (umap-sgd.ts:
+ * float32 coordinates, epochs-per-sample scheduling, negative sampling rate 5, gradient clip 4, linearly
+ * decaying learning rate), a/b fitted to min_dist/spread.
  *
  * Why not the umap-js package: measured here on 2,000×50 it took 10 s (8 s in its optimiser, which works on
  * number[][]), and it only initialises at random. This implementation uses typed arrays and umap-learn's
  * spectral initialisation.
  *
- * Initialisation 'spectral' (default): eigenvectors 2..k+1 of the normalised graph adjacency, computed by block
- * power iteration with Rayleigh–Ritz. When the graph is disconnected umap-learn lays out each component
- * separately (multi_component_layout); here such graphs fall back to the 'pca' initialisation and
- * `diagnostics.init` says so.
+ * Initialisation 'spectral' (default): eigenvectors 2..k+1 of the normalised graph adjacency (umap-spectral.ts,
+ * Lanczos on the sparse graph). When the graph is disconnected umap-learn lays out each component separately
+ * (multi_component_layout); here such graphs fall back to the 'pca' initialisation and `diagnostics.init` says so.
  */
 export interface UmapOptions {
   /** Default 15 (the point itself included, as umap-learn). */
@@ -43,9 +45,16 @@ export interface UmapOptions {
   repulsionStrength?: number;
   /** Default 'spectral'. */
   init?: 'spectral' | 'pca' | 'random' | Matrix;
-  /** Default 0. Same seed → identical output (the optimiser runs on one thread). */
+  /** Default 0. Same seed → identical output (with the default sgdThreads 1). */
   seed?: number;
+  /** Intra-op threads of the k-NN products. Default: all cores. */
   threads?: number;
+  /**
+   * Threads of the SGD (umap-pool.ts). Default 1: seeded runs reproducible bit for bit, as umap-learn, which
+   * also runs one thread when seeded. More threads share the edges lock-free (umap-learn's parallel mode), and
+   * the result then varies from run to run.
+   */
+  sgdThreads?: number;
 }
 
 export interface UmapResult {
@@ -78,6 +87,8 @@ export async function umap(x: Matrix, opts: UmapOptions = {}): Promise<UmapResul
   if (!Number.isInteger(dim) || dim < 1) throw new AtlasError(`nComponents must be a positive integer, got ${dim}`, { field: 'nComponents' });
   if (!(minDist >= 0) || !(spread > 0) || minDist > spread) throw new AtlasError(`minDist (${minDist}) must be in [0, spread = ${spread}]`, { field: 'minDist' });
   if (dim >= n) throw new AtlasError(`nComponents (${dim}) must be smaller than the number of points (${n})`, { field: 'nComponents' });
+  const sgdThreads = opts.sgdThreads ?? 1;
+  if (!Number.isInteger(sgdThreads) || sgdThreads < 1) throw new AtlasError(`sgdThreads must be a positive integer, got ${sgdThreads}`, { field: 'sgdThreads' });
   const nEpochs = opts.nEpochs ?? (n <= 10000 ? 500 : 200);
   const rng = new Rng(opts.seed ?? 0);
 
@@ -94,27 +105,20 @@ export async function umap(x: Matrix, opts: UmapOptions = {}): Promise<UmapResul
     }
   }
   // 2-3. Fuzzy simplicial set.
-  const { sigmas, rhos } = smoothKnnDist(dst, n, k);
-  const rows: Map<number, number>[] = Array.from({ length: n }, () => new Map());
-  for (let i = 0; i < n; i++) for (let t = 0; t < k; t++) {
-    const j = idx[i * k + t];
-    if (j === i) continue;
-    const d = dst[i * k + t] - rhos[i];
-    const v = d <= 0 || sigmas[i] === 0 ? 1 : Math.exp(-d / sigmas[i]);
-    rows[i].set(j, v);
-  }
-  const graph = fuzzyUnion(n, rows);
+  const graph = fuzzySimplicialSet(idx, dst, n, k);
+  // 4. Drop edges too weak to be sampled even once in nEpochs.
   let maxW = 0;
   for (const w of graph.weights) maxW = Math.max(maxW, w);
-  // 4. Drop edges too weak to be sampled even once in nEpochs.
-  const head: number[] = [];
-  const tail: number[] = [];
-  const weight: number[] = [];
-  for (let i = 0; i < n; i++) for (let o = graph.indptr[i]; o < graph.indptr[i + 1]; o++) {
+  let kept = 0;
+  for (const w of graph.weights) if (w >= maxW / nEpochs) kept++;
+  const head = new Int32Array(kept);
+  const tail = new Int32Array(kept);
+  const weight = new Float64Array(kept);
+  for (let i = 0, e = 0; i < n; i++) for (let o = graph.indptr[i]; o < graph.indptr[i + 1]; o++) {
     if (graph.weights[o] < maxW / nEpochs) continue;
-    head.push(i);
-    tail.push(graph.indices[o]);
-    weight.push(graph.weights[o]);
+    head[e] = i;
+    tail[e] = graph.indices[o];
+    weight[e++] = graph.weights[o];
   }
   const comps = connectedComponents(graph);
 
@@ -131,7 +135,7 @@ export async function umap(x: Matrix, opts: UmapOptions = {}): Promise<UmapResul
     for (let i = 0; i < y.length; i++) y[i] = rng.next() * 20 - 10;
     initUsed = 'random';
   } else if (init === 'spectral' && comps.count === 1 && n > dim + 2) {
-    y = spectralLayout(graph, dim, rng);
+    y = spectralLayout(graph, dim, rng).coords;
     let m = 0;
     for (const v of y) m = Math.max(m, Math.abs(v));
     for (let i = 0; i < y.length; i++) y[i] = y[i] * (10 / (m || 1)) + 1e-4 * rng.normal();
@@ -150,9 +154,14 @@ export async function umap(x: Matrix, opts: UmapOptions = {}): Promise<UmapResul
     for (let i = 0; i < n; i++) y[i * dim + c] = (y[i * dim + c] - lo) * s;
   }
 
-  // 6-7. Optimise.
+  // 6-7. Optimise, in float32 as umap-learn.
   const { a, b } = findAbParams(spread, minDist);
-  optimizeLayout(y, n, dim, Int32Array.from(head), Int32Array.from(tail), Float64Array.from(weight), nEpochs, a, b, opts.repulsionStrength ?? 1, opts.learningRate ?? 1, opts.negativeSampleRate ?? 5, rng);
+  const y32 = Float32Array.from(y);
+  const plan = schedule(head, tail, weight, nEpochs, opts.negativeSampleRate ?? 5);
+  const params = { n, dim, a, b, gamma: opts.repulsionStrength ?? 1 };
+  if (sgdThreads > 1) await optimizeLayoutThreaded(y32, plan, nEpochs, opts.learningRate ?? 1, params, () => rng.next(), sgdThreads);
+  else optimizeLayout(y32, plan, nEpochs, opts.learningRate ?? 1, params, tauState(() => rng.next()));
+  y = Float64Array.from(y32);
   return {
     embedding: { rows: n, cols: dim, data: y },
     diagnostics: { a, b, nEpochs, edges: head.length, components: comps.count, init: initUsed },
@@ -202,27 +211,69 @@ export function smoothKnnDist(dist: Float64Array, n: number, k: number): { sigma
   return { sigmas, rhos };
 }
 
-/** Probabilistic t-conorm of A and Aᵀ: w_ij = a_ij + a_ji − a_ij·a_ji (set_op_mix_ratio 1). */
-function fuzzyUnion(n: number, rows: Map<number, number>[]): CsrGraph {
-  const sym: Map<number, number>[] = Array.from({ length: n }, () => new Map());
-  for (let i = 0; i < n; i++) for (const [j, v] of rows[i]) {
-    const u = rows[j].get(i) ?? 0;
-    const w = v + u - v * u;
-    sym[i].set(j, w);
-    sym[j].set(i, w);
+/**
+ * umap-learn's fuzzy_simplicial_set: memberships a_ij = exp(−(d_ij − ρ_i)/σ_i) (1 within ρ_i) of each point's
+ * neighbours (self and zeros left out), then the probabilistic t-conorm w_ij = a_ij + a_ji − a_ij·a_ji
+ * (set_op_mix_ratio 1). CSR with columns ascending in each row.
+ */
+function fuzzySimplicialSet(idx: Int32Array, dst: Float64Array, n: number, k: number): CsrGraph {
+  const { sigmas, rhos } = smoothKnnDist(dst, n, k);
+  // Entries of A and of Aᵀ bucketed by row; a row holds an (i, j) at most once from each.
+  const count = new Int32Array(n + 1);
+  const member = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) for (let t = 0; t < k; t++) {
+    const o = i * k + t;
+    const j = idx[o];
+    if (j === i) continue;
+    const d = dst[o] - rhos[i];
+    member[o] = d <= 0 || sigmas[i] === 0 ? 1 : Math.exp(-d / sigmas[i]);
+    if (member[o] === 0) continue;
+    count[i + 1]++;
+    count[j + 1]++;
   }
+  for (let i = 0; i < n; i++) count[i + 1] += count[i];
+  const fill = count.slice(0, n);
+  const col = new Int32Array(count[n]);
+  const val = new Float64Array(count[n]);
+  for (let i = 0; i < n; i++) for (let t = 0; t < k; t++) {
+    const o = i * k + t;
+    if (member[o] === 0) continue;
+    const j = idx[o];
+    col[fill[i]] = j;
+    val[fill[i]++] = member[o];
+    col[fill[j]] = i;
+    val[fill[j]++] = member[o];
+  }
+  // Sort each row by column (insertion sort: a row has ~2k entries), then merge the pairs.
   const indptr = new Int32Array(n + 1);
-  for (let i = 0; i < n; i++) indptr[i + 1] = indptr[i] + sym[i].size;
-  const indices = new Int32Array(indptr[n]);
-  const weights = new Float64Array(indptr[n]);
+  let out = 0;
   for (let i = 0; i < n; i++) {
-    let o = indptr[i];
-    for (const [j, w] of [...sym[i].entries()].sort((p, q) => p[0] - q[0])) {
-      indices[o] = j;
-      weights[o++] = w;
+    const lo = count[i], hi = count[i + 1];
+    for (let p = lo + 1; p < hi; p++) {
+      const c = col[p], v = val[p];
+      let q = p - 1;
+      while (q >= lo && col[q] > c) {
+        col[q + 1] = col[q];
+        val[q + 1] = val[q];
+        q--;
+      }
+      col[q + 1] = c;
+      val[q + 1] = v;
     }
+    for (let p = lo; p < hi; p++) {
+      if (p + 1 < hi && col[p + 1] === col[p]) {
+        const x = val[p], y = val[p + 1];
+        col[out] = col[p];
+        val[out++] = x + y - x * y;
+        p++;
+      } else {
+        col[out] = col[p];
+        val[out++] = val[p];
+      }
+    }
+    indptr[i + 1] = out;
   }
-  return { n, indptr, indices, weights };
+  return { n, indptr, indices: col.slice(0, out), weights: val.slice(0, out) };
 }
 
 /**
@@ -277,57 +328,6 @@ export function findAbParams(spread: number, minDist: number): { a: number; b: n
   return { a, b };
 }
 
-/** Coordinates of eigenvectors 2..dim+1 of D^-½ A D^-½ (the smallest non-trivial of the normalised Laplacian). */
-function spectralLayout(g: CsrGraph, dim: number, rng: Rng): Float64Array {
-  const n = g.n;
-  const deg = new Float64Array(n);
-  for (let i = 0; i < n; i++) for (let o = g.indptr[i]; o < g.indptr[i + 1]; o++) deg[i] += g.weights[o];
-  const inv = deg.map((d) => (d > 0 ? 1 / Math.sqrt(d) : 0));
-  const l = Math.min(n, dim + 1 + 8);
-  // (I + M)/2 has the spectrum of M mapped into [0, 1], so power iteration favours the top of M's spectrum.
-  const apply = (v: Float64Array, out: Float64Array) => {
-    for (let i = 0; i < n; i++) {
-      const oi = i * l;
-      for (let c = 0; c < l; c++) out[oi + c] = 0.5 * v[oi + c];
-      for (let o = g.indptr[i]; o < g.indptr[i + 1]; o++) {
-        const j = g.indices[o];
-        const w = 0.5 * g.weights[o] * inv[i] * inv[j];
-        const oj = j * l;
-        for (let c = 0; c < l; c++) out[oi + c] += w * v[oj + c];
-      }
-    }
-  };
-  let q: Float64Array = new Float64Array(n * l);
-  for (let i = 0; i < q.length; i++) q[i] = rng.normal();
-  // The trivial top eigenvector D^½·1 is known: put it first.
-  for (let i = 0; i < n; i++) q[i * l] = Math.sqrt(deg[i]);
-  let tmp: Float64Array = new Float64Array(n * l);
-  for (let it = 0; it < 300; it++) {
-    apply(q, tmp);
-    [q, tmp] = [tmp, q];
-    if (it % 5 === 4 || it === 299) q = orthonormalColumns({ rows: n, cols: l, data: q }).data;
-  }
-  // Rayleigh–Ritz in span(Q).
-  apply(q, tmp);
-  const t = new Float64Array(l * l);
-  for (let i = 0; i < n; i++) for (let p = 0; p < l; p++) {
-    const qp = q[i * l + p];
-    for (let r = 0; r < l; r++) t[p * l + r] += qp * tmp[i * l + r];
-  }
-  for (let p = 0; p < l; p++) for (let r = 0; r < p; r++) t[p * l + r] = t[r * l + p] = (t[p * l + r] + t[r * l + p]) / 2;
-  const eig = symmetricEigen({ rows: l, cols: l, data: t });
-  const out = new Float64Array(n * dim);
-  for (let c = 0; c < dim; c++) {
-    const vec = eig.vectors.data.subarray((c + 1) * l, (c + 2) * l);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let p = 0; p < l; p++) s += q[i * l + p] * vec[p];
-      out[i * dim + c] = s;
-    }
-  }
-  return out;
-}
-
 function noisyScale(y: Float64Array, dim: number, rng: Rng): void {
   const n = y.length / dim;
   for (let c = 0; c < dim; c++) {
@@ -339,65 +339,4 @@ function noisyScale(y: Float64Array, dim: number, rng: Rng): void {
   for (const v of y) mx = Math.max(mx, Math.abs(v));
   const e = mx > 0 ? 10 / mx : 1;
   for (let i = 0; i < y.length; i++) y[i] = y[i] * e + 1e-4 * rng.normal();
-}
-
-function optimizeLayout(y: Float64Array, n: number, dim: number, head: Int32Array, tail: Int32Array, weight: Float64Array, nEpochs: number, a: number, b: number, gamma: number, initialAlpha: number, negativeSampleRate: number, rng: Rng): void {
-  const m = head.length;
-  let maxW = 0;
-  for (const w of weight) maxW = Math.max(maxW, w);
-  const epochsPerSample = new Float64Array(m);
-  for (let e = 0; e < m; e++) {
-    const samples = (nEpochs * weight[e]) / maxW;
-    epochsPerSample[e] = samples > 0 ? nEpochs / samples : -1;
-  }
-  const epochsPerNeg = epochsPerSample.map((v) => v / negativeSampleRate);
-  const nextNeg = Float64Array.from(epochsPerNeg);
-  const nextSample = Float64Array.from(epochsPerSample);
-  // Gradient clipped to ±4 per coordinate (umap-learn's clip).
-  const attract = -2 * a * b;
-  const repel = 2 * gamma * b;
-  let alpha = initialAlpha;
-  for (let epoch = 0; epoch < nEpochs; epoch++) {
-    for (let e = 0; e < m; e++) {
-      if (nextSample[e] > epoch) continue;
-      const j = head[e];
-      const k = tail[e];
-      const oj = j * dim;
-      const ok = k * dim;
-      let d2 = 0;
-      for (let c = 0; c < dim; c++) d2 += (y[oj + c] - y[ok + c]) ** 2;
-      let coeff = 0;
-      if (d2 > 0) {
-        // d^(2b) as exp(b·ln d²): within an ulp or two of Math.pow, at about half its cost (the SGD's hot spot);
-        // d^(2(b−1)) = pb / d² saves a second power.
-        const pb = Math.exp(b * Math.log(d2));
-        coeff = (attract * (pb / d2)) / (a * pb + 1);
-      }
-      for (let c = 0; c < dim; c++) {
-        let g = coeff * (y[oj + c] - y[ok + c]);
-        g = g > 4 ? 4 : g < -4 ? -4 : g;
-        y[oj + c] += g * alpha;
-        y[ok + c] -= g * alpha;
-      }
-      nextSample[e] += epochsPerSample[e];
-      const nNeg = Math.floor((epoch - nextNeg[e]) / epochsPerNeg[e]);
-      for (let p = 0; p < nNeg; p++) {
-        const r = rng.int(n);
-        const or = r * dim;
-        let s2 = 0;
-        for (let c = 0; c < dim; c++) s2 += (y[oj + c] - y[or + c]) ** 2;
-        let rc: number;
-        if (s2 > 0) rc = repel / ((0.001 + s2) * (a * Math.exp(b * Math.log(s2)) + 1));
-        else if (j === r) continue;
-        else rc = 0;
-        if (rc > 0) for (let c = 0; c < dim; c++) {
-          let g = rc * (y[oj + c] - y[or + c]);
-          g = g > 4 ? 4 : g < -4 ? -4 : g;
-          y[oj + c] += g * alpha;
-        }
-      }
-      nextNeg[e] += nNeg * epochsPerNeg[e];
-    }
-    alpha = initialAlpha * (1 - epoch / nEpochs);
-  }
 }
