@@ -94,7 +94,9 @@ export interface Tape {
 }
 
 async function mm(a: Arr, aRows: number, aCols: number, b: Arr, bRows: number, bCols: number, transposeA = false, transposeB = false): Promise<Arr> {
-  return (await gemm({ rows: aRows, cols: aCols, data: a }, { rows: bRows, cols: bCols, data: b }, { transposeA, transposeB })).data;
+  // a JS output array MLAS writes into directly (onnxruntime would allocate its own and copy it out)
+  const out = allocLike(a, (transposeA ? aCols : aRows) * (transposeB ? bRows : bCols));
+  return (await gemm({ rows: aRows, cols: aCols, data: a }, { rows: bRows, cols: bCols, data: b }, { transposeA, transposeB, out })).data;
 }
 
 /** positions[b, t] = (real tokens before t in row b), as the runtime computes them. */
@@ -235,17 +237,41 @@ class Emitter {
     this.groups.clear();
   }
 
-  /** Σ_rows v[row, j]·(w ? w[row, j] : 1): bias and norm-weight gradients. */
-  colSum(name: string, v: Arr, cols: number, w?: Arr): void {
-    for (const [s, r0, rows] of this.slices) {
-      const g = this.zeros(v, cols);
-      for (let r = r0; r < r0 + rows; r++) {
-        const o = r * cols;
-        if (w) for (let j = 0; j < cols; j++) g[j] += v[o + j] * w[o + j];
-        else for (let j = 0; j < cols; j++) g[j] += v[o + j];
-      }
-      this.emit(name, s, g);
+  /** [slices, N] with row k = 1 on slice k's rows: S·v sums v's rows per slice. */
+  private selector(like: Arr): Arr {
+    const f64 = like instanceof Float64Array;
+    let S = f64 ? this.selector64 : this.selector32;
+    if (!S) {
+      const N = this.slices.reduce((n, [, , rows]) => n + rows, 0);
+      S = allocLike(like, this.slices.length * N);
+      this.slices.forEach(([, r0, rows], k) => S!.fill(1, k * N + r0, k * N + r0 + rows));
+      if (f64) this.selector64 = S;
+      else this.selector32 = S;
     }
+    return S;
+  }
+  private selector32: Arr | null = null;
+  private selector64: Arr | null = null;
+
+  /**
+   * Σ_rows v[row, j]·(w ? w[row, j] : 1) per slice: bias and norm-weight gradients, as one product S·v with
+   * the slice selector S instead of a JS loop over all rows.
+   */
+  async colSum(name: string, v: Arr, cols: number, w?: Arr): Promise<void> {
+    const N = v.length / cols;
+    let src = v;
+    if (w) {
+      src = this.pool ? this.pool.take(v, v.length, false) : allocLike(v, v.length);
+      for (let i = 0; i < v.length; i++) src[i] = v[i] * w[i];
+    }
+    const K = this.slices.length;
+    const sums = (await gemm({ rows: K, cols: N, data: this.selector(v) }, { rows: N, cols, data: src })).data;
+    if (w) this.pool?.give(src);
+    this.slices.forEach(([s], k) => {
+      const g = this.pool ? this.pool.take(v, cols, false) : allocLike(v, cols);
+      g.set(sums.subarray(k * cols, (k + 1) * cols));
+      this.emit(name, s, g);
+    });
   }
 }
 
@@ -275,10 +301,10 @@ class Recorder implements BlockOps<Node> {
     const hasB = n.kind === 'layernorm' && n.bias;
     const { y, stats } = normForward(x.data, this.N, d, n, w, hasB ? this.w(bName).data : null);
     const out: Node = { data: y, cols: d };
-    this.steps.push((c) => {
+    this.steps.push(async (c) => {
       const dy = c.take(out);
-      c.em.colSum(wName, dy, d, stats.xhat);
-      if (hasB) c.em.colSum(bName, dy, d);
+      await c.em.colSum(wName, dy, d, stats.xhat);
+      if (hasB) await c.em.colSum(bName, dy, d);
       c.acc(x, normBackward(dy, stats, d, n, w), true);
     });
     return out;
@@ -297,7 +323,7 @@ class Recorder implements BlockOps<Node> {
     this.steps.push(async (c) => {
       const dy = c.take(out);
       await c.em.matmul(wName, x.data, inDim, dy, outDim);
-      if (hasBias) c.em.colSum(bName, dy, outDim);
+      if (hasBias) await c.em.colSum(bName, dy, outDim);
       c.acc(x, await mm(dy, N, outDim, Wt.data, outDim, inDim), true);
     });
     return out;
@@ -479,7 +505,7 @@ class Recorder implements BlockOps<Node> {
     let dz: Arr | undefined;
     this.steps.push(async (c) => {
       dz = c.take(out);
-      if (u.bias) c.em.colSum(W.unembedBias, dz, V);
+      if (u.bias) await c.em.colSum(W.unembedBias, dz, V);
       c.acc(x, await mm(dz, N, V, Wu.data, V, d), true);
     });
     this.sliceSteps.push((em, slice) => em.matmul(W.unembed, x.data, d, dz!, V, slice));
