@@ -29,7 +29,7 @@ import { activate, alloc, allocLike, keyVisible, normBackward, normForward, rota
 import { requireLmHead, runBlock, runEmbedNorm, runFinalNorm, type BlockOps } from './block.ts';
 import { StoredGradientRouter, type GradientSink } from './stored-gradients.ts';
 import { BufferPool } from './buffer-pool.ts';
-import { activateRows, ortActivation, softmaxRows } from './ort-rows.ts';
+import { HIDDEN_KEY, activateRows, maskedSoftmax, ortActivation, softmaxBackward, softmaxRows } from './ort-rows.ts';
 
 export type { GradientSink } from './stored-gradients.ts';
 
@@ -282,6 +282,7 @@ class Recorder implements BlockOps<Node> {
   readonly layers: LayerKV[] = [];
   /** Softmax of the logits and their log-sum-exp per row (set by unembed). */
   softmax: { p: Arr; lse: Arr } | null = null;
+  private readonly maskCache = new Map<string, { mask: Arr; blind: number[] }>();
   private readonly rotaryCache = new Map<RotarySpec, { cos: Float64Array; sin: Float64Array }>();
   readonly N: number;
 
@@ -329,6 +330,30 @@ class Recorder implements BlockOps<Node> {
     return out;
   }
 
+  /**
+   * The additive key mask [B, T, T] of one visibility rule (0 where key j is visible to query i: a real token,
+   * causal order, the window; HIDDEN_KEY elsewhere) and the rows b·T + i that see no key at all.
+   */
+  private keyMask(causal: boolean, window: number | undefined): { mask: Arr; blind: number[] } {
+    const key = `${causal}|${window}`;
+    let m = this.maskCache.get(key);
+    if (!m) {
+      const { batch: B, seqLen: T, attentionMask: am } = this.batch;
+      const mask = alloc(this.f64, B * T * T).fill(HIDDEN_KEY);
+      const blind: number[] = [];
+      for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) {
+        let seen = false;
+        for (let j = 0; j < T; j++) if (am[b * T + j] && keyVisible(i, j, causal, window)) {
+          mask[(b * T + i) * T + j] = 0;
+          seen = true;
+        }
+        if (!seen) blind.push(b * T + i);
+      }
+      this.maskCache.set(key, (m = { mask, blind }));
+    }
+    return m;
+  }
+
   private rotary(rot: RotarySpec): { cos: Float64Array; sin: Float64Array } {
     let t = this.rotaryCache.get(rot);
     if (!t) this.rotaryCache.set(rot, (t = rotaryTables(rot, this.positions, this.ropeSeqLen)));
@@ -352,24 +377,20 @@ class Recorder implements BlockOps<Node> {
       rotateAll(kh, B, H, T, hd, rot, tab, 1);
     }
     const G = B * H;
-    const p = await bmm(qh, kh, { g: G, m: T, k: hd, n: T, transB: true });
+    const scores = await bmm(qh, kh, { g: G, m: T, k: hd, n: T, transB: true });
     const scale = a.scale;
-    for (let i = 0; i < p.length; i++) p[i] *= scale;
-    const capDeriv = a.softcap !== undefined ? allocLike(p, p.length) : null;
-    if (a.softcap !== undefined) softcapInPlace(p, a.softcap, 0, p.length, capDeriv!);
-    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) {
-      const o = ((b * H + h) * T + i) * T;
-      let max = -Infinity;
-      for (let j = 0; j < T; j++) if (mask[b * T + j] && keyVisible(i, j, a.causal, a.window) && p[o + j] > max) max = p[o + j];
-      let sum = 0;
-      for (let j = 0; j < T; j++) {
-        const e = mask[b * T + j] && keyVisible(i, j, a.causal, a.window) ? Math.exp(p[o + j] - max) : 0;
-        p[o + j] = e;
-        sum += e;
-      }
-      // A query that sees no key (a left pad) gets zero output; nothing real depends on it.
-      const invSum = sum > 0 ? 1 / sum : 0;
-      for (let j = 0; j < T; j++) p[o + j] *= invSum;
+    // Gemma-2 soft-caps the scaled scores: scale and cap here, then the softmax sees them unscaled
+    const capDeriv = a.softcap !== undefined ? allocLike(scores, scores.length) : null;
+    if (a.softcap !== undefined) {
+      for (let i = 0; i < scores.length; i++) scores[i] *= scale;
+      softcapInPlace(scores, a.softcap, 0, scores.length, capDeriv!);
+    }
+    const km = this.keyMask(a.causal, a.window);
+    const p = await maskedSoftmax(scores, km.mask, B, H, T, capDeriv ? 1 : scale);
+    // A query that sees no key (a left pad) gets zero output; nothing real depends on it.
+    for (const r of km.blind) {
+      const b = Math.floor(r / T), i = r % T;
+      for (let h = 0; h < H; h++) p.fill(0, ((b * H + h) * T + i) * T, ((b * H + h) * T + i + 1) * T);
     }
     const oh = await bmm(p, vh, { g: G, m: T, k: T, n: hd });
     const o = allocLike(q.data, this.N * H * hd);
@@ -380,14 +401,10 @@ class Recorder implements BlockOps<Node> {
       const dOh = toHeads(c.take(out), B, T, H * hd, H, hd);
       const dp = await bmm(dOh, vh, { g: G, m: T, k: hd, n: T, transB: true });
       const dv = await bmm(p, dOh, { g: G, m: T, k: T, n: hd, transA: true });
-      for (let r = 0; r < G * T; r++) {
-        const ro = r * T;
-        let s = 0;
-        for (let j = 0; j < T; j++) s += dp[ro + j] * p[ro + j];
-        for (let j = 0; j < T; j++) dp[ro + j] = p[ro + j] * (dp[ro + j] - s) * scale * (capDeriv ? capDeriv[ro + j] : 1);
-      }
-      const dq = await bmm(dp, kh, { g: G, m: T, k: T, n: hd });
-      const dk = await bmm(dp, qh, { g: G, m: T, k: T, n: hd, transA: true });
+      const ds = await softmaxBackward(p, dp, G * T, T, scale);
+      if (capDeriv) for (let i = 0; i < ds.length; i++) ds[i] *= capDeriv[i];
+      const dq = await bmm(ds, kh, { g: G, m: T, k: T, n: hd });
+      const dk = await bmm(ds, qh, { g: G, m: T, k: T, n: hd, transA: true });
       if (rot) {
         const tab = this.rotary(rot);
         rotateAll(dq, B, H, T, hd, rot, tab, -1);

@@ -94,3 +94,43 @@ export async function activateRows(kind: ActivationKind, x: Arr): Promise<{ y: A
   await s.run({ X: new ort.Tensor(t, x, [n]) }, { Y: new ort.Tensor(t, y, [n]), DY: new ort.Tensor(t, dy, [n]) });
   return { y, dy };
 }
+
+/** Added to the scores of hidden keys: exp(−1e30 − max) is exactly 0 in both precisions, and finite in float32. */
+export const HIDDEN_KEY = -1e30;
+
+/**
+ * Attention probabilities softmax(c·s + mask) over the last axis of s [B, H, T, T] (raw or soft-capped
+ * scores, c their scale), mask [B, 1, T, T] holding 0 (visible) or HIDDEN_KEY. A row without a visible key
+ * comes out uniform; the caller zeroes it.
+ */
+export async function maskedSoftmax(s: Arr, mask: Arr, B: number, H: number, T: number, c: number): Promise<Arr> {
+  const sess = await session('masked-softmax', s instanceof Float64Array, (g, type) => {
+    g.input('S', type, ['B', 'H', 'T', 'T']);
+    g.input('M', type, ['B', 1, 'T', 'T']);
+    g.input('c', type, []);
+    g.node('Softmax', [g.node('Add', [g.node('Mul', ['S', 'c']), 'M'])], 'P', { axis: -1 });
+    g.output('P', type, ['B', 'H', 'T', 'T']);
+  });
+  const p = allocLike(s, s.length);
+  const t = tensorType(s);
+  await sess.run({ S: new ort.Tensor(t, s, [B, H, T, T]), M: new ort.Tensor(t, mask, [B, 1, T, T]), c: scalarTensor(s, c) }, { P: new ort.Tensor(t, p, [B, H, T, T]) });
+  return p;
+}
+
+const scalarTensor = (like: Arr, v: number) => new ort.Tensor(tensorType(like), like instanceof Float64Array ? Float64Array.of(v) : Float32Array.of(v), []);
+
+/** The softmax adjoint per row of [rows, cols]: ds = c · p ⊙ (dp − Σ_j dp ⊙ p), c a scalar (the score scale). */
+export async function softmaxBackward(p: Arr, dp: Arr, rows: number, cols: number, c: number): Promise<Arr> {
+  const sess = await session('softmax-backward', p instanceof Float64Array, (g, type) => {
+    g.input('P', type, ['R', 'C']);
+    g.input('DP', type, ['R', 'C']);
+    g.input('c', type, []);
+    const dot = g.node('ReduceSum', [g.node('Mul', ['DP', 'P']), g.constI64([-1])], undefined, { keepdims: 1 });
+    g.node('Mul', [g.node('Mul', [g.node('Sub', ['DP', dot]), 'P']), 'c'], 'DS');
+    g.output('DS', type, ['R', 'C']);
+  });
+  const ds = allocLike(p, p.length);
+  const t = tensorType(p);
+  await sess.run({ P: new ort.Tensor(t, p, [rows, cols]), DP: new ort.Tensor(t, dp, [rows, cols]), c: scalarTensor(p, c) }, { DS: new ort.Tensor(t, ds, [rows, cols]) });
+  return ds;
+}
