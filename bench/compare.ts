@@ -213,7 +213,7 @@ function perSampleGradSpec(dir: string, threads: number): RowSpec {
         return `vs ${v} ratio min ${(Math.min(...all.ours) / Math.min(...all[v])).toFixed(2)} / med ${(median(all.ours) / median(all[v])).toFixed(2)}, ` +
           `norms max rel diff ${dn.toExponential(1)}, ${PSG_CHECK.length} tensors ${dt.toExponential(1)}`;
       });
-      return `${parts.join('; ')}; ${(Number(o.flops) / 1e9).toFixed(0)} GFLOP per batch`;
+      return `ours streams each gradient to a sink in reused buffers, torch keeps them all; ${parts.join('; ')}; ${(Number(o.flops) / 1e9).toFixed(0)} GFLOP per batch`;
     },
   };
   return spec;

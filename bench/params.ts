@@ -1,7 +1,8 @@
 /**
  * Parameter-space benchmarks:
  * 1. per-sample gradient throughput (samples/s) at length 128 on a GPT-2-small-shaped random checkpoint
- *    (124 M parameters): forward + per-sample backward, with (a) a sink that only receives the gradients and
+ *    (124 M parameters): forward + per-sample backward, with (a) a sink that only receives the gradients (in
+ *    reused buffers, BackwardOptions.reuse) and
  *    (b) the Fisher accumulation (squares summed into float32 accumulators), batch 4 × 128;
  * 2. similarity-analyzer throughput (GB/s of stored weights read) and peak RSS on three generated ~270 MB
  *    checkpoints (GPT-2-small widths, 4 layers; largest tensor: wte, 154 MB), run in a child process so the
@@ -51,7 +52,7 @@ async function benchGradients(dir: string): Promise<void> {
   // warm-up (onnxruntime sessions, JIT)
   const warm = randomBatch(1, T, V, 0);
   let tape = await forward(params, warm);
-  await backward(tape, crossEntropy(tape, nextTokenTargets(warm)).dLogits, () => {}, { perSample: true });
+  await backward(tape, crossEntropy(tape, nextTokenTargets(warm)).dLogits, () => {}, { perSample: true, reuse: true });
   const batch = randomBatch(B, T, V, 1);
   let t0 = performance.now();
   tape = await forward(params, batch);
@@ -59,7 +60,7 @@ async function benchGradients(dir: string): Promise<void> {
   const ce = crossEntropy(tape, nextTokenTargets(batch));
   const tLoss = (performance.now() - t0) / 1000 - tForward;
   const t1 = performance.now();
-  await backward(tape, ce.dLogits, () => {}, { perSample: true });
+  await backward(tape, ce.dLogits, () => {}, { perSample: true, reuse: true });
   const tBackward = (performance.now() - t1) / 1000;
   const total = tForward + tLoss + tBackward;
   console.log(`per-sample gradients, GPT-2-small shape (${(params.count() / 1e6).toFixed(1)} M params), batch ${B} x ${T}: ` +
