@@ -4,8 +4,9 @@
  * The forward runs the spec's wiring (./block.ts) with operations that compute the whole batch and push their
  * adjoint onto a tape; `backward` replays the tape in reverse. Every product with a weight matrix (and the
  * attention products, batched over batch × heads) runs through onnxruntime's MLAS kernels
- * (src/geometry/gemm.ts, src/geometry/batched-gemm.ts); the elementwise ops (./ops.ts: norms, softmax,
- * activations, rotary, soft-capping) are O(N·d) loops in JavaScript, cheap next to the matmuls. Per-sample
+ * (src/geometry/gemm.ts, src/geometry/batched-gemm.ts), and so do the big elementwise passes (./ort-rows.ts:
+ * the logits softmax, attention's masked softmax and its adjoint, tanh-GELU / SiLU); the other elementwise ops
+ * (./ops.ts: norms, rotary, soft-capping, erf-GELU, ReLU) are O(N·d) loops in JavaScript. Per-sample
  * gradients come from the same backward: activation gradients are computed for the whole batch, and only the
  * parameter-gradient reductions (Xᵀ·dY, bias and norm sums, embedding scatters) are split by sample.
  *
