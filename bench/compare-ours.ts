@@ -24,11 +24,15 @@ import { classicalMds } from '../src/geometry/mds.ts';
 import { gemm } from '../src/geometry/gemm.ts';
 import type { Matrix } from '../src/geometry/matrix.ts';
 import { ParamStore } from '../src/params/param-store.ts';
-import { forward } from '../src/params/backprop.ts';
+import { backward, crossEntropy, forward, nextTokenTargets, type GradientSink } from '../src/params/backprop.ts';
 import { tokenTail } from '../src/fisher/tail.ts';
 import { exactFisher, lmHead } from '../src/fisher/metric.ts';
+import { perSampleGradFlops } from './params.ts';
 
 type Result = Record<string, unknown>;
+
+/** The stored tensors whose sample-0 gradients the per-sample-grad row writes (ours-psg-NAME.npy) for the agreement check; bench_reference.py writes the same names (torch-psg-NAME.npy). */
+export const PSG_CHECK = ['h.0.attn.c_attn.weight', 'h.11.mlp.c_proj.weight', 'wpe.weight', 'ln_f.bias'] as const;
 
 function matrixOf(path: string): Matrix<Float32Array> {
   const a = readNpyF32(path);
@@ -204,6 +208,33 @@ export async function runOurs(dir: string, workload: string, threads: number, re
       // C = WcᵀWc (2·V·d²), G = T C Tᵀ (2 · 2·d³), logits and w̄ (2 · 2·V·d).
       res.flops = 2 * head.V * d * d + 4 * d ** 3 + 4 * head.V * d;
       ckpt.close();
+      break;
+    }
+    case 'per-sample-grad': {
+      // Forward, next-token cross-entropy and per-sample backward of the first 4 texts × 128 tokens: every
+      // stored tensor's gradient for every text, as bench_reference.py's per_sample_grad computes them.
+      const ckpt = openCheckpoint(join(dir, 'gpt2-small'));
+      const params = ParamStore.fromCheckpoint(ckpt);
+      ckpt.close();
+      const ids = readNpy(join(dir, 'ids.npy'));
+      const T = ids.shape[1]!;
+      const B = 4;
+      const batch = { ids: Int32Array.from((ids.data as Int32Array).subarray(0, B * T)), attentionMask: new Uint8Array(B * T).fill(1), batch: B, seqLen: T };
+      const run = async (sink: GradientSink) => {
+        const tape = await forward(params, batch);
+        await backward(tape, crossEntropy(tape, nextTokenTargets(batch)).dLogits, sink, { perSample: true, reuse: true });
+      };
+      times = await timed(() => run(() => {}), repeats);
+      // Agreement (untimed): per-sample gradient norms over all tensors, and some sample-0 tensors.
+      const sq = new Float64Array(B);
+      await run((name, s, g) => {
+        let acc = 0;
+        for (let i = 0; i < g.length; i++) acc += g[i] * g[i];
+        sq[s] += acc;
+        if (s === 0 && (PSG_CHECK as readonly string[]).includes(name)) writeNpy(join(dir, `ours-psg-${name}.npy`), Float32Array.from(g), [g.length]);
+      });
+      res.norms = Array.from(sq, Math.sqrt);
+      res.flops = perSampleGradFlops(params.spec, B, T);
       break;
     }
     default:

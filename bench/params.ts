@@ -1,7 +1,8 @@
 /**
  * Parameter-space benchmarks:
  * 1. per-sample gradient throughput (samples/s) at length 128 on a GPT-2-small-shaped random checkpoint
- *    (124 M parameters): forward + per-sample backward, with (a) a sink that only receives the gradients and
+ *    (124 M parameters): forward + per-sample backward, with (a) a sink that only receives the gradients (in
+ *    reused buffers, BackwardOptions.reuse) and
  *    (b) the Fisher accumulation (squares summed into float32 accumulators), batch 4 × 128;
  * 2. similarity-analyzer throughput (GB/s of stored weights read) and peak RSS on three generated ~270 MB
  *    checkpoints (GPT-2-small widths, 4 layers; largest tensor: wte, 154 MB), run in a child process so the
@@ -17,6 +18,25 @@ import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { ParamStore } from '../src/params/param-store.ts';
 import { backward, crossEntropy, forward, nextTokenTargets, type TokenBatch } from '../src/params/backprop.ts';
 import { diagonalFisher } from '../src/params/fisher.ts';
+import type { ModelSpec } from '../src/model/spec.ts';
+
+/**
+ * Multiply-add FLOPs of forward + backward of a batch of B texts × T tokens (what the per-sample gradients
+ * cost): every weight product three times (forward, input gradient, weight gradient: 6·weights per token, the
+ * LM head included), attention's QKᵀ and P·V (full T × T, as computed) three times. Norms, activations,
+ * softmax and the embedding scatters are not counted. GPT-2 small, 4 × 128: 387 GFLOP.
+ */
+export function perSampleGradFlops(spec: ModelSpec, B: number, T: number): number {
+  const d = spec.dModel;
+  let weights = spec.vocabSize * d;
+  let attn = 0;
+  for (const b of spec.blocks) {
+    const { nHead: H, nKvHead: KV, headDim: hd } = b.attn;
+    weights += (2 * H + 2 * KV) * hd * d + (b.mlp.gated ? 3 : 2) * b.mlp.dFF * d;
+    attn += 2 * 2 * T * H * hd;
+  }
+  return 3 * B * T * (2 * weights + attn);
+}
 
 function randomBatch(B: number, T: number, V: number, seed: number): TokenBatch {
   const r = mulberry32(seed);
@@ -32,7 +52,7 @@ async function benchGradients(dir: string): Promise<void> {
   // warm-up (onnxruntime sessions, JIT)
   const warm = randomBatch(1, T, V, 0);
   let tape = await forward(params, warm);
-  await backward(tape, crossEntropy(tape, nextTokenTargets(warm)).dLogits, () => {}, { perSample: true });
+  await backward(tape, crossEntropy(tape, nextTokenTargets(warm)).dLogits, () => {}, { perSample: true, reuse: true });
   const batch = randomBatch(B, T, V, 1);
   let t0 = performance.now();
   tape = await forward(params, batch);
@@ -40,11 +60,11 @@ async function benchGradients(dir: string): Promise<void> {
   const ce = crossEntropy(tape, nextTokenTargets(batch));
   const tLoss = (performance.now() - t0) / 1000 - tForward;
   const t1 = performance.now();
-  await backward(tape, ce.dLogits, () => {}, { perSample: true });
+  await backward(tape, ce.dLogits, () => {}, { perSample: true, reuse: true });
   const tBackward = (performance.now() - t1) / 1000;
   const total = tForward + tLoss + tBackward;
   console.log(`per-sample gradients, GPT-2-small shape (${(params.count() / 1e6).toFixed(1)} M params), batch ${B} x ${T}: ` +
-    `${(B / total).toFixed(2)} samples/s (forward ${tForward.toFixed(2)} s, loss ${tLoss.toFixed(2)} s, per-sample backward ${tBackward.toFixed(2)} s)`);
+    `${(B / total).toFixed(2)} samples/s, ${(perSampleGradFlops(params.spec, B, T) / total / 1e9).toFixed(0)} GFLOP/s (forward ${tForward.toFixed(2)} s, loss ${tLoss.toFixed(2)} s, per-sample backward ${tBackward.toFixed(2)} s)`);
   t0 = performance.now();
   await diagonalFisher(params, [randomBatch(B, T, V, 2)]);
   const tFisher = (performance.now() - t0) / 1000;

@@ -8,7 +8,8 @@ import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { supportedModelTypes } from '../src/model/architectures/index.ts';
 import { AtlasError } from '../src/errors.ts';
 import { ParamStore } from '../src/params/param-store.ts';
-import { forward, lossAndGradients, type TokenBatch } from '../src/params/backprop.ts';
+import { backward, crossEntropy, forward, lossAndGradients, nextTokenTargets, type TokenBatch } from '../src/params/backprop.ts';
+import type { Arr } from '../src/params/ops.ts';
 import { tokenTail } from '../src/fisher/tail.ts';
 import { tinyStore } from './reference/tiny-store.ts';
 import { tinyHfCheckpoint, writeHfCheckpoint, type HfFamily, type TinyOpts } from './reference/hf/checkpoints.ts';
@@ -108,5 +109,27 @@ test('float32: per-sample gradients sum to the batch gradient and do not depend 
     }
     assert.equal(per.tokens[0], 4);
     assert.equal(per.tokens[2], 4);
+  }
+});
+
+test('backward reuse: the sink sees the same per-sample gradients as with fresh arrays, in reused buffers', async () => {
+  for (const arch of ['gpt2', 'llama'] as const) {
+    const store = tinyStore({ architecture: arch, nLayer: 2, dModel: 16, nHead: 4, std: 0.2, seed: 5 });
+    const batch = paddedBatch(store.spec.vocabSize, 9);
+    const tape = await forward(store, batch);
+    const dl = crossEntropy(tape, nextTokenTargets(batch)).dLogits;
+    const fresh = new Map<string, Arr>();
+    await backward(tape, dl, (name, s, g) => fresh.set(`${s} ${name}`, g), { perSample: true });
+    const reused = new Map<string, Arr>();
+    const buffers = new Set<ArrayBufferLike>();
+    let calls = 0;
+    await backward(tape, dl, (name, s, g) => {
+      reused.set(`${s} ${name}`, g.slice());
+      buffers.add(g.buffer);
+      calls++;
+    }, { perSample: true, reuse: true });
+    assert.deepEqual([...reused.keys()].sort(), [...fresh.keys()].sort());
+    for (const [k, g] of fresh) assert.deepEqual(reused.get(k), g, `${arch} ${k}`);
+    assert.ok(buffers.size < calls / 2, `${arch}: ${buffers.size} distinct buffers for ${calls} gradients`);
   }
 });

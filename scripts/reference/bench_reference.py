@@ -208,6 +208,70 @@ def fisher_point(d, repeats, res):
     return G.numpy(), times
 
 
+def per_sample_grad(d, threads, repeats, res):
+    """
+    Per-sample gradients of all parameters of the GPT-2-small-shaped checkpoint (tied LM head) for the first 4
+    texts of ids.npy (128 tokens each), float32: loss_b = sum_t cross-entropy(logits[b, t], ids[b, t + 1]) (the
+    document loss bench/compare-ours.ts differentiates). Two torch variants, both keeping every gradient:
+    a per-sample loop (one forward and torch.autograd.grad per text) and functorch's vmap(grad(loss)) over
+    the texts. Each is timed (warm-up excluded); "times" are the faster variant's (by min).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from hf_forward import gpt2_forward, load_weights
+
+    torch.set_num_threads(threads)
+    model_dir = os.path.join(d, "gpt2-small")
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    w = load_weights(model_dir, torch.float32)
+    names = list(w)
+    ids = torch.from_numpy(np.load(os.path.join(d, "ids.npy"))[:4].astype(np.int64))
+
+    def loss_of(params, row):  # row: [1, T]
+        h = gpt2_forward(cfg, params, row, torch.ones_like(row))[-1]
+        logits = h[0, :-1] @ params["wte.weight"].t()
+        return F.cross_entropy(logits, row[0, 1:], reduction="sum")
+
+    leaves = {n: t.clone().requires_grad_() for n, t in w.items()}
+
+    def loop():
+        out = []
+        for b in range(ids.shape[0]):
+            g = torch.autograd.grad(loss_of(leaves, ids[b : b + 1]), [leaves[n] for n in names])
+            out.append(dict(zip(names, g)))
+        return out
+
+    variants = {"loop": loop}
+    try:
+        from functorch import grad, vmap
+
+        per = vmap(grad(lambda p, row: loss_of(p, row[None])), in_dims=(None, 0))
+        variants["vmap"] = lambda: [{n: g[n][b] for n in names} for g in [per(w, ids)] for b in range(ids.shape[0])]
+    except ImportError as e:
+        res["vmap_error"] = str(e)
+    # the tensors our side wrote (bench/compare-ours.ts PSG_CHECK; ours runs first in every round)
+    check = [f[len("ours-psg-") : -4] for f in os.listdir(d) if f.startswith("ours-psg-") and f.endswith(".npy")]
+    for name, fn in variants.items():
+        try:
+            t, grads = timed(fn, repeats)
+        except Exception as e:  # e.g. functorch lacking a batching rule in this torch build
+            res[name + "_error"] = f"{type(e).__name__}: {e}"[:300]
+            continue
+        res[name + "_times"] = t
+        # Agreement (untimed): per-sample gradient norms over all parameters, and some sample-0 tensors.
+        res[name + "_norms"] = [float(torch.sqrt(sum((g.double() ** 2).sum() for g in s.values()))) for s in grads]
+        for n in check:
+            np.save(os.path.join(d, f"torch-psg-{name}-{n}.npy"), grads[0][n].detach().numpy())
+        del grads
+    best = min((k for k in variants if k + "_times" in res), key=lambda k: min(res[k + "_times"]))
+    res["variant"] = best
+    res["_times"] = res[best + "_times"]
+    res["torch"] = torch.__version__
+    res["torch_threads"] = torch.get_num_threads()
+
+
 def run(d, workload, threads, repeats):
     x = lambda name: np.load(os.path.join(d, name))
     threadpool_limits(threads)
@@ -321,6 +385,9 @@ def run(d, workload, threads, repeats):
         torch.set_num_threads(threads)
         G, _ = fisher_point(d, repeats, res)
         np.save(os.path.join(d, "torch-fisher-G.npy"), G)
+        times = res.pop("_times")
+    elif workload == "per-sample-grad":
+        per_sample_grad(d, threads, repeats, res)
         times = res.pop("_times")
     else:
         sys.exit(f"unknown workload {workload}")

@@ -4,8 +4,9 @@
  * The forward runs the spec's wiring (./block.ts) with operations that compute the whole batch and push their
  * adjoint onto a tape; `backward` replays the tape in reverse. Every product with a weight matrix (and the
  * attention products, batched over batch × heads) runs through onnxruntime's MLAS kernels
- * (src/geometry/gemm.ts, src/geometry/batched-gemm.ts); the elementwise ops (./ops.ts: norms, softmax,
- * activations, rotary, soft-capping) are O(N·d) loops in JavaScript, cheap next to the matmuls. Per-sample
+ * (src/geometry/gemm.ts, src/geometry/batched-gemm.ts), and so do the big elementwise passes (./ort-rows.ts:
+ * the logits softmax, attention's masked softmax and its adjoint, tanh-GELU / SiLU); the other elementwise ops
+ * (./ops.ts: norms, rotary, soft-capping, erf-GELU, ReLU) are O(N·d) loops in JavaScript. Per-sample
  * gradients come from the same backward: activation gradients are computed for the whole batch, and only the
  * parameter-gradient reductions (Xᵀ·dY, bias and norm sums, embedding scatters) are split by sample.
  *
@@ -28,6 +29,8 @@ import type { ParamStore, ParamTensor } from './param-store.ts';
 import { activate, alloc, allocLike, keyVisible, normBackward, normForward, rotaryTables, rotateHead, softcapInPlace, type Arr } from './ops.ts';
 import { requireLmHead, runBlock, runEmbedNorm, runFinalNorm, type BlockOps } from './block.ts';
 import { StoredGradientRouter, type GradientSink } from './stored-gradients.ts';
+import { BufferPool } from './buffer-pool.ts';
+import { HIDDEN_KEY, activateRows, maskedSoftmax, ortActivation, softmaxBackward, softmaxRows } from './ort-rows.ts';
 
 export type { GradientSink } from './stored-gradients.ts';
 
@@ -78,6 +81,9 @@ export interface Tape {
   hFinal: Arr;
   /** [N, V] logits (row n = b·T + t), after the final soft-cap when the spec has one. */
   logits: Arr;
+  /** softmax(logits) per row, [N, V], and log Σ exp(logits) per row, [N] (what the cross-entropy needs). */
+  probs: Arr;
+  logSumExp: Arr;
   /** @internal */
   steps: Step[];
   /** @internal */
@@ -89,7 +95,9 @@ export interface Tape {
 }
 
 async function mm(a: Arr, aRows: number, aCols: number, b: Arr, bRows: number, bCols: number, transposeA = false, transposeB = false): Promise<Arr> {
-  return (await gemm({ rows: aRows, cols: aCols, data: a }, { rows: bRows, cols: bCols, data: b }, { transposeA, transposeB })).data;
+  // a JS output array MLAS writes into directly (onnxruntime would allocate its own and copy it out)
+  const out = allocLike(a, (transposeA ? aCols : aRows) * (transposeB ? bRows : bCols));
+  return (await gemm({ rows: aRows, cols: aCols, data: a }, { rows: bRows, cols: bCols, data: b }, { transposeA, transposeB, out })).data;
 }
 
 /** positions[b, t] = (real tokens before t in row b), as the runtime computes them. */
@@ -140,10 +148,18 @@ function rotateAll(x: Arr, B: number, H: number, T: number, hd: number, rot: Rot
 
 type Slice = [sample: number, row0: number, rows: number];
 
+/** Weight-gradient contributions to one stored tensor held back until its siblings arrive (see Emitter.matmul). */
+interface ColumnGroup {
+  columns: number;
+  want: number;
+  parts: { name: string; start: number; x: Arr; xCols: number; dy: Arr; yCols: number }[];
+}
+
 /** Reductions of parameter gradients over the batch, or over each sample's rows, handed to the router. */
 class Emitter {
   readonly slices: Slice[];
-  constructor(readonly router: StoredGradientRouter, B: number, readonly T: number, readonly perSample: boolean) {
+  private readonly groups = new Map<string, ColumnGroup>();
+  constructor(readonly router: StoredGradientRouter, B: number, readonly T: number, readonly perSample: boolean, readonly pool: BufferPool | null) {
     this.slices = perSample ? Array.from({ length: B }, (_, b) => [b, b * T, T] as Slice) : [[-1, 0, B * T]];
   }
 
@@ -151,27 +167,112 @@ class Emitter {
     this.router.add(name, sample, g);
   }
 
-  /** Weight gradient of y = x·Wᵀ, W [out, in]: dW = dyᵀ·x per slice (xᵀ·dy when the stored tensor is Wᵀ). */
-  async matmul(name: string, x: Arr, xCols: number, dy: Arr, yCols: number, only?: Slice): Promise<void> {
-    for (const [s, r0, rows] of only ? [only] : this.slices) {
-      const xs = x.subarray(r0 * xCols, (r0 + rows) * xCols) as Arr;
-      const ds = dy.subarray(r0 * yCols, (r0 + rows) * yCols) as Arr;
-      if (this.router.transposed(name)) this.router.addTransposed(name, s, await mm(xs, rows, xCols, ds, rows, yCols, true));
-      else this.emit(name, s, await mm(ds, rows, yCols, xs, rows, xCols, true));
-    }
+  /** A zeroed reduction target: pooled when the sink borrows its arrays (BackwardOptions.reuse), else fresh. */
+  private zeros(like: Arr, n: number): Arr {
+    return this.pool ? this.pool.take(like, n, true) : allocLike(like, n);
   }
 
-  /** Σ_rows v[row, j]·(w ? w[row, j] : 1): bias and norm-weight gradients. */
-  colSum(name: string, v: Arr, cols: number, w?: Arr): void {
-    for (const [s, r0, rows] of this.slices) {
-      const g = allocLike(v, cols);
-      for (let r = r0; r < r0 + rows; r++) {
-        const o = r * cols;
-        if (w) for (let j = 0; j < cols; j++) g[j] += v[o + j] * w[o + j];
-        else for (let j = 0; j < cols; j++) g[j] += v[o + j];
-      }
-      this.emit(name, s, g);
+  /**
+   * aᵀ·b for a [rows, aCols], b [rows, bCols], written by MLAS straight into a pooled or fresh array (no
+   * output copy out of onnxruntime).
+   */
+  private async productT(a: Arr, aCols: number, b: Arr, bCols: number, rows: number): Promise<Arr> {
+    const out = this.pool ? this.pool.take(a, aCols * bCols, false) : allocLike(a, aCols * bCols);
+    return (await gemm({ rows, cols: aCols, data: a }, { rows, cols: bCols, data: b }, { transposeA: true, out })).data;
+  }
+
+  /**
+   * Weight gradient of y = x·Wᵀ, W [out, in]: dW = dyᵀ·x per slice (xᵀ·dy when the stored tensor is Wᵀ).
+   * Canonical tensors that are column ranges of one transposed stored tensor (GPT-2's c_attn → W_Q, W_K,
+   * W_V, all read from the same x) are held until the last one arrives and then computed as one product
+   * xᵀ·[dy_Q dy_K dy_V] per sample, directly in the stored layout (no per-range scatter).
+   */
+  async matmul(name: string, x: Arr, xCols: number, dy: Arr, yCols: number, only?: Slice): Promise<void> {
+    const range = only ? null : this.router.columnRange(name);
+    if (!range) {
+      for (const slice of only ? [only] : this.slices) await this.single(name, x, xCols, dy, yCols, slice);
+      return;
     }
+    let g = this.groups.get(range.from);
+    if (!g) this.groups.set(range.from, (g = { columns: range.columns, want: range.parts, parts: [] }));
+    g.parts.push({ name, start: range.start, x, xCols, dy, yCols });
+    if (g.parts.length < g.want) return;
+    this.groups.delete(range.from);
+    await this.fused(range.from, g);
+  }
+
+  private async single(name: string, x: Arr, xCols: number, dy: Arr, yCols: number, [s, r0, rows]: Slice): Promise<void> {
+    const xs = x.subarray(r0 * xCols, (r0 + rows) * xCols) as Arr;
+    const ds = dy.subarray(r0 * yCols, (r0 + rows) * yCols) as Arr;
+    if (this.router.transposed(name)) this.router.addTransposed(name, s, await this.productT(xs, xCols, ds, yCols, rows));
+    else this.emit(name, s, await this.productT(ds, yCols, xs, xCols, rows));
+  }
+
+  private async fused(from: string, g: ColumnGroup): Promise<void> {
+    const parts = [...g.parts].sort((a, b) => a.start - b.start);
+    const { x, xCols } = parts[0]!;
+    let next = 0;
+    for (const p of parts) {
+      if (p.x !== x || p.start !== next) break;
+      next += p.yCols;
+    }
+    if (next !== g.columns) {
+      // not a tiling of the stored columns by products of one input: each range on its own
+      for (const p of g.parts) for (const slice of this.slices) await this.single(p.name, p.x, p.xCols, p.dy, p.yCols, slice);
+      return;
+    }
+    const C = g.columns;
+    const N = x.length / xCols;
+    const dcat = this.pool ? this.pool.take(x, N * C, false) : allocLike(x, N * C);
+    for (const p of parts) for (let n = 0; n < N; n++) dcat.set(p.dy.subarray(n * p.yCols, (n + 1) * p.yCols), n * C + p.start);
+    for (const [s, r0, rows] of this.slices) {
+      const gT = await this.productT(x.subarray(r0 * xCols, (r0 + rows) * xCols) as Arr, xCols, dcat.subarray(r0 * C, (r0 + rows) * C) as Arr, C, rows);
+      this.router.addStoredTransposed(from, s, gT, parts.length);
+    }
+    this.pool?.give(dcat);
+  }
+
+  /** Groups still waiting (a stored tensor with other kinds of contributions too): each range on its own. */
+  async flush(): Promise<void> {
+    for (const g of this.groups.values()) for (const p of g.parts) for (const slice of this.slices) await this.single(p.name, p.x, p.xCols, p.dy, p.yCols, slice);
+    this.groups.clear();
+  }
+
+  /** [slices, N] with row k = 1 on slice k's rows: S·v sums v's rows per slice. */
+  private selector(like: Arr): Arr {
+    const f64 = like instanceof Float64Array;
+    let S = f64 ? this.selector64 : this.selector32;
+    if (!S) {
+      const N = this.slices.reduce((n, [, , rows]) => n + rows, 0);
+      S = allocLike(like, this.slices.length * N);
+      this.slices.forEach(([, r0, rows], k) => S!.fill(1, k * N + r0, k * N + r0 + rows));
+      if (f64) this.selector64 = S;
+      else this.selector32 = S;
+    }
+    return S;
+  }
+  private selector32: Arr | null = null;
+  private selector64: Arr | null = null;
+
+  /**
+   * Σ_rows v[row, j]·(w ? w[row, j] : 1) per slice: bias and norm-weight gradients, as one product S·v with
+   * the slice selector S instead of a JS loop over all rows.
+   */
+  async colSum(name: string, v: Arr, cols: number, w?: Arr): Promise<void> {
+    const N = v.length / cols;
+    let src = v;
+    if (w) {
+      src = this.pool ? this.pool.take(v, v.length, false) : allocLike(v, v.length);
+      for (let i = 0; i < v.length; i++) src[i] = v[i] * w[i];
+    }
+    const K = this.slices.length;
+    const sums = (await gemm({ rows: K, cols: N, data: this.selector(v) }, { rows: N, cols, data: src })).data;
+    if (w) this.pool?.give(src);
+    this.slices.forEach(([s], k) => {
+      const g = this.pool ? this.pool.take(v, cols, false) : allocLike(v, cols);
+      g.set(sums.subarray(k * cols, (k + 1) * cols));
+      this.emit(name, s, g);
+    });
   }
 }
 
@@ -180,6 +281,9 @@ class Recorder implements BlockOps<Node> {
   readonly steps: Step[] = [];
   readonly sliceSteps: SliceStep[] = [];
   readonly layers: LayerKV[] = [];
+  /** Softmax of the logits and their log-sum-exp per row (set by unembed). */
+  softmax: { p: Arr; lse: Arr } | null = null;
+  private readonly maskCache = new Map<string, { mask: Arr; blind: number[] }>();
   private readonly rotaryCache = new Map<RotarySpec, { cos: Float64Array; sin: Float64Array }>();
   readonly N: number;
 
@@ -199,10 +303,10 @@ class Recorder implements BlockOps<Node> {
     const hasB = n.kind === 'layernorm' && n.bias;
     const { y, stats } = normForward(x.data, this.N, d, n, w, hasB ? this.w(bName).data : null);
     const out: Node = { data: y, cols: d };
-    this.steps.push((c) => {
+    this.steps.push(async (c) => {
       const dy = c.take(out);
-      c.em.colSum(wName, dy, d, stats.xhat);
-      if (hasB) c.em.colSum(bName, dy, d);
+      await c.em.colSum(wName, dy, d, stats.xhat);
+      if (hasB) await c.em.colSum(bName, dy, d);
       c.acc(x, normBackward(dy, stats, d, n, w), true);
     });
     return out;
@@ -221,10 +325,34 @@ class Recorder implements BlockOps<Node> {
     this.steps.push(async (c) => {
       const dy = c.take(out);
       await c.em.matmul(wName, x.data, inDim, dy, outDim);
-      if (hasBias) c.em.colSum(bName, dy, outDim);
+      if (hasBias) await c.em.colSum(bName, dy, outDim);
       c.acc(x, await mm(dy, N, outDim, Wt.data, outDim, inDim), true);
     });
     return out;
+  }
+
+  /**
+   * The additive key mask [B, T, T] of one visibility rule (0 where key j is visible to query i: a real token,
+   * causal order, the window; HIDDEN_KEY elsewhere) and the rows b·T + i that see no key at all.
+   */
+  private keyMask(causal: boolean, window: number | undefined): { mask: Arr; blind: number[] } {
+    const key = `${causal}|${window}`;
+    let m = this.maskCache.get(key);
+    if (!m) {
+      const { batch: B, seqLen: T, attentionMask: am } = this.batch;
+      const mask = alloc(this.f64, B * T * T).fill(HIDDEN_KEY);
+      const blind: number[] = [];
+      for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) {
+        let seen = false;
+        for (let j = 0; j < T; j++) if (am[b * T + j] && keyVisible(i, j, causal, window)) {
+          mask[(b * T + i) * T + j] = 0;
+          seen = true;
+        }
+        if (!seen) blind.push(b * T + i);
+      }
+      this.maskCache.set(key, (m = { mask, blind }));
+    }
+    return m;
   }
 
   private rotary(rot: RotarySpec): { cos: Float64Array; sin: Float64Array } {
@@ -250,24 +378,20 @@ class Recorder implements BlockOps<Node> {
       rotateAll(kh, B, H, T, hd, rot, tab, 1);
     }
     const G = B * H;
-    const p = await bmm(qh, kh, { g: G, m: T, k: hd, n: T, transB: true });
+    const scores = await bmm(qh, kh, { g: G, m: T, k: hd, n: T, transB: true });
     const scale = a.scale;
-    for (let i = 0; i < p.length; i++) p[i] *= scale;
-    const capDeriv = a.softcap !== undefined ? allocLike(p, p.length) : null;
-    if (a.softcap !== undefined) softcapInPlace(p, a.softcap, 0, p.length, capDeriv!);
-    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) {
-      const o = ((b * H + h) * T + i) * T;
-      let max = -Infinity;
-      for (let j = 0; j < T; j++) if (mask[b * T + j] && keyVisible(i, j, a.causal, a.window) && p[o + j] > max) max = p[o + j];
-      let sum = 0;
-      for (let j = 0; j < T; j++) {
-        const e = mask[b * T + j] && keyVisible(i, j, a.causal, a.window) ? Math.exp(p[o + j] - max) : 0;
-        p[o + j] = e;
-        sum += e;
-      }
-      // A query that sees no key (a left pad) gets zero output; nothing real depends on it.
-      const invSum = sum > 0 ? 1 / sum : 0;
-      for (let j = 0; j < T; j++) p[o + j] *= invSum;
+    // Gemma-2 soft-caps the scaled scores: scale and cap here, then the softmax sees them unscaled
+    const capDeriv = a.softcap !== undefined ? allocLike(scores, scores.length) : null;
+    if (a.softcap !== undefined) {
+      for (let i = 0; i < scores.length; i++) scores[i] *= scale;
+      softcapInPlace(scores, a.softcap, 0, scores.length, capDeriv!);
+    }
+    const km = this.keyMask(a.causal, a.window);
+    const p = await maskedSoftmax(scores, km.mask, B, H, T, capDeriv ? 1 : scale);
+    // A query that sees no key (a left pad) gets zero output; nothing real depends on it.
+    for (const r of km.blind) {
+      const b = Math.floor(r / T), i = r % T;
+      for (let h = 0; h < H; h++) p.fill(0, ((b * H + h) * T + i) * T, ((b * H + h) * T + i + 1) * T);
     }
     const oh = await bmm(p, vh, { g: G, m: T, k: T, n: hd });
     const o = allocLike(q.data, this.N * H * hd);
@@ -278,14 +402,10 @@ class Recorder implements BlockOps<Node> {
       const dOh = toHeads(c.take(out), B, T, H * hd, H, hd);
       const dp = await bmm(dOh, vh, { g: G, m: T, k: hd, n: T, transB: true });
       const dv = await bmm(p, dOh, { g: G, m: T, k: T, n: hd, transA: true });
-      for (let r = 0; r < G * T; r++) {
-        const ro = r * T;
-        let s = 0;
-        for (let j = 0; j < T; j++) s += dp[ro + j] * p[ro + j];
-        for (let j = 0; j < T; j++) dp[ro + j] = p[ro + j] * (dp[ro + j] - s) * scale * (capDeriv ? capDeriv[ro + j] : 1);
-      }
-      const dq = await bmm(dp, kh, { g: G, m: T, k: T, n: hd });
-      const dk = await bmm(dp, qh, { g: G, m: T, k: T, n: hd, transA: true });
+      const ds = await softmaxBackward(p, dp, G * T, T, scale);
+      if (capDeriv) for (let i = 0; i < ds.length; i++) ds[i] *= capDeriv[i];
+      const dq = await bmm(ds, kh, { g: G, m: T, k: T, n: hd });
+      const dk = await bmm(ds, qh, { g: G, m: T, k: T, n: hd, transA: true });
       if (rot) {
         const tab = this.rotary(rot);
         rotateAll(dq, B, H, T, hd, rot, tab, -1);
@@ -304,12 +424,16 @@ class Recorder implements BlockOps<Node> {
     return out;
   }
 
-  activation(kind: ActivationKind, x: Node, gate: Node | null): Node {
+  async activation(kind: ActivationKind, x: Node, gate: Node | null): Promise<Node> {
     const n = x.data.length;
     const src = gate ?? x;
-    const act = allocLike(x.data, n);
-    const deriv = allocLike(x.data, n);
-    activate(kind, src.data, act, deriv);
+    let act: Arr, deriv: Arr;
+    if (ortActivation(kind)) ({ y: act, dy: deriv } = await activateRows(kind, src.data));
+    else {
+      act = allocLike(x.data, n);
+      deriv = allocLike(x.data, n);
+      activate(kind, src.data, act, deriv);
+    }
     let y = act;
     if (gate) {
       y = allocLike(x.data, n);
@@ -395,10 +519,11 @@ class Recorder implements BlockOps<Node> {
     const capDeriv = u.softcap !== undefined ? allocLike(z, z.length) : null;
     if (u.softcap !== undefined) softcapInPlace(z, u.softcap, 0, z.length, capDeriv!);
     const out: Node = { data: z, cols: V };
+    this.softmax = await softmaxRows(z, N, V);
     let dz: Arr | undefined;
     this.steps.push(async (c) => {
       dz = c.take(out);
-      if (u.bias) c.em.colSum(W.unembedBias, dz, V);
+      if (u.bias) await c.em.colSum(W.unembedBias, dz, V);
       c.acc(x, await mm(dz, N, V, Wu.data, V, d), true);
     });
     this.sliceSteps.push((em, slice) => em.matmul(W.unembed, x.data, d, dz!, V, slice));
@@ -468,7 +593,7 @@ export async function forward(params: ParamStore, batch: TokenBatch): Promise<Ta
   const hf = runFinalNorm(rec, spec, h);
   const { logits, capDeriv } = await rec.unembed(hf);
   return {
-    params, spec, batch, positions: pos, ropeSeqLen, layers: rec.layers, hFinal: hf.data, logits: logits.data,
+    params, spec, batch, positions: pos, ropeSeqLen, layers: rec.layers, hFinal: hf.data, logits: logits.data, probs: rec.softmax!.p, logSumExp: rec.softmax!.lse,
     steps: rec.steps, sliceSteps: rec.sliceSteps, logitsNode: logits, capDeriv,
   };
 }
@@ -504,28 +629,22 @@ export function crossEntropy(tape: Tape, targets: Int32Array, scale = 1): LossRe
   const { batch: B, seqLen: T } = tape.batch;
   const V = tape.spec.vocabSize;
   const L = tape.logits;
-  const dl = allocLike(L, L.length);
+  const lse = tape.logSumExp;
+  // dl = scale·(softmax − onehot(target)) on predicted rows, 0 elsewhere; the softmax comes from the forward
+  const dl = tape.probs.slice() as Arr;
   const perSampleLoss = new Float64Array(B);
   const tokens = new Int32Array(B);
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
     const n = b * T + t;
     const y = targets[n];
-    if (y < 0) continue;
     const o = n * V;
-    let max = -Infinity;
-    for (let j = 0; j < V; j++) if (L[o + j] > max) max = L[o + j];
-    // One exp per logit (the vocabulary pass dominates): exp(l - max) goes into dl and is normalised in place.
-    let sum = 0;
-    for (let j = 0; j < V; j++) {
-      const e = Math.exp(L[o + j] - max);
-      dl[o + j] = e;
-      sum += e;
+    if (y < 0) {
+      dl.fill(0, o, o + V);
+      continue;
     }
-    const lse = max + Math.log(sum);
-    perSampleLoss[b] += lse - L[o + y];
+    perSampleLoss[b] += lse[n] - L[o + y];
     tokens[b]++;
-    const f = scale / sum;
-    for (let j = 0; j < V; j++) dl[o + j] *= f;
+    if (scale !== 1) for (let j = o; j < o + V; j++) dl[j] *= scale;
     dl[o + y] -= scale;
   }
   let loss = 0;
@@ -548,17 +667,24 @@ export function softmaxRow(logits: Arr, row: number, V: number): Float64Array {
 export interface BackwardOptions {
   /** Per-sample parameter gradients (sink called with sample ≥ 0) instead of batch sums. Default false. */
   perSample?: boolean;
+  /**
+   * The sink only reads each array during its call (accumulates, reduces, writes it out) and keeps none:
+   * the engine then reuses the arrays for later tensors and samples instead of allocating ~2 GB of fresh
+   * ones per GPT-2-small batch of 4. Default false (the arrays are fresh and may be kept).
+   */
+  reuse?: boolean;
 }
 
 /**
  * Backpropagates `dLogits` (w.r.t. the tape's logits) through the taped forward, handing every stored
  * parameter tensor's gradient to `sink`: once per tensor and sample (`sample` ≥ 0) in per-sample mode, once
- * per tensor (`sample` = -1) otherwise. The arrays are fresh and may be kept.
+ * per tensor (`sample` = -1) otherwise. The arrays are fresh and may be kept, unless `opts.reuse`.
  */
 export async function backward(tape: Tape, dLogits: Arr, sink: GradientSink, opts: BackwardOptions = {}): Promise<void> {
   const { batch: B, seqLen: T } = tape.batch;
-  const router = new StoredGradientRouter(tape.params.layout.recipes, sink);
-  const em = new Emitter(router, B, T, opts.perSample ?? false);
+  const pool = opts.reuse ? new BufferPool() : null;
+  const router = new StoredGradientRouter(tape.params.layout.recipes, sink, pool);
+  const em = new Emitter(router, B, T, opts.perSample ?? false, pool);
   const grads = new Map<Node, { g: Arr; owned: boolean }>();
   const ctx: BackCtx = {
     em,
@@ -594,6 +720,7 @@ export async function backward(tape: Tape, dLogits: Arr, sink: GradientSink, opt
   }
   grads.set(tape.logitsNode, { g: dz, owned: false });
   for (let i = tape.steps.length - 1; i >= 0; i--) await tape.steps[i](ctx);
+  await em.flush();
   // per sample: the LM head's weight gradient, then the embedding scatters (a tied W_U and W_E complete together)
   for (const slice of em.slices) for (let i = tape.sliceSteps.length - 1; i >= 0; i--) await tape.sliceSteps[i](em, slice);
   router.finish();

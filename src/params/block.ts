@@ -17,7 +17,7 @@ export interface BlockOps<V> {
   /** Attention of block `layer` from the q / k / v projections ([rows, nHead·hd], [rows, nKvHead·hd] ×2), before rotary. */
   attention(q: V, k: V, v: V, layer: number): Promise<V>;
   /** act(x) (plain MLP) or act(gate) ⊙ x (gated). */
-  activation(kind: ActivationKind, x: V, gate: V | null): V;
+  activation(kind: ActivationKind, x: V, gate: V | null): V | Promise<V>;
   add(a: V, b: V): V;
 }
 
@@ -38,7 +38,7 @@ async function mlpBranch<V>(o: BlockOps<V>, s: BlockSpec, l: number, x: V): Prom
   const bias = s.mlp.bias;
   const up = await o.linear(x, n.Win, n.bin, bias);
   const gate = s.mlp.gated ? await o.linear(x, n.Wgate, n.bgate, bias) : null;
-  const y = await o.linear(o.activation(s.mlp.activation, up, gate), n.Wout, n.bout, bias);
+  const y = await o.linear(await o.activation(s.mlp.activation, up, gate), n.Wout, n.bout, bias);
   return s.ln2Post ? o.norm(s.ln2Post, n.ln2PostW, '', y) : y;
 }
 

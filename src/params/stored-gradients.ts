@@ -5,11 +5,13 @@
  * Each stored tensor collects the canonical tensors made from it (GPT-2's c_attn → W_Q, W_K, W_V; a tied
  * embedding → W_E and W_U) through the recipes' adjoint, and is handed to the sink as soon as its last
  * contribution for that sample has arrived — so per-sample mode holds at most the partial stored tensors of
- * the products in flight, never a whole model per sample.
+ * the products in flight, never a whole model per sample. With a BufferPool (the sink only reads during its
+ * call), every array handed over or consumed here goes back to the pool.
  */
 import type { WeightRecipe } from '../model/spec.ts';
 import { scatterToStored } from '../model/weights.ts';
 import { allocLike, type Arr } from './ops.ts';
+import type { BufferPool } from './buffer-pool.ts';
 
 export type GradientSink = (name: string, sample: number, grad: Arr) => void;
 
@@ -18,12 +20,14 @@ interface Pending {
   left: number;
 }
 
+const slotKey = (sample: number, from: string): string => `${sample}\u0000${from}`;
+
 export class StoredGradientRouter {
   private readonly contributions = new Map<string, number>();
   private readonly pending = new Map<string, Pending>();
 
   /** `recipes`: canonical name → recipe, for exactly the canonical tensors the engine emits. */
-  constructor(private readonly recipes: Map<string, WeightRecipe>, private readonly sink: GradientSink) {
+  constructor(private readonly recipes: Map<string, WeightRecipe>, private readonly sink: GradientSink, private readonly pool: BufferPool | null = null) {
     for (const r of recipes.values()) this.contributions.set(r.from, (this.contributions.get(r.from) ?? 0) + 1);
   }
 
@@ -43,19 +47,52 @@ export class StoredGradientRouter {
 
   /** The stored tensor's pending gradient for `sample` (zeros on first use), or the adopted array. */
   private slot(r: WeightRecipe, sample: number, adopt: Arr | null, like: Arr): { key: string; p: Pending; adopted: boolean } {
-    const key = `${sample}\u0000${r.from}`;
+    const key = slotKey(sample, r.from);
     let p = this.pending.get(key);
     if (p) return { key, p, adopted: false };
     const total = this.contributions.get(r.from)!;
-    p = adopt ? { grad: adopt, left: total } : { grad: allocLike(like, r.storedShape.reduce((a, b) => a * b, 1)), left: total };
+    const n = r.storedShape.reduce((a, b) => a * b, 1);
+    p = { grad: adopt ?? (this.pool ? this.pool.take(like, n, true) : allocLike(like, n)), left: total };
     this.pending.set(key, p);
     return { key, p, adopted: adopt !== null };
   }
 
-  private done(key: string, p: Pending, from: string, sample: number): void {
-    if (--p.left > 0) return;
+  private done(key: string, p: Pending, from: string, sample: number, parts = 1): void {
+    if ((p.left -= parts) > 0) return;
     this.pending.delete(key);
     this.sink(from, sample, p.grad);
+    this.pool?.give(p.grad);
+  }
+
+  /** A consumed contribution (added into a slot, not adopted) goes back to the pool. */
+  private consumed(grad: Arr, adopted: boolean): void {
+    if (!adopted) this.pool?.give(grad);
+  }
+
+  /**
+   * For a transposed recipe taking a column range of its stored tensor (GPT-2's c_attn → W_Q, W_K, W_V):
+   * the stored tensor, the range, and how many canonical tensors the stored one feeds; null otherwise.
+   */
+  columnRange(canonical: string): { from: string; start: number; count: number; columns: number; parts: number } | null {
+    const r = this.recipe(canonical);
+    if (!r.transpose || !r.rows || r.rows instanceof Int32Array || r.storedShape.length !== 2) return null;
+    return { from: r.from, start: r.rows.start, count: r.rows.count, columns: r.storedShape[1]!, parts: this.contributions.get(r.from)! };
+  }
+
+  /**
+   * The whole stored gradient of a transposed tensor at once ([S0, S1], stored layout), standing for `parts`
+   * of its contributions (the canonical tensors whose column ranges tile it, see columnRange).
+   */
+  addStoredTransposed(from: string, sample: number, grad: Arr, parts: number): void {
+    const key = slotKey(sample, from);
+    let p = this.pending.get(key);
+    if (!p) this.pending.set(key, (p = { grad, left: this.contributions.get(from)! }));
+    else {
+      const g = p.grad;
+      for (let i = 0; i < g.length; i++) g[i] += grad[i];
+      this.pool?.give(grad);
+    }
+    this.done(key, p, from, sample, parts);
   }
 
   /** One canonical tensor's gradient for `sample` (-1 = batch sum). `grad` is fresh and may be kept. */
@@ -69,6 +106,7 @@ export class StoredGradientRouter {
         for (let i = 0; i < g.length; i++) g[i] += grad[i];
       } else scatterToStored(r, grad, p.grad);
     }
+    this.consumed(grad, adopted);
     this.done(key, p, r.from, sample);
   }
 
@@ -91,6 +129,7 @@ export class StoredGradientRouter {
         else for (let i = 0, o = so + rows.start; i < out; i++) g[o + i] += gradT[go + i];
       }
     }
+    this.consumed(gradT, adopted);
     this.done(key, p, r.from, sample);
   }
 
