@@ -38,6 +38,31 @@ export function claimOf(v: number): { gen: number; index: number } {
   return { gen: (v >>> GEN_SHIFT) & GEN_MASK, index: v & ((1 << GEN_SHIFT) - 1) };
 }
 
+/**
+ * Worker side of the chunk protocol, shared by the t-SNE and UMAP pools. Control words: 0 claim counter
+ * (generation << GEN_SHIFT | chunk), 1 chunks announced (the main thread waits for it to reach 0), 2 failure
+ * flag, 3 stop, 4 the generation's step. `run(index, step)` does one chunk; the step cannot change while a
+ * chunk is announced. When a generation has no chunks left the worker sleeps until the next one starts.
+ */
+export function serveChunks(ctrl: Int32Array, chunks: number, run: (index: number, step: number) => void): void {
+  while (Atomics.load(ctrl, 3) === 0) {
+    Atomics.add(ctrl, 1, 1); // announce before claiming, so the main thread waits for this chunk
+    const v = Atomics.add(ctrl, 0, 1);
+    const { index } = claimOf(v);
+    const claimed = index < chunks && Atomics.load(ctrl, 3) === 0;
+    if (claimed) {
+      try {
+        run(index, Atomics.load(ctrl, 4));
+      } catch {
+        Atomics.store(ctrl, 2, 1);
+      }
+    }
+    Atomics.sub(ctrl, 1, 1);
+    Atomics.notify(ctrl, 1);
+    if (!claimed) Atomics.wait(ctrl, 0, v + 1);
+  }
+}
+
 export class RepulsionPool {
   readonly y: Float64Array;
   readonly neg: Float64Array;
