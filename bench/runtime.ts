@@ -24,25 +24,38 @@ async function timeIt(fn: () => Promise<unknown>, reps: number, warmup = 1): Pro
   return Math.min(...times);
 }
 
+/** Shape of the ceiling probe: x [M, K] times a constant weight, N outputs. */
+export interface ProbeShape {
+  M: number;
+  K: number;
+  N: number;
+  /** Weight stored [N, K] and applied transposed by Gemm (transB), as the model's projections are (graph.ts linear); default MatMul on [K, N]. */
+  transB?: boolean;
+}
+
+const GPT2_PROBE: ProbeShape = { M: 1024, K: 768, N: 3072 };
+
 /**
- * Ceiling probe: one [M,K] x [K,N] float32 MatMul with a constant right operand (what every projection is),
- * run through the same onnxruntime and the same JS round trip as the model. Returns seconds per run.
+ * Ceiling probe: one [M,K] float32 product with a constant right operand (what every projection is), run
+ * through the same onnxruntime and the same JS round trip as the model.
  */
-async function matmulProbe(threads: number, M = 1024, K = 768, N = 3072): Promise<{ flops: number; run: () => Promise<unknown>; release: () => Promise<void> }> {
+async function matmulProbe(threads: number, shape: ProbeShape = GPT2_PROBE): Promise<{ flops: number; run: () => Promise<unknown>; release: () => Promise<void> }> {
+  const { M, K, N } = shape;
   const g = new GraphBuilder('ceiling');
   g.input('x', 'float32', [M, K]);
   const r = prng(7);
-  const w = g.initializer('w', Float32Array.from({ length: K * N }, () => r() - 0.5), [K, N]);
-  g.node('MatMul', ['x', w], 'y');
+  const w = g.initializer('w', Float32Array.from({ length: K * N }, () => r() - 0.5), shape.transB ? [N, K] : [K, N]);
+  if (shape.transB) g.node('Gemm', ['x', w], 'y', { transB: 1 });
+  else g.node('MatMul', ['x', w], 'y');
   g.output('y', 'float32', [M, N]);
   const s = await createSession(g, { threads });
   const x = new ort.Tensor('float32', Float32Array.from({ length: M * K }, () => r() - 0.5), [M, K]);
   return { flops: 2 * M * K * N, run: () => s.run({ x }), release: () => s.release() };
 }
 
-/** GFLOP/s of onnxruntime's float32 MatMul (1024x768 @ 768x3072), best of `reps`. */
-export async function matmulCeiling(threads: number, reps = 10): Promise<number> {
-  const p = await matmulProbe(threads);
+/** GFLOP/s of onnxruntime's float32 MatMul (default 1024x768 @ 768x3072), best of `reps`. */
+export async function matmulCeiling(threads: number, reps = 10, shape: ProbeShape = GPT2_PROBE): Promise<number> {
+  const p = await matmulProbe(threads, shape);
   const t = await timeIt(p.run, reps, 3);
   await p.release();
   return p.flops / t / 1e9;

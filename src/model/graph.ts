@@ -218,6 +218,16 @@ class Ctx {
     return this.g.initializer(name, data, shape);
   }
 
+  /**
+   * A constant made from canonical tensors (stacked q/k/v, stacked gate/up, the fused attention's transposed
+   * weights). From a lazy source it is made at serialisation, reading its tensors afresh and keeping none, so
+   * the graph never holds the model's big matrices in JS (issue 18: one copy of the weights); otherwise now.
+   */
+  derived(name: string, shape: number[], make: (get: (n: string) => Float32Array) => Float32Array): string {
+    if (this.w.lazy && this.w.shape) return this.g.lazyInitializer(name, shape, 'float32', () => make((n) => (this.tensors.get(n) ?? this.w.get(n)).data));
+    return this.constant(make((n) => this.tensor(n).data), shape, name);
+  }
+
   /** int64 shape tensor; 'B'/'T' are the dynamic batch size and length (cached per distinct shape). */
   dims(parts: (number | 'B' | 'T')[]): string {
     const key = parts.join(',');
@@ -458,27 +468,30 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
     // --- attention
     const wantsInternals = want({ kind: 'attn_pattern', layer: l }) || want({ kind: 'attn_pattern_last', layer: l }) || want({ kind: 'attn_v', layer: l });
     const fused = fusedOk && KV === H && !a.rotary && a.softcap === undefined && a.window === undefined && !wantsInternals;
-    const Wq = ctx.tensor(n.Wq).data, Wk = ctx.tensor(n.Wk).data, Wv = ctx.tensor(n.Wv).data;
     const zeros = (k: number): Float32Array => new Float32Array(k);
     const bq = a.qkvBias ? ctx.tensor(n.bq).data : zeros(q), bk = a.qkvBias ? ctx.tensor(n.bk).data : zeros(kv), bv = a.qkvBias ? ctx.tensor(n.bv).data : zeros(kv);
     let att: string;
     if (fused) {
       // The fused op wants W as [in, 3·q]: the transposed stacked [W_Q; W_K; W_V].
-      const wT = new Float32Array(d * 3 * q);
-      [Wq, Wk, Wv].forEach((w, part) => {
-        for (let o = 0; o < q; o++) for (let i = 0; i < d; i++) wT[i * 3 * q + part * q + o] = w[o * d + i]!;
+      const wT = ctx.derived(`${n.Wq}|K|V.T`, [d, 3 * q], (get) => {
+        const out = new Float32Array(d * 3 * q);
+        [n.Wq, n.Wk, n.Wv].forEach((name, part) => {
+          const w = get(name);
+          for (let o = 0; o < q; o++) for (let i = 0; i < d; i++) out[i * 3 * q + part * q + o] = w[o * d + i]!;
+        });
+        return out;
       });
       const x3 = g.node('Reshape', [attnIn, ctx.dims(['B', 'T', d])]);
       const attrs: Record<string, number | { f: number }> = { num_heads: H, unidirectional: a.causal ? 1 : 0 };
       if (Math.abs(a.scale * Math.sqrt(hd) - 1) > 1e-12) attrs.scale = { f: a.scale };
-      const a3 = g.node('Attention', [x3, ctx.constant(wT, [d, 3 * q], `${n.Wq}|K|V.T`), ctx.constant(stackRows([bq, bk, bv]), [3 * q], `${n.bq}|K|V`), ctx.maskInt32()], 1, attrs, 'com.microsoft');
+      const a3 = g.node('Attention', [x3, wT, ctx.constant(stackRows([bq, bk, bv]), [3 * q], `${n.bq}|K|V`), ctx.maskInt32()], 1, attrs, 'com.microsoft');
       att = g.node('Reshape', [a3, ctx.dims([-1, q])]);
     } else {
       const r = a.rotary;
       const perm = (x: Float32Array, heads: number, width: number): Float32Array => (r && r.style === 'interleaved' ? interleavedToHalf(x, heads, hd, r.dims, width) : x);
-      const wqkv = stackRows([perm(Wq, H, d), perm(Wk, KV, d), Wv]);
+      const wqkv = ctx.derived(`${n.Wq}|K|V`, [q + 2 * kv, d], (get) => stackRows([perm(get(n.Wq), H, d), perm(get(n.Wk), KV, d), get(n.Wv)]));
       const bqkv = a.qkvBias ? stackRows([perm(bq, H, 1), perm(bk, KV, 1), bv]) : undefined;
-      const qkv = ctx.linear(attnIn, ctx.constant(wqkv, [q + 2 * kv, d], `${n.Wq}|K|V`), bqkv && ctx.constant(bqkv, [q + 2 * kv], `${n.bq}|K|V`));
+      const qkv = ctx.linear(attnIn, wqkv, bqkv && ctx.constant(bqkv, [q + 2 * kv], `${n.bq}|K|V`));
       const [q2, k2, v2] = g.nodeMulti('Split', [qkv, g.constI64([q, kv, kv])], 3, { axis: 1 });
       emit({ kind: 'attn_v', layer: l }, v2!);
       let q4 = g.node('Reshape', [q2!, ctx.dims(['B', 'T', H, hd])]);
@@ -521,7 +534,7 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
       if (b.mlp.gated) {
         const gu = ctx.linear(
           x,
-          ctx.constant(stackRows([ctx.tensor(n.Wgate).data, ctx.tensor(n.Win).data]), [2 * f, d], `${n.Wgate}|in`),
+          ctx.derived(`${n.Wgate}|in`, [2 * f, d], (get) => stackRows([get(n.Wgate), get(n.Win)])),
           b.mlp.bias ? ctx.constant(stackRows([ctx.tensor(n.bgate).data, ctx.tensor(n.bin).data]), [2 * f], `${n.bgate}|in`) : undefined,
         );
         const [gate, up] = g.nodeMulti('Split', [gu, g.constI64([f, f])], 2, { axis: 1 });

@@ -9,12 +9,18 @@ import { type ModelSpec, canonicalWeightShapes } from './spec.ts';
 import { numel } from './tensor.ts';
 
 /**
- * Peak RSS of whole-model execution per float32 weight byte (measured: a Llama-3.2-1B-shaped checkpoint
- * peaked at 2.2 × its float32 weights, issue 18). Used only to decide when to stream.
+ * Memory of whole-model execution with onnxruntime's pre-packed weights, per float32 weight byte: while the
+ * session is built the session file (in /dev/shm, memory) and the packed copy exist together. The process's
+ * own peak RSS is lower (a Llama-3.2-1B-shaped checkpoint: 1.0 ×, issue 18), but the file's pages are memory
+ * too until the session exists. Used to decide when to stream and whether to pre-pack.
  */
 export const WHOLE_MODEL_RSS_FACTOR = 2.25;
-/** Peak RSS per float32 weight byte of whole-model execution without onnxruntime's pre-packed copy (RuntimeOptions.prepack false). */
-export const ONE_COPY_RSS_FACTOR = 1.5;
+/**
+ * Peak memory per float32 weight byte of whole-model execution without the pre-packed copy (RuntimeOptions.prepack
+ * false): onnxruntime maps the session file, whose pages are the one copy. Measured 1.00 × (peak RSS after the
+ * forwards, Llama-3.2-1B shape, batch 8 × 128, 2026-12-02); the rest is headroom for activations.
+ */
+export const ONE_COPY_RSS_FACTOR = 1.25;
 /** Share of the free memory the default budget may use (the rest is headroom for the OS and activations). */
 const DEFAULT_SHARE = 0.8;
 
