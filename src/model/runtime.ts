@@ -13,7 +13,7 @@ import type { ModelConfig } from './config.ts';
 import { expectedTensorShapes } from './checkpoint.ts';
 import { moduleOfFamily } from './architectures/index.ts';
 import { ATTENTION_MASK, INPUT_IDS, LOGITS, buildForwardGraph, checkHooks, hookShape, type CanonicalTensorSource, type ForwardGraph } from './graph.ts';
-import { accessSync, constants, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import v8 from 'node:v8';
@@ -106,7 +106,7 @@ export async function deviceSession(graph: ForwardGraph['graph'], threads: numbe
   const before = timings.readConvertSeconds;
   // Lazy weights go to a model file tensor by tensor (read, converted, written, dropped) and onnxruntime loads
   // that file: the only whole copy of the weights is onnxruntime's. The file is removed once the session exists.
-  const dir = lazy ? mkdtempSync(join(sessionFileRoot(graph.initializerBytes), 'latent-atlas-session-')) : undefined;
+  const dir = lazy ? mkdtempSync(join(sessionFileRoot(graph.initializerBytes), `${SESSION_DIR_PREFIX}${process.pid}-`)) : undefined;
   try {
     return await createSession(graph, { threads, executionProviders: executionProviders(device), ...(dir ? { weights: { dir } } : {}), ...(prepack ? {} : { extra: { session: { disable_prepacking: '1' } } }) });
   } catch (e) {
@@ -115,6 +115,44 @@ export async function deviceSession(graph: ForwardGraph['graph'], threads: numbe
     if (dir) rmSync(dir, { recursive: true, force: true });
     if (lazy) collectGarbage(); // the last lazy tensors and the graph's protobuf
     timings.sessionSeconds += (performance.now() - t0) / 1000 - (timings.readConvertSeconds - before);
+  }
+}
+
+/** Session folders are named `<prefix><pid>-<random>`: the pid says whether their owner still runs. */
+const SESSION_DIR_PREFIX = 'latent-atlas-session-';
+
+/**
+ * Removes session folders under `root` whose process is gone. The finally below removes a session's folder on
+ * every error, but a process killed while building a session (SIGKILL, the OOM killer, a cancelled job) leaves
+ * its folder behind, and under /dev/shm that is gigabytes of memory held until reboot. Returns what it removed.
+ */
+export function removeStaleSessionFiles(root: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = name.startsWith(SESSION_DIR_PREFIX) ? /^(\d+)-/.exec(name.slice(SESSION_DIR_PREFIX.length)) : null;
+    if (!m || processAlive(Number(m[1]))) continue;
+    try {
+      rmSync(join(root, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // another user's folder, or already gone
+    }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
   }
 }
 
@@ -129,6 +167,7 @@ const SHM = '/dev/shm';
  */
 function sessionFileRoot(bytes: number): string {
   try {
+    removeStaleSessionFiles(SHM);
     const s = statfsSync(SHM);
     accessSync(SHM, constants.W_OK);
     if (s.bavail * s.bsize > 1.1 * bytes + 2 ** 28) return SHM;
