@@ -103,7 +103,7 @@ export function ensureCheckpoint(s: BigShape, root = resolve('.cache/big-models'
  */
 const probeShape = (s: { hidden: number; intermediate: number }) => ({ M: BATCH * TOKENS, K: s.hidden, N: s.intermediate, transB: true });
 
-interface ChildResult { ceilings: number[]; peakRssBytes: number; firstBatchAt: number; readConvertSeconds: number; sessionSeconds: number; extractSeconds: number; tokens: number; streamed: boolean; segments?: number; chunkTokens?: number; maxMemory: number }
+interface ChildResult { ceilings: number[]; peakRssBytes: number; firstBatchStartAt: number; firstBatchAt: number; readConvertSeconds: number; sessionSeconds: number; extractSeconds: number; tokens: number; streamed: boolean; segments?: number; chunkTokens?: number; maxMemory: number }
 
 /** Child: load, extract, report (one JSON line on stdout). */
 async function child(dir: string, maxMemory: string | undefined, threads: number): Promise<void> {
@@ -129,7 +129,7 @@ async function child(dir: string, maxMemory: string | undefined, threads: number
     const res: ChildResult = {
       ceilings,
       peakRssBytes: hwm ? Number(hwm[1]) * 1024 : process.resourceUsage().maxRSS * 1024,
-      firstBatchAt: rt.timings.firstBatchAt ?? NaN, readConvertSeconds: rt.timings.readConvertSeconds, sessionSeconds: rt.timings.sessionSeconds,
+      firstBatchStartAt: rt.timings.firstBatchStartAt ?? NaN, firstBatchAt: rt.timings.firstBatchAt ?? NaN, readConvertSeconds: rt.timings.readConvertSeconds, sessionSeconds: rt.timings.sessionSeconds,
       extractSeconds, tokens: r.meta.tokenCounts.reduce((a: number, b: number) => a + b, 0), streamed: rt.streamed, maxMemory: m.maxMemory,
       ...(rt.streamed ? { segments: (rt as { segments: unknown[] }).segments.length, chunkTokens: (rt as { chunkTokens: number }).chunkTokens } : {}),
     };
@@ -169,7 +169,7 @@ export async function benchOne(s: BigShape): Promise<void> {
   const gflopsAll = flops / r.extractSeconds / 1e9;
   console.log(`  ${r.streamed ? `layer-streamed: ${r.segments} segments, chunks of ${r.chunkTokens} tokens` : 'whole model'} (budget ${(r.maxMemory / GB).toFixed(1)} GiB)`);
   console.log(`  peak RSS ${(r.peakRssBytes / GB).toFixed(2)} GiB = ${(r.peakRssBytes / f32).toFixed(2)} × float32 weights`);
-  console.log(`  first forward batch ${r.firstBatchAt.toFixed(1)} s after start; weights read+converted ${r.readConvertSeconds.toFixed(1)} s, sessions built ${r.sessionSeconds.toFixed(1)} s (first batch / weights = ${(r.firstBatchAt / Math.max(r.readConvertSeconds, 1e-9)).toFixed(2)}${r.streamed ? '; layer-streamed: the weights and sessions are totals over all segments, the first batch follows the first segment: see the verbose line for its own ratio' : ''})`);
+  console.log(`  first forward batch started ${r.firstBatchStartAt.toFixed(1)} s and done ${r.firstBatchAt.toFixed(1)} s after start; weights read+converted ${r.readConvertSeconds.toFixed(1)} s, sessions built ${r.sessionSeconds.toFixed(1)} s (first batch / weights = ${(r.firstBatchStartAt / Math.max(r.readConvertSeconds, 1e-9)).toFixed(2)} at its start, ${(r.firstBatchAt / Math.max(r.readConvertSeconds, 1e-9)).toFixed(2)} when done${r.streamed ? '; layer-streamed: the weights and sessions are totals over all segments, the first batch follows the first segment: see the verbose line for its own ratio' : ''})`);
   console.log(`  extraction ${r.extractSeconds.toFixed(1)} s: ${(r.tokens / r.extractSeconds).toFixed(1)} tokens/s, ${gflopsAll.toFixed(1)} GFLOP/s overall, ${gflops.toFixed(1)} GFLOP/s in the forward passes (${r.streamed ? 'minus weight loading' : 'extraction time'}) = ${((100 * gflops) / ceiling).toFixed(0)} % of the MatMul ceiling ${ceiling.toFixed(1)} GFLOP/s (Gemm ${BATCH * TOKENS}×${s.hidden} · (${s.intermediate}×${s.hidden})ᵀ in the same process, right after the extraction: ${r.ceilings.map((c) => c.toFixed(1)).join(', ')})`);
   console.log(`  load after: ${execFileSync('cat', ['/proc/loadavg']).toString().trim()}`);
 }

@@ -76,6 +76,8 @@ export interface LoadTimings {
   readConvertSeconds: number;
   /** Building onnxruntime sessions (graph assembly and onnxruntime's own load and optimisation), minus the above. */
   sessionSeconds: number;
+  /** performance.now() / 1000 (seconds since the process started) when the first forward batch started running. */
+  firstBatchStartAt?: number;
   /** performance.now() / 1000 (seconds since the process started) when the first forward batch finished. */
   firstBatchAt?: number;
 }
@@ -194,7 +196,8 @@ export const ONE_COPY_BYTES = 64 * 2 ** 20;
 /** The --verbose line printed once the first forward batch is done. */
 export function firstBatchLine(timings: LoadTimings): string {
   const at = timings.firstBatchAt ?? performance.now() / 1000;
-  return `verbose: first forward batch done ${at.toFixed(2)} s after start; reading+converting weights took ${timings.readConvertSeconds.toFixed(2)} s, building onnxruntime sessions ${timings.sessionSeconds.toFixed(2)} s (ratio first batch / weights ${(at / Math.max(timings.readConvertSeconds, 1e-9)).toFixed(2)})`;
+  const start = timings.firstBatchStartAt;
+  return `verbose: first forward batch ${start === undefined ? '' : `started ${start.toFixed(2)} s and `}done ${at.toFixed(2)} s after start; reading+converting weights took ${timings.readConvertSeconds.toFixed(2)} s, building onnxruntime sessions ${timings.sessionSeconds.toFixed(2)} s (ratio first batch / weights ${start === undefined ? '' : `${(start / Math.max(timings.readConvertSeconds, 1e-9)).toFixed(2)} at its start, `}${(at / Math.max(timings.readConvertSeconds, 1e-9)).toFixed(2)} when done)`;
 }
 
 export interface ForwardInput {
@@ -304,6 +307,7 @@ export class TransformerRuntime {
     const feeds = this.feeds(input);
     const unique = [...new Map(hooks.map((h) => [hookName(h), h])).values()];
     const { session, logits: logitsName } = await this.session(unique, logits);
+    this.timings.firstBatchStartAt ??= performance.now() / 1000;
     const out = await session.run(feeds);
     const result = new Map<string, F32Tensor>();
     for (const h of unique) result.set(hookName(h), { shape: hookShape(this.spec, h, B, T), data: out[hookName(h)]!.data as Float32Array });

@@ -134,6 +134,7 @@ export class StreamedRuntime {
           const { batch: B, seqLen: T } = inputs[i]!;
           const feed: Record<string, ort.Tensor> = { ...feeds[i]! };
           if (seg.first > 0) feed[RESID_IN] = resid[i]!;
+          else this.timings.firstBatchStartAt ??= performance.now() / 1000;
           const out = await session.run(feed);
           const put = (key: string, t: F32Tensor) => (consume ? consume(i, key, t) : results[i]!.set(key, t));
           for (const h of inSeg) put(hookName(h), { shape: hookShape(spec, h, B, T), data: out[hookName(h)]!.data as Float32Array });
