@@ -42,19 +42,28 @@ export async function centre32(data: Float32Array, n: number, d: number, product
   }
   const m = product === 'covariance' ? d : n;
   const g32 = out.G!.data as Float32Array;
-  const g = new Float64Array(m * m);
+  const g = symmetrised64(g32, m);
   let sumOfSquares = 0;
-  // Averaged with its transpose: the eigensolvers need an exactly symmetric matrix.
+  for (let i = 0; i < m; i++) sumOfSquares += g32[i * m + i]!;
+  return { mean, xc32, sumOfSquares, product: { rows: m, cols: m, data: g } };
+}
+
+/**
+ * The float32 product averaged with its transpose, in float64: the eigensolvers need an exactly symmetric
+ * matrix. A plain function, not inline in the async centre32: V8 does not keep optimised code for a loop in an
+ * async function's body, so it recompiled (and deoptimised) that loop on every call.
+ */
+function symmetrised64(g32: Float32Array, m: number): Float64Array {
+  const g = new Float64Array(m * m);
   for (let i = 0; i < m; i++) {
     g[i * m + i] = g32[i * m + i]!;
-    sumOfSquares += g32[i * m + i]!;
     for (let j = 0; j < i; j++) {
       const v = 0.5 * (g32[i * m + j]! + g32[j * m + i]!);
       g[i * m + j] = v;
       g[j * m + i] = v;
     }
   }
-  return { mean, xc32, sumOfSquares, product: { rows: m, cols: m, data: g } };
+  return g;
 }
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();

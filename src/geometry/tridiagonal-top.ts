@@ -29,18 +29,6 @@ export function topTridiagonalEigen(d: Float64Array, e: Float64Array, n: number,
   const pivmin = Math.max(Number.MIN_VALUE * 1e10, EPS * EPS * tnorm * tnorm) || Number.MIN_VALUE;
   const e2 = new Float64Array(Math.max(n - 1, 0));
   for (let i = 0; i < n - 1; i++) e2[i] = e[i]! * e[i]!;
-  /** Number of eigenvalues < x (Sturm sequence of T − x·I, pivots kept away from zero as dstebz does). */
-  const below = (x: number): number => {
-    let q = d[0]! - x;
-    if (Math.abs(q) < pivmin) q = -pivmin;
-    let count = q < 0 ? 1 : 0;
-    for (let i = 1; i < n; i++) {
-      q = d[i]! - x - e2[i - 1]! / q;
-      if (Math.abs(q) < pivmin) q = -pivmin;
-      if (q < 0) count++;
-    }
-    return count;
-  };
   const values = new Float64Array(k);
   // Eigenvalue n−1−r (ascending index) for r = 0..k−1, the r-th largest, lies in [lower[r], upper[r]). Every
   // Sturm count narrows the brackets of all k wanted eigenvalues, so later bisections start from the points
@@ -55,7 +43,7 @@ export function topTridiagonalEigen(d: Float64Array, e: Float64Array, n: number,
       const mid = 0.5 * (a + b);
       if (b - a <= 2 * EPS * Math.max(Math.abs(a), Math.abs(b)) + pivmin || mid === a || mid === b) break;
       // c eigenvalues lie below mid: the wanted ones of index ≥ c (r ≤ n−1−c) are ≥ mid, the others < mid.
-      const c = below(mid);
+      const c = sturmCount(d, e2, n, mid, pivmin);
       const split = Math.min(k - 1, n - 1 - c);
       for (let q = r; q <= split; q++) if (lower[q]! < mid) lower[q] = mid;
       for (let q = Math.max(split + 1, r); q < k; q++) if (upper[q]! > mid) upper[q] = mid;
@@ -134,6 +122,23 @@ export function topTridiagonalEigen(d: Float64Array, e: Float64Array, n: number,
     }
   }
   return { values, vectors };
+}
+
+/**
+ * Number of eigenvalues < x (Sturm sequence of T − x·I, pivots kept away from zero as dstebz does). A
+ * top-level function called thousands of times: V8 optimises it once, where a closure per call was compiled
+ * again on every decomposition.
+ */
+function sturmCount(d: Float64Array, e2: Float64Array, n: number, x: number, pivmin: number): number {
+  let q = d[0]! - x;
+  if (Math.abs(q) < pivmin) q = -pivmin;
+  let count = q < 0 ? 1 : 0;
+  for (let i = 1; i < n; i++) {
+    q = d[i]! - x - e2[i - 1]! / q;
+    if (Math.abs(q) < pivmin) q = -pivmin;
+    if (q < 0) count++;
+  }
+  return count;
 }
 
 /** Row v made orthogonal (two passes of modified Gram–Schmidt) to rows [from, to) of `basis`, then unit. */
