@@ -133,3 +133,32 @@ test('backward reuse: the sink sees the same per-sample gradients as with fresh 
     assert.ok(buffers.size < calls / 2, `${arch}: ${buffers.size} distinct buffers for ${calls} gradients`);
   }
 });
+
+test('vocabulary-wide LM head: per-sample weight gradients (row-block products) = dlogits_bᵀ·h_b, with and without reuse', async () => {
+  // V = 2600 > 2 × the row block, not a multiple of it: the head's gradient takes the blocked path, last block short
+  const store = tinyStore({ architecture: 'gpt2', nLayer: 1, dModel: 16, nHead: 4, std: 0.2, seed: 3, vocabSize: 2600, tied: false });
+  const V = store.spec.vocabSize;
+  const d = store.spec.dModel;
+  const batch = paddedBatch(V, 4);
+  const T = batch.seqLen;
+  const tape = await forward(store, batch);
+  const dl = crossEntropy(tape, nextTokenTargets(batch)).dLogits;
+  for (const reuse of [false, true]) {
+    const head: Arr[] = [];
+    await backward(tape, dl, (name, s, g) => {
+      if (name === 'lm_head.weight') head[s] = g.slice();
+    }, { perSample: true, reuse });
+    assert.equal(head.length, batch.batch);
+    for (let b = 0; b < batch.batch; b++) {
+      let worst = 0;
+      let scale = 0;
+      for (let v = 0; v < V; v++) for (let j = 0; j < d; j++) {
+        let e = 0;
+        for (let t = 0; t < T; t++) e += dl[(b * T + t) * V + v] * tape.hFinal[(b * T + t) * d + j];
+        worst = Math.max(worst, Math.abs(head[b]![v * d + j] - e));
+        scale = Math.max(scale, Math.abs(e));
+      }
+      assert.ok(scale > 0 && worst <= 1e-5 * scale, `sample ${b} (reuse ${reuse}): max deviation ${worst} of ${scale}`);
+    }
+  }
+});
