@@ -1,9 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import onnxProto from 'onnx-proto';
-import type { onnx as OnnxTypes } from 'onnx-proto';
+import { GraphBuilder, createSession } from '../model/onnx-builder.ts';
 import type { Matrix } from './matrix.ts';
-
-const { onnx } = onnxProto;
 
 /**
  * Which cross-product of the centred data to form with the centring: 'covariance' XcᵀXc (d×d), 'gram' XcXcᵀ
@@ -72,32 +69,22 @@ function session(product: CentredProduct, threads: number): Promise<ort.Inferenc
   const key = `${product}|${threads}`;
   let s = sessions.get(key);
   if (!s) {
-    const F = onnx.TensorProto.DataType.FLOAT;
-    const value = (name: string, dims: string[]): OnnxTypes.IValueInfoProto => ({ name, type: { tensorType: { elemType: F, shape: { dim: dims.map((p) => ({ dimParam: p })) } } } });
-    const int = (name: string, v: number) => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
-    const ints = (name: string, v: number[]) => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });
-    const node: OnnxTypes.INodeProto[] = [
-      { opType: 'MatMul', input: ['W', 'X'], output: ['M'] },
-      { opType: 'Sub', input: ['X', 'M'], output: ['Y'] },
-    ];
-    const output = [value('M', ['one', 'D']), value('Y', ['N', 'D'])];
+    const g = new GraphBuilder('centre');
+    g.input('X', 'float32', ['N', 'D']);
+    g.input('W', 'float32', ['one', 'N']);
+    g.node('MatMul', ['W', 'X'], 'M');
+    g.node('Sub', ['X', 'M'], 'Y');
+    g.output('M', 'float32', ['one', 'D']);
+    g.output('Y', 'float32', ['N', 'D']);
     if (product === 'none') {
-      node.push({ opType: 'ReduceSumSquare', input: ['Y'], output: ['SS'], attribute: [ints('axes', [1]), int('keepdims', 0)] });
-      output.push(value('SS', ['N']));
+      g.node('ReduceSumSquare', ['Y'], 'SS', { axes: [1], keepdims: 0 });
+      g.output('SS', 'float32', ['N']);
     } else {
-      const t = product === 'covariance' ? [int('transA', 1)] : [int('transB', 1)];
-      node.push({ opType: 'Gemm', input: ['Y', 'Y'], output: ['G'], attribute: t });
-      output.push(value('G', ['P', 'P']));
+      g.node('Gemm', ['Y', 'Y'], 'G', product === 'covariance' ? { transA: 1 } : { transB: 1 });
+      g.output('G', 'float32', ['P', 'P']);
     }
-    const model: OnnxTypes.IModelProto = {
-      irVersion: 8, producerName: 'latent-atlas', opsetImport: [{ domain: '', version: 17 }],
-      graph: { name: 'centre', input: [value('X', ['N', 'D']), value('W', ['one', 'N'])], output, node },
-    };
-    s = ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), {
-      intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
-      // JavaScript runs between sessions on the main thread: spinning pool threads would take its core (gemm.ts).
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
+    // JavaScript runs between sessions on the main thread: spinning pool threads would take its core (gemm.ts).
+    s = createSession(g, { threads, extra: { session: { intra_op: { allow_spinning: '0' } } } });
     sessions.set(key, s);
   }
   return s;
