@@ -1,4 +1,4 @@
-import type { Matrix } from './matrix.ts';
+import { transpose, type Matrix } from './matrix.ts';
 
 /**
  * Dense float64 linear algebra that onnxruntime does not offer: the symmetric eigensolver behind PCA
@@ -305,9 +305,7 @@ function completeOrthonormalColumns(u: Float64Array, m: number, n: number, s: Fl
 }
 
 export function transpose64(m: Matrix<Float64Array>): Matrix<Float64Array> {
-  const out = new Float64Array(m.rows * m.cols);
-  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) out[j * m.rows + i] = m.data[i * m.cols + j];
-  return { rows: m.cols, cols: m.rows, data: out };
+  return transpose(m);
 }
 
 /**

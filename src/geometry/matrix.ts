@@ -45,6 +45,21 @@ export function rowSquaredNorms(m: Matrix): Float64Array {
 
 export function transpose<T extends Float32Array | Float64Array>(m: Matrix<T>): Matrix<T> {
   const out = new (m.data.constructor as { new (n: number): T })(m.rows * m.cols);
-  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) out[j * m.rows + i] = m.data[i * m.cols + j];
+  transposeInto(m.data, m.rows, m.cols, out);
   return { rows: m.cols, cols: m.rows, data: out };
+}
+
+/** aT [cols, rows] = transpose of a [rows, cols], four source rows at a time (four contiguous read streams). */
+export function transposeInto(a: Float32Array | Float64Array, rows: number, cols: number, aT: Float32Array | Float64Array): void {
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const o0 = r * cols, o1 = o0 + cols, o2 = o1 + cols, o3 = o2 + cols;
+    for (let j = 0, w = r; j < cols; j++, w += rows) {
+      aT[w] = a[o0 + j]!;
+      aT[w + 1] = a[o1 + j]!;
+      aT[w + 2] = a[o2 + j]!;
+      aT[w + 3] = a[o3 + j]!;
+    }
+  }
+  for (; r < rows; r++) for (let j = 0, o = r * cols; j < cols; j++) aT[j * rows + r] = a[o + j]!;
 }

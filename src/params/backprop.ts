@@ -23,6 +23,7 @@
  */
 import { AtlasError } from '../errors.ts';
 import { gemm } from '../geometry/gemm.ts';
+import { transposeInto } from '../geometry/matrix.ts';
 import { bmm } from '../geometry/batched-gemm.ts';
 import { W, type ActivationKind, type ModelSpec, type NormSpec, type RotarySpec } from '../model/spec.ts';
 import type { ParamStore, ParamTensor } from './param-store.ts';
@@ -150,21 +151,6 @@ type Slice = [sample: number, row0: number, rows: number];
 
 /** Output rows per product when a weight gradient's output is vocabulary-wide (see Emitter.productT). */
 const WIDE_CHUNK = 1024;
-
-/** aT [cols, rows] = transpose of a [rows, cols], four source rows at a time (four contiguous read streams). */
-function transposeInto(a: Arr, rows: number, cols: number, aT: Arr): void {
-  let r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const o0 = r * cols, o1 = o0 + cols, o2 = o1 + cols, o3 = o2 + cols;
-    for (let j = 0, w = r; j < cols; j++, w += rows) {
-      aT[w] = a[o0 + j];
-      aT[w + 1] = a[o1 + j];
-      aT[w + 2] = a[o2 + j];
-      aT[w + 3] = a[o3 + j];
-    }
-  }
-  for (; r < rows; r++) for (let j = 0, o = r * cols; j < cols; j++) aT[j * rows + r] = a[o + j];
-}
 
 /** Weight-gradient contributions to one stored tensor held back until its siblings arrive (see Emitter.matmul). */
 interface ColumnGroup {
