@@ -34,9 +34,11 @@ export interface BigShape {
   tied: boolean;
   /** --max-memory given to the extraction (undefined: the machine's default). */
   maxMemory?: string;
+  /** Also time a start from the session cache (a filling run, then a hit; needs the float32 size on disk). */
+  sessionCacheRuns?: boolean;
 }
 
-export const LLAMA_3_2_1B: BigShape = { name: 'llama-3.2-1b', hidden: 2048, intermediate: 8192, layers: 16, heads: 32, kvHeads: 8, vocab: 128256, tied: true, maxMemory: '9G' };
+export const LLAMA_3_2_1B: BigShape = { name: 'llama-3.2-1b', hidden: 2048, intermediate: 8192, layers: 16, heads: 32, kvHeads: 8, vocab: 128256, tied: true, maxMemory: '9G', sessionCacheRuns: true };
 export const LLAMA_2_7B: BigShape = { name: 'llama-2-7b', hidden: 4096, intermediate: 11008, layers: 32, heads: 32, kvHeads: 32, vocab: 32000, tied: false, maxMemory: '8G' };
 
 const TEXTS = 64, TOKENS = 128, BATCH = 8;
@@ -112,10 +114,10 @@ const probeShapes = (s: { hidden: number; intermediate: number }) => [
   { M: BATCH * TOKENS, K: s.intermediate, N: s.hidden, transB: true },
 ];
 
-interface ChildResult { ceilings: number[]; peakRssBytes: number; firstBatchStartAt: number; firstBatchAt: number; readConvertSeconds: number; sessionSeconds: number; extractSeconds: number; tokens: number; streamed: boolean; segments?: number; chunkTokens?: number; maxMemory: number }
+interface ChildResult { sessionCacheHits: number; ceilings: number[]; peakRssBytes: number; firstBatchStartAt: number; firstBatchAt: number; readConvertSeconds: number; sessionSeconds: number; extractSeconds: number; tokens: number; streamed: boolean; segments?: number; chunkTokens?: number; maxMemory: number }
 
 /** Child: load, extract, report (one JSON line on stdout). */
-async function child(dir: string, maxMemory: string | undefined, threads: number): Promise<void> {
+async function child(dir: string, maxMemory: string | undefined, threads: number, sessionCache: string | undefined): Promise<void> {
   const { loadModel } = await import('../src/model/load.ts');
   const { assembleDataset } = await import('../src/data/dataset.ts');
   const { extractActivations } = await import('../src/data/extract.ts');
@@ -125,7 +127,7 @@ async function child(dir: string, maxMemory: string | undefined, threads: number
   const dataset = assembleDataset({ name: 'big', source: 'memory', texts, labelNames: null, warnings: [] });
   const shape = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { hidden_size: number; intermediate_size: number };
   const probes = probeShapes({ hidden: shape.hidden_size, intermediate: shape.intermediate_size });
-  const m = await loadModel(dir, { threads, maxMemory, verbose: true });
+  const m = await loadModel(dir, { threads, maxMemory, verbose: true, sessionCache });
   const root = mkdtempSync(join(tmpdir(), 'atlas-big-'));
   try {
     const t0 = performance.now();
@@ -137,7 +139,7 @@ async function child(dir: string, maxMemory: string | undefined, threads: number
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
     const rt = m.runtime;
     const res: ChildResult = {
-      ceilings,
+      ceilings, sessionCacheHits: rt.timings.sessionCacheHits ?? 0,
       peakRssBytes: hwm ? Number(hwm[1]) * 1024 : process.resourceUsage().maxRSS * 1024,
       firstBatchStartAt: rt.timings.firstBatchStartAt ?? NaN, firstBatchAt: rt.timings.firstBatchAt ?? NaN, readConvertSeconds: rt.timings.readConvertSeconds, sessionSeconds: rt.timings.sessionSeconds,
       extractSeconds, tokens: r.meta.tokenCounts.reduce((a: number, b: number) => a + b, 0), streamed: rt.streamed, maxMemory: m.maxMemory,
@@ -150,9 +152,9 @@ async function child(dir: string, maxMemory: string | undefined, threads: number
   }
 }
 
-function runChild(dir: string, maxMemory: string | undefined, threads: number): Promise<ChildResult> {
+function runChild(dir: string, maxMemory: string | undefined, threads: number, sessionCache = ''): Promise<ChildResult> {
   return new Promise((ok, fail) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'child', dir, maxMemory ?? '', String(threads)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'child', dir, maxMemory ?? '', String(threads), sessionCache], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (b) => { out += String(b); });
     p.on('exit', (code) => {
@@ -182,11 +184,24 @@ export async function benchOne(s: BigShape): Promise<void> {
   console.log(`  first forward batch started ${r.firstBatchStartAt.toFixed(1)} s and done ${r.firstBatchAt.toFixed(1)} s after start; weights read+converted ${r.readConvertSeconds.toFixed(1)} s, sessions built ${r.sessionSeconds.toFixed(1)} s (first batch / weights = ${(r.firstBatchStartAt / Math.max(r.readConvertSeconds, 1e-9)).toFixed(2)} at its start, ${(r.firstBatchAt / Math.max(r.readConvertSeconds, 1e-9)).toFixed(2)} when done${r.streamed ? '; layer-streamed: the weights and sessions are totals over all segments, the first batch follows the first segment: see the verbose line for its own ratio' : ''})`);
   console.log(`  extraction ${r.extractSeconds.toFixed(1)} s: ${(r.tokens / r.extractSeconds).toFixed(1)} tokens/s, ${gflopsAll.toFixed(1)} GFLOP/s overall, ${gflops.toFixed(1)} GFLOP/s in the forward passes (${r.streamed ? 'minus weight loading' : 'extraction time'}) = ${((100 * gflops) / ceiling).toFixed(0)} % of the MatMul ceiling ${ceiling.toFixed(1)} GFLOP/s (best of Gemm ${BATCH * TOKENS}×${s.hidden} · (${s.intermediate}×${s.hidden})ᵀ, ·(${2 * s.intermediate}×${s.hidden})ᵀ and ${BATCH * TOKENS}×${s.intermediate} · (${s.hidden}×${s.intermediate})ᵀ, twice, in the same process right after the extraction: ${r.ceilings.map((c) => c.toFixed(1)).join(', ')})`);
   console.log(`  load after: ${execFileSync('cat', ['/proc/loadavg']).toString().trim()}`);
+  if (s.sessionCacheRuns) {
+    // --session-cache: a run that fills it (reads, converts and writes the weights to disk), then one that starts from it
+    const cache = resolve('.cache/big-models/session-cache', s.name);
+    rmSync(cache, { recursive: true, force: true });
+    try {
+      const fill = await runChild(dir, s.maxMemory, threads, cache);
+      const hit = await runChild(dir, s.maxMemory, threads, cache);
+      console.log(`  --session-cache, filling run: first batch started ${fill.firstBatchStartAt.toFixed(1)} s (weights read+converted ${fill.readConvertSeconds.toFixed(1)} s, sessions written and built ${fill.sessionSeconds.toFixed(1)} s); peak RSS ${(fill.peakRssBytes / GB).toFixed(2)} GiB`);
+      console.log(`  --session-cache, next run (${hit.sessionCacheHits} session(s) from the cache): first batch started ${hit.firstBatchStartAt.toFixed(1)} s and done ${hit.firstBatchAt.toFixed(1)} s after start, weights read ${hit.readConvertSeconds.toFixed(1)} s, sessions ${hit.sessionSeconds.toFixed(1)} s; = ${(hit.firstBatchStartAt / Math.max(r.readConvertSeconds, 1e-9)).toFixed(2)} / ${(hit.firstBatchAt / Math.max(r.readConvertSeconds, 1e-9)).toFixed(2)} × the uncached run's weight reading; peak RSS ${(hit.peakRssBytes / GB).toFixed(2)} GiB = ${(hit.peakRssBytes / f32).toFixed(2)} ×; ${(r.tokens / hit.extractSeconds).toFixed(1)} tokens/s`);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  }
 }
 
 export const benchBigModels1B = (): Promise<void> => benchOne(LLAMA_3_2_1B);
 export const benchBigModels7B = (): Promise<void> => benchOne(LLAMA_2_7B);
 
 if (process.argv[2] === 'child' && process.argv[1] === fileURLToPath(import.meta.url)) {
-  await child(process.argv[3]!, process.argv[4] || undefined, Number(process.argv[5]));
+  await child(process.argv[3]!, process.argv[4] || undefined, Number(process.argv[5]), process.argv[6] || undefined);
 }

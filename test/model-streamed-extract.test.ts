@@ -131,9 +131,19 @@ test('CLI: extract streams under --max-memory and prints timings with --verbose;
   assert.equal(checkDevice('cpu'), 'cpu');
 });
 
-test('sessions built through a file, weights read tensor by tensor (the big-model path), equal the in-memory ones', async () => {
-  const dir = join(root, 'file-path');
-  const { config } = writeTinyFamilyCheckpoint(dir, { modelType: 'llama', seed: 9, layers: 3 });
+// The file path reads each tensor into one reused scratch buffer and widens F16/BF16 in place (scratch.ts),
+// writes stacked q/k/v and gate/up part by part, and permutes interleaved rotary rows (gptj) from the scratch
+// view: every case against the in-memory path, which reads each tensor into fresh arrays.
+const FILE_PATH_CASES = [
+  { modelType: 'llama', dtype: 'BF16' },
+  { modelType: 'gptj', dtype: 'F16' },
+  { modelType: 'gpt2', dtype: 'F32' },
+  { modelType: 'gemma', dtype: 'BF16' },
+] as const;
+
+for (const c of FILE_PATH_CASES) test(`sessions built through a file, weights read tensor by tensor (the big-model path), equal the in-memory ones: ${c.modelType} ${c.dtype}`, async () => {
+  const dir = join(root, `file-path-${c.modelType}`);
+  const { config } = writeTinyFamilyCheckpoint(dir, { modelType: c.modelType, seed: 9, layers: 3, dtype: c.dtype });
   const ckpt = openCheckpoint(dir);
   const rts = [
     await TransformerRuntime.create(ckpt, { threads: 1 }),

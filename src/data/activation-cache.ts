@@ -18,7 +18,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { basename, join } from 'node:path';
 import { AtlasError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.ts';
-import { ContentHasher, hashJson, stableStringify } from './hash.ts';
+import { ContentHasher, hashJson, safeName, stableStringify } from './hash.ts';
 import { readNpyF32, writeNpy } from './npy.ts';
 
 export const CACHE_VERSION = 1;
@@ -121,11 +121,6 @@ function checksumsOf(dir: string, names: string[]): Record<string, { bytes: numb
 }
 
 const MAGIC = 'LATBATCH';
-
-/** A file-name-safe version of an arbitrary key. */
-function safeName(s: string): string {
-  return s.replace(/[^A-Za-z0-9._@-]+/g, '_').slice(0, 120) || '_';
-}
 
 /** Cache key for a hub model: `<org>--<name>@<revision>`. */
 export function modelKeyFromId(id: string, revision = 'main'): string {

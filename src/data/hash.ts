@@ -79,3 +79,8 @@ function sortKeys(value: unknown): unknown {
 export function hashJson(value: unknown, length = 16): string {
   return sha256Hex(stableStringify(value)).slice(0, length);
 }
+
+/** A file-name-safe version of an arbitrary key (cache folder names). */
+export function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._@-]+/g, '_').slice(0, 120) || '_';
+}

@@ -14,6 +14,7 @@ import { moduleOfFamily } from './architectures/index.ts';
 import { CanonicalWeights, similarNames, type StoredTensorReader } from './weights.ts';
 import { legacyEmbeddingName, legacyName, legacyTensorShapes } from './legacy-names.ts';
 import type { F32Tensor } from './tensor.ts';
+import type { ScratchBuffer } from './scratch.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import { TorchBinFile } from './torch-bin.ts';
 
@@ -50,14 +51,14 @@ interface WeightFile {
   names(): string[];
   has(name: string): boolean;
   shape(name: string): number[];
-  read(name: string): F32Tensor;
+  read(name: string, scratch?: ScratchBuffer): F32Tensor;
   close(): void;
 }
 
 function openWeightFile(path: string): WeightFile {
   if (path.endsWith('.safetensors')) {
     const f = SafetensorsFile.open(path);
-    return { path, names: () => f.names(), has: (n) => f.entries.has(n), shape: (n) => [...f.entry(n).shape], read: (n) => f.read(n), close: () => f.close() };
+    return { path, names: () => f.names(), has: (n) => f.entries.has(n), shape: (n) => [...f.entry(n).shape], read: (n, scratch) => f.read(n, scratch), close: () => f.close() };
   }
   const f = TorchBinFile.open(path);
   return { path, names: () => f.names(), has: (n) => f.tensors.has(n), shape: (n) => [...f.ref(n).shape], read: (n) => f.read(n), close: () => f.close() };
@@ -147,7 +148,7 @@ export function openCheckpoint(path: string): Checkpoint {
     names: () => [...storedToPath.keys()],
     has: (n) => storedToPath.has(n),
     shape: (n) => shardOf(n).shape(n),
-    read: (n) => shardOf(n).read(n),
+    read: (n, scratch) => shardOf(n).read(n, scratch),
     fileOf: (n) => storedToPath.get(n) ?? file,
   };
   const module = moduleOfFamily(spec.family);

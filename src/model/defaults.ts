@@ -9,5 +9,6 @@ export const MODEL_OPTIONS = defineOptions({
   threads: opt<number | undefined>({ kind: 'int', default: undefined, min: 1, metavar: 'N', defaultText: 'all cores', help: 'CPU threads' }),
   maxMemory: opt<number | string | undefined>({ kind: 'string', default: undefined, metavar: 'SIZE', defaultText: '80 % of the free memory (cgroup limit included)', parse: (raw, flag) => { parseSize(raw, flag); return raw; }, help: 'memory the model may use (8G, 512M); when its float32 weights do not fit, blocks are streamed' }),
   device: opt<Device>({ kind: 'choice', default: 'cpu', choices: DEVICES, help: 'onnxruntime execution provider (cuda needs ONNXRUNTIME_NODE_INSTALL=cuda12 at install)' }),
+  sessionCache: opt<string | undefined>({ kind: 'string', default: undefined, metavar: 'DIR', defaultText: 'none', help: 'keep onnxruntime session files (graph + float32 weights: as big as the float32 model, one per model and output selection) in DIR and start from them next time, without reading or converting the weights' }),
   verbose: opt<boolean>({ kind: 'boolean', default: false, help: 'print load timings (weights read+converted, sessions built, first forward batch)' }),
 });

@@ -34,14 +34,17 @@ function halfTable(): Float32Array {
   return f16Table;
 }
 
-/** Widens half-precision bit patterns to float32 (exact). `out` defaults to a new array. */
+/**
+ * Widens half-precision bit patterns to float32 (exact). `out` defaults to a new array; `src` may alias the
+ * upper half of `out`'s bytes (each element is read before its 4 bytes are written, front to back).
+ */
 export function f16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   const table = halfTable();
   for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
   return out;
 }
 
-/** Widens bfloat16 bit patterns to float32 (exact: a bf16 is the high half of a float32). */
+/** Widens bfloat16 bit patterns to float32 (exact: a bf16 is the high half of a float32); aliasing as f16ToF32. */
 export function bf16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   const o = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < src.length; i++) o[i] = src[i] << 16;

@@ -26,10 +26,12 @@ import { AtlasError } from '../errors.ts';
 import { type BlockSpec, type HookPoint, type ModelSpec, type NormSpec, type RotarySpec, W, hookName } from './spec.ts';
 import type { F32Tensor } from './tensor.ts';
 import { GraphBuilder } from './onnx-builder.ts';
+import type { ScratchBuffer } from './scratch.ts';
 
 /** What the graph reads weights from (CanonicalWeights satisfies it). */
 export interface CanonicalTensorSource {
-  get(name: string): F32Tensor;
+  /** With `scratch` the result may be a view of it, valid until its next use (scratch.ts). */
+  get(name: string, scratch?: ScratchBuffer): F32Tensor;
   /**
    * With `lazy` and `shape`: weights that feed the graph unchanged become lazy initializers (read when the graph
    * is serialised, one at a time: GraphBuilder.lazyInitializer), so a big model is never held whole in JS.
@@ -194,7 +196,7 @@ class Ctx {
     if (!init) {
       if (this.w.lazy && this.w.shape && !this.tensors.has(name)) {
         // read at serialisation time; a tensor also read for a derived constant meanwhile is reused
-        init = this.g.lazyInitializer(name, this.w.shape(name), 'float32', () => (this.tensors.get(name) ?? this.w.get(name)).data);
+        init = this.g.lazyInitializer(name, this.w.shape(name), 'float32', (emit, scratch) => emit(this.transient(name, scratch)));
       } else {
         const t = this.tensor(name);
         init = this.g.initializer(name, t.data, t.shape);
@@ -214,6 +216,26 @@ class Ctx {
     return t;
   }
 
+  /** A canonical tensor for a lazy initializer to emit at once: the graph's copy if it read one, else a view of `scratch`. */
+  private transient(name: string, scratch: ScratchBuffer): Float32Array {
+    return (this.tensors.get(name) ?? this.w.get(name, scratch)).data;
+  }
+
+  /**
+   * Rows of several canonical tensors stacked (row-major: a concatenation), each through `map` if given
+   * (fused q/k/v, fused gate/up). From a lazy source each part is read and written in turn at serialisation,
+   * through the serialiser's scratch buffer: no stacked copy and no fresh array per tensor.
+   */
+  stackedRows(name: string, shape: number[], parts: { name: string; map?: (x: Float32Array) => Float32Array }[]): string {
+    const part = (p: (typeof parts)[number], x: Float32Array): Float32Array => (p.map ? p.map(x) : x);
+    if (this.w.lazy && this.w.shape) {
+      return this.g.lazyInitializer(name, shape, 'float32', (emit, scratch) => {
+        for (const p of parts) emit(part(p, this.transient(p.name, scratch)));
+      });
+    }
+    return this.constant(stackRows(parts.map((p) => part(p, this.tensor(p.name).data))), shape, name);
+  }
+
   constant(data: Float32Array, shape: number[], name?: string): string {
     return this.g.initializer(name, data, shape);
   }
@@ -224,7 +246,7 @@ class Ctx {
    * the graph never holds the model's big matrices in JS (issue 18: one copy of the weights); otherwise now.
    */
   derived(name: string, shape: number[], make: (get: (n: string) => Float32Array) => Float32Array): string {
-    if (this.w.lazy && this.w.shape) return this.g.lazyInitializer(name, shape, 'float32', () => make((n) => (this.tensors.get(n) ?? this.w.get(n)).data));
+    if (this.w.lazy && this.w.shape) return this.g.lazyInitializer(name, shape, 'float32', (emit) => emit(make((n) => (this.tensors.get(n) ?? this.w.get(n)).data)));
     return this.constant(make((n) => this.tensor(n).data), shape, name);
   }
 
@@ -489,7 +511,7 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
     } else {
       const r = a.rotary;
       const perm = (x: Float32Array, heads: number, width: number): Float32Array => (r && r.style === 'interleaved' ? interleavedToHalf(x, heads, hd, r.dims, width) : x);
-      const wqkv = ctx.derived(`${n.Wq}|K|V`, [q + 2 * kv, d], (get) => stackRows([perm(get(n.Wq), H, d), perm(get(n.Wk), KV, d), get(n.Wv)]));
+      const wqkv = ctx.stackedRows(`${n.Wq}|K|V`, [q + 2 * kv, d], [{ name: n.Wq, map: (x) => perm(x, H, d) }, { name: n.Wk, map: (x) => perm(x, KV, d) }, { name: n.Wv }]);
       const bqkv = a.qkvBias ? stackRows([perm(bq, H, 1), perm(bk, KV, 1), bv]) : undefined;
       const qkv = ctx.linear(attnIn, wqkv, bqkv && ctx.constant(bqkv, [q + 2 * kv], `${n.bq}|K|V`));
       const [q2, k2, v2] = g.nodeMulti('Split', [qkv, g.constI64([q, kv, kv])], 3, { axis: 1 });
@@ -534,7 +556,7 @@ export function buildForwardGraph(spec: ModelSpec, weights: CanonicalTensorSourc
       if (b.mlp.gated) {
         const gu = ctx.linear(
           x,
-          ctx.derived(`${n.Wgate}|in`, [2 * f, d], (get) => stackRows([get(n.Wgate), get(n.Win)])),
+          ctx.stackedRows(`${n.Wgate}|in`, [2 * f, d], [{ name: n.Wgate }, { name: n.Win }]),
           b.mlp.bias ? ctx.constant(stackRows([ctx.tensor(n.bgate).data, ctx.tensor(n.bin).data]), [2 * f], `${n.bgate}|in`) : undefined,
         );
         const [gate, up] = g.nodeMulti('Split', [gu, g.constI64([f, f])], 2, { axis: 1 });

@@ -64,7 +64,13 @@ export async function loadModel(model: string, opts: LoadModelOptions = {}): Pro
     const tokenizer = await loadTokenizer(dir, { file: opts.tokenizer });
     checkTokenizerFitsModel(tokenizer, checkpoint);
     const maxMemory = resolveMaxMemory(opts.maxMemory);
-    const rtOpts: RuntimeOptions = { threads: opts.threads, fusedAttention: opts.fusedAttention, device: opts.device, verbose: opts.verbose };
+    let key = local ? modelKeyFromFolder(resolve(dir)) : modelKeyFromId(model, opts.revision ?? 'main');
+    if (checkpoint.format === 'llama2c' || opts.tokenizer !== undefined) {
+      // Several llama2.c models (or tokenizers) can share a folder: the key names the files in use.
+      const stamp = (f: string): unknown[] => [basename(f), statSync(f).size, Math.floor(statSync(f).mtimeMs)];
+      key += `-${hashJson([stamp(checkpoint.fileOf('embed_tokens.weight')), stamp(tokenizer.source)], 8)}`;
+    }
+    const rtOpts: RuntimeOptions = { threads: opts.threads, fusedAttention: opts.fusedAttention, device: opts.device, verbose: opts.verbose, sessionCache: opts.sessionCache, modelKey: key };
     let runtime: TransformerRuntime | StreamedRuntime;
     if (needsStreaming(checkpoint.spec, maxMemory)) {
       runtime = await StreamedRuntime.create(checkpoint, { ...rtOpts, ...planStreaming(checkpoint.spec, maxMemory) });
@@ -76,12 +82,6 @@ export async function loadModel(model: string, opts: LoadModelOptions = {}): Pro
       const prepack = opts.prepack ?? prepackFits(checkpoint.spec, maxMemory);
       if (opts.verbose && !prepack) console.error(`verbose: whole model without onnxruntime's pre-packed weights (one copy; the packed copy would not fit ${formatBytes(maxMemory)})`);
       runtime = await TransformerRuntime.create(checkpoint, { ...rtOpts, prepack });
-    }
-    let key = local ? modelKeyFromFolder(resolve(dir)) : modelKeyFromId(model, opts.revision ?? 'main');
-    if (checkpoint.format === 'llama2c' || opts.tokenizer !== undefined) {
-      // Several llama2.c models (or tokenizers) can share a folder: the key names the files in use.
-      const stamp = (f: string): unknown[] => [basename(f), statSync(f).size, Math.floor(statSync(f).mtimeMs)];
-      key += `-${hashJson([stamp(checkpoint.fileOf('embed_tokens.weight')), stamp(tokenizer.source)], 8)}`;
     }
     return {
       id: model,

@@ -11,9 +11,11 @@
  */
 import { mkdirSync, openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
+import { ScratchBuffer } from './scratch.ts';
 
 const { onnx } = onnxProto;
 type IModelProto = onnxProto.onnx.IModelProto;
@@ -62,18 +64,40 @@ interface PendingInitializer {
   dims: number[];
   /** The data now, or (lazy initializers) made when serialised, one tensor at a time. */
   bytes?: Uint8Array;
-  produce?: () => InitData;
+  produce?: LazyProducer;
   byteLength: number;
 }
 
 const ELEM_BYTES: Record<ElemType, number> = { float32: 4, float16: 2, float64: 8, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 };
 
-/** An initializer's bytes (made now for a lazy one; not kept). */
+/**
+ * Makes a lazy initializer's data at serialisation: `emit` its parts in order (their bytes are concatenated,
+ * so stacked rows need no stacked copy). Each part is consumed before `emit` returns, so a producer may hand
+ * out views of `scratch` and reuse it for the next part.
+ */
+export type LazyProducer = (emit: (part: InitData) => void, scratch: ScratchBuffer) => void;
+
+/** Runs a lazy initializer's producer, passing each part to `sink`; checks the total size. */
+function produceInto(i: PendingInitializer, scratch: ScratchBuffer, sink: (bytes: Uint8Array) => void): void {
+  let n = 0;
+  i.produce!((part) => {
+    n += part.byteLength;
+    if (n > i.byteLength) throw new Error(`GraphBuilder: lazy initializer '${i.name}' produced more than ${i.byteLength} bytes`);
+    sink(bytesOf(part));
+  }, scratch);
+  if (n !== i.byteLength) throw new Error(`GraphBuilder: lazy initializer '${i.name}' produced ${n} bytes, expected ${i.byteLength}`);
+}
+
+/** An initializer's bytes (made now, in a fresh buffer, for a lazy one; not kept). */
 function initBytes(i: PendingInitializer): Uint8Array {
   if (i.bytes) return i.bytes;
-  const data = i.produce!();
-  if (data.byteLength !== i.byteLength) throw new Error(`GraphBuilder: lazy initializer '${i.name}' produced ${data.byteLength} bytes, expected ${i.byteLength}`);
-  return bytesOf(data);
+  const out = new Uint8Array(i.byteLength);
+  let off = 0;
+  produceInto(i, new ScratchBuffer(), (b) => {
+    out.set(b, off);
+    off += b.byteLength;
+  });
+  return out;
 }
 
 function bytesOf(data: InitData): Uint8Array {
@@ -189,7 +213,7 @@ export class GraphBuilder {
    * serialisation). With `save()` each one is made, written and dropped in turn, so a big model's weights are
    * never all in JS memory at once.
    */
-  lazyInitializer(name: string, dims: number[], elemType: ElemType, produce: () => InitData): string {
+  lazyInitializer(name: string, dims: number[], elemType: ElemType, produce: LazyProducer): string {
     const n = this.claim(name);
     this.inits.push({ name: n, elemType, dims: [...dims], produce, byteLength: elementCount(dims) * ELEM_BYTES[elemType] });
     return n;
@@ -289,48 +313,80 @@ export class GraphBuilder {
   }
 
   /**
+   * Where `save` puts each initializer: inline (≤ `inlineLimit` bytes) or at a page-aligned offset of
+   * `<fileName>.data`, so onnxruntime may map the tensors from the file instead of copying them. Needs no
+   * lazy tensor's data (only sizes), so a session cache can key a saved model before making its weights.
+   */
+  private externalLayout(fileName: string, opset: number, inlineLimit: number): { model: Uint8Array; external: { init: PendingInitializer; offset: number }[] } {
+    const dataName = `${fileName}.data`;
+    const initializer: ITensorProto[] = [];
+    const external: { init: PendingInitializer; offset: number }[] = [];
+    let offset = 0;
+    for (const i of this.inits) {
+      const base: ITensorProto = { name: i.name, dims: i.dims, dataType: ELEM_CODE[i.elemType] };
+      if (i.byteLength <= inlineLimit) {
+        initializer.push({ ...base, rawData: initBytes(i) });
+        continue;
+      }
+      offset = Math.ceil(offset / 4096) * 4096;
+      external.push({ init: i, offset });
+      initializer.push({
+        ...base,
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: 'location', value: dataName },
+          { key: 'offset', value: String(offset) },
+          { key: 'length', value: String(i.byteLength) },
+        ],
+      });
+      offset += i.byteLength;
+    }
+    return { model: onnx.ModelProto.encode(this.modelProto(opset, initializer)).finish(), external };
+  }
+
+  /**
+   * A digest of what `save` would write, without making any lazy tensor: the serialised graph (nodes, small
+   * inline constants, the external layout) and the bytes of the initializers already in memory. Lazy tensors
+   * enter only by name and size: the caller keys their source (the checkpoint's fingerprint).
+   */
+  layoutDigest(fileName = 'model.onnx', opset = 17, inlineLimit = 1024): string {
+    const { model, external } = this.externalLayout(fileName, opset, inlineLimit);
+    const h = createHash('sha256').update(model);
+    for (const { init } of external) if (init.bytes) h.update(init.bytes);
+    return h.digest('hex');
+  }
+
+  /**
    * Writes `<dir>/<fileName>` with the graph and `<dir>/<fileName>.data` with every initializer larger than
-   * `inlineLimit` bytes (ONNX external data, 64-byte aligned). Returns the model path; create the session
-   * from this path so onnxruntime finds the side file.
+   * `inlineLimit` bytes (ONNX external data, page-aligned: externalLayout). Returns the model path; create the
+   * session from this path so onnxruntime finds the side file.
    */
   save(dir: string, fileName = 'model.onnx', opset = 17, inlineLimit = 1024): string {
     mkdirSync(dir, { recursive: true });
-    const dataName = `${fileName}.data`;
-    const fd = openSync(join(dir, dataName), 'w');
-    let offset = 0;
+    const { model, external } = this.externalLayout(fileName, opset, inlineLimit);
+    const fd = openSync(join(dir, `${fileName}.data`), 'w');
     const pad = new Uint8Array(4096);
-    const initializer: ITensorProto[] = [];
+    // one buffer reused by every lazy tensor's read and conversion (scratch.ts), dropped when the file is written
+    const scratch = new ScratchBuffer();
+    let at = 0;
+    const writeAll = (bytes: Uint8Array): void => {
+      let written = 0;
+      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, Math.min(bytes.byteLength - written, 1 << 30));
+      at += written;
+    };
     try {
-      for (const i of this.inits) {
-        const base: ITensorProto = { name: i.name, dims: i.dims, dataType: ELEM_CODE[i.elemType] };
-        if (i.byteLength <= inlineLimit) {
-          initializer.push({ ...base, rawData: initBytes(i) });
-          continue;
-        }
-        // page-aligned, so onnxruntime may map the tensors from the file instead of copying them
-        const misalign = offset % 4096;
-        if (misalign) offset += writeSync(fd, pad, 0, 4096 - misalign);
-        const start = offset;
-        let bytes: Uint8Array | undefined = initBytes(i);
-        let written = 0;
-        while (written < bytes.byteLength) written += writeSync(fd, bytes, written, Math.min(bytes.byteLength - written, 1 << 30));
-        bytes = undefined; // a lazy tensor is dropped here, before the next one is made
-        offset += written;
-        initializer.push({
-          ...base,
-          dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-          externalData: [
-            { key: 'location', value: dataName },
-            { key: 'offset', value: String(start) },
-            { key: 'length', value: String(i.byteLength) },
-          ],
-        });
+      for (const { init, offset } of external) {
+        if (offset > at) writeAll(pad.subarray(0, offset - at));
+        // a lazy tensor's parts are written as they are made, and dropped before the next one is made
+        if (init.bytes) writeAll(init.bytes);
+        else produceInto(init, scratch, writeAll);
       }
     } finally {
       closeSync(fd);
+      scratch.release();
     }
     const path = join(dir, fileName);
-    writeFileSync(path, onnx.ModelProto.encode(this.modelProto(opset, initializer)).finish());
+    writeFileSync(path, model);
     return path;
   }
 }
@@ -345,9 +401,10 @@ export interface SessionBuildOptions {
   /**
    * How weights reach onnxruntime. 'memory' (default): external data handed over as in-memory buffers (no
    * protobuf copy of the weights, no disk, no 2 GB protobuf limit). 'inline': weights inside the protobuf.
-   * A string: the model is written to that folder with a side file of weights and loaded from the path.
+   * `{ dir }`: the model is written to that folder with a side file of weights and loaded from the path.
+   * `{ saved }`: the path of a model this graph was saved as earlier (a session cache entry); nothing is written.
    */
-  weights?: 'memory' | 'inline' | { dir: string };
+  weights?: 'memory' | 'inline' | { dir: string } | { saved: string };
   /** Extra onnxruntime session config entries (e.g. { session: { intra_op: { allow_spinning: '0' } } }). */
   extra?: Record<string, unknown>;
   /** onnxruntime execution providers (default ['cpu']; src/model/device.ts maps --device to them). */
@@ -378,6 +435,6 @@ export async function createSession(graph: GraphBuilder, opts: SessionBuildOptio
     const { model, externalData } = graph.toModelWithExternalData(opset);
     return ort.InferenceSession.create(model, { ...options, externalData });
   }
-  const path = graph.save(weights.dir, `${graph.graphName}.onnx`, opset);
+  const path = 'saved' in weights ? weights.saved : graph.save(weights.dir, `${graph.graphName}.onnx`, opset);
   return ort.InferenceSession.create(path, options);
 }

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { float32WeightBytes } from './memory.ts';
+import { cachedSessionModel, sessionCacheOf, type SessionCacheRef } from './session-cache.ts';
 import { type HookPoint, hfHiddenStateHook, hookName } from './spec.ts';
 import { CanonicalWeights, type StoredTensorReader } from './weights.ts';
 import type { F32Tensor } from './tensor.ts';
@@ -68,6 +69,13 @@ export interface RuntimeOptions {
   sessionFile?: boolean;
   /** Print load timings (weights read and converted, session built, time to the first forward batch) on stderr. */
   verbose?: boolean;
+  /**
+   * Keep the big-model path's session files (graph + float32 weights) in this folder and load them again on
+   * later runs (session-cache.ts); needs `modelKey`. Default: none (temporary files, removed once loaded).
+   */
+  sessionCache?: string;
+  /** The model's fingerprint for the session cache (loadModel passes LoadedModel.key). */
+  modelKey?: string;
 }
 
 /** Where a runtime's start-up time went (seconds), for --verbose and the big-models bench. */
@@ -80,6 +88,8 @@ export interface LoadTimings {
   firstBatchStartAt?: number;
   /** performance.now() / 1000 (seconds since the process started) when the first forward batch finished. */
   firstBatchAt?: number;
+  /** Sessions loaded from the session cache (their weights were not read). */
+  sessionCacheHits?: number;
 }
 
 /** Times every `get` of a weight source into `timings.readConvertSeconds`; `lazy`: read at serialisation (graph.ts). */
@@ -88,12 +98,14 @@ export function timedWeights(w: CanonicalWeights, timings: LoadTimings, lazy = f
   return {
     lazy,
     shape: (name) => w.shape(name),
-    get(name) {
+    get(name, scratch) {
       const t0 = performance.now();
       try {
-        const t = w.get(name);
-        // Lazy tensors are dropped once written; collect them every 128 MB so that dead copies do not pile up.
-        if (lazy && (sinceGc += t.data.byteLength) >= GC_EVERY_BYTES) { sinceGc = 0; collectGarbage(); }
+        const t = w.get(name, scratch);
+        // Lazy tensors are dropped once written; collect them every 128 MB so that dead copies do not pile up
+        // (a view of the serialiser's scratch buffer is no fresh copy).
+        const fresh = !scratch?.owns(t.data);
+        if (lazy && fresh && (sinceGc += t.data.byteLength) >= GC_EVERY_BYTES) { sinceGc = 0; collectGarbage(); }
         return t;
       } finally {
         timings.readConvertSeconds += (performance.now() - t0) / 1000;
@@ -102,15 +114,22 @@ export function timedWeights(w: CanonicalWeights, timings: LoadTimings, lazy = f
   };
 }
 
-/** Builds a session for a graph on a device, timing it (graph assembly is timed by the caller's weights wrapper). */
-export async function deviceSession(graph: ForwardGraph['graph'], threads: number, device: Device, timings: LoadTimings, lazy = false, prepack = true): Promise<ort.InferenceSession> {
+/**
+ * Builds a session for a graph on a device, timing it (graph assembly is timed by the caller's weights wrapper).
+ * Lazy weights go to a model file tensor by tensor (read, converted, written, dropped) and onnxruntime loads
+ * that file: the only whole copy of the weights is onnxruntime's. Without `cache` the file is a temporary one,
+ * removed once the session exists; with it, the file is the session cache's entry (session-cache.ts), read
+ * again by later runs.
+ */
+export async function deviceSession(graph: ForwardGraph['graph'], threads: number, device: Device, timings: LoadTimings, lazy = false, prepack = true, cache?: SessionCacheRef): Promise<ort.InferenceSession> {
   const t0 = performance.now();
   const before = timings.readConvertSeconds;
-  // Lazy weights go to a model file tensor by tensor (read, converted, written, dropped) and onnxruntime loads
-  // that file: the only whole copy of the weights is onnxruntime's. The file is removed once the session exists.
-  const dir = lazy ? mkdtempSync(join(sessionFileRoot(graph.initializerBytes), `${SESSION_DIR_PREFIX}${process.pid}-`)) : undefined;
+  const cached = lazy && cache ? cachedSessionModel(graph, cache) : undefined;
+  if (cached?.hit) timings.sessionCacheHits = (timings.sessionCacheHits ?? 0) + 1;
+  const dir = lazy && !cached ? mkdtempSync(join(sessionFileRoot(graph.initializerBytes), `${SESSION_DIR_PREFIX}${process.pid}-`)) : undefined;
+  const weights = cached ? { weights: { saved: cached.path } } : dir ? { weights: { dir } } : {};
   try {
-    return await createSession(graph, { threads, executionProviders: executionProviders(device), ...(dir ? { weights: { dir } } : {}), ...(prepack ? {} : { extra: { session: { disable_prepacking: '1' } } }) });
+    return await createSession(graph, { threads, executionProviders: executionProviders(device), ...weights, ...(prepack ? {} : { extra: { session: { disable_prepacking: '1' } } }) });
   } catch (e) {
     throw deviceError(device, e);
   } finally {
@@ -197,7 +216,11 @@ export const ONE_COPY_BYTES = 64 * 2 ** 20;
 export function firstBatchLine(timings: LoadTimings): string {
   const at = timings.firstBatchAt ?? performance.now() / 1000;
   const start = timings.firstBatchStartAt;
-  return `verbose: first forward batch ${start === undefined ? '' : `started ${start.toFixed(2)} s and `}done ${at.toFixed(2)} s after start; reading+converting weights took ${timings.readConvertSeconds.toFixed(2)} s, building onnxruntime sessions ${timings.sessionSeconds.toFixed(2)} s (ratio first batch / weights ${start === undefined ? '' : `${(start / Math.max(timings.readConvertSeconds, 1e-9)).toFixed(2)} at its start, `}${(at / Math.max(timings.readConvertSeconds, 1e-9)).toFixed(2)} when done)`;
+  const head = `verbose: first forward batch ${start === undefined ? '' : `started ${start.toFixed(2)} s and `}done ${at.toFixed(2)} s after start; reading+converting weights took ${timings.readConvertSeconds.toFixed(2)} s, building onnxruntime sessions ${timings.sessionSeconds.toFixed(2)} s`;
+  // from the session cache nothing is read: a ratio to the (zero) reading time says nothing
+  if (timings.sessionCacheHits) return `${head}; ${timings.sessionCacheHits} session(s) loaded from the session cache, their weights not read`;
+  const ratio = (t: number): string => (t / Math.max(timings.readConvertSeconds, 1e-9)).toFixed(2);
+  return `${head} (ratio first batch / weights ${start === undefined ? '' : `${ratio(start)} at its start, `}${ratio(at)} when done)`;
 }
 
 export interface ForwardInput {
@@ -246,6 +269,7 @@ export class TransformerRuntime {
     private readonly verbose: boolean,
     private readonly prepack: boolean,
     private readonly sessionFile: boolean | undefined,
+    private readonly cache: SessionCacheRef | undefined,
   ) {
     this.weights = canonicalWeightsOf(src);
   }
@@ -256,7 +280,7 @@ export class TransformerRuntime {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new AtlasError(`threads must be a positive integer, got ${threads}`, { field: 'threads' });
     }
-    const rt = new TransformerRuntime(src, threads, opts.fusedAttention ?? true, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.prepack ?? true, opts.sessionFile);
+    const rt = new TransformerRuntime(src, threads, opts.fusedAttention ?? true, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.prepack ?? true, opts.sessionFile, sessionCacheOf(opts));
     await rt.session(rt.hiddenHooks(), 'none');
     return rt;
   }
@@ -281,13 +305,13 @@ export class TransformerRuntime {
       s = (async () => {
         const t0 = performance.now();
         const before = this.timings.readConvertSeconds;
-        const lazy = this.sessionFile ?? float32WeightBytes(this.spec) >= ONE_COPY_BYTES;
+        const lazy = this.sessionFile ?? (this.cache !== undefined || float32WeightBytes(this.spec) >= ONE_COPY_BYTES);
         let graph: ForwardGraph | undefined = buildForwardGraph(this.spec, timedWeights(this.weights, this.timings, lazy), { hooks, logits }, { fusedAttention: this.fusedAttention });
         this.timings.sessionSeconds += (performance.now() - t0) / 1000 - (this.timings.readConvertSeconds - before);
         const logitsName = graph.logits;
         const builder = graph.graph;
         graph = undefined;
-        const session = await deviceSession(builder, this.threads, this.device, this.timings, lazy, this.prepack);
+        const session = await deviceSession(builder, this.threads, this.device, this.timings, lazy, this.prepack, this.cache);
         return { session, logits: logitsName };
       })();
       this.sessions.set(key, s);

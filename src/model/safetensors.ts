@@ -8,6 +8,7 @@ import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, write
 import { AtlasError } from '../errors.ts';
 import { type DType, type F32Tensor, bytesPerElement, numel } from './tensor.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './float16.ts';
+import type { ScratchBuffer } from './scratch.ts';
 
 export interface SafetensorsEntry {
   name: string;
@@ -107,10 +108,26 @@ export class SafetensorsFile {
     return bytes;
   }
 
-  /** One tensor converted to float32. */
-  read(name: string): F32Tensor {
+  /**
+   * One tensor converted to float32. With `scratch` (F32 / F16 / BF16 tensors) the result is a view of the
+   * scratch buffer, valid until its next use: the stored bytes are read into its upper half and widened in
+   * place from the front (element i's 4 bytes never reach a 2-byte source not yet read), so nothing fresh is
+   * allocated per tensor.
+   */
+  read(name: string, scratch?: ScratchBuffer): F32Tensor {
     const e = this.entry(name);
-    return { shape: [...e.shape], data: decodeToF32(this.readBytes(name), e.dtype, numel(e.shape)) };
+    const count = numel(e.shape);
+    if (scratch && (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16')) {
+      if (this.fd === null) throw new Error(`${this.path} is closed`);
+      const out = scratch.f32(count);
+      const wide = e.dtype === 'F32';
+      const bytes = new Uint8Array(out.buffer, out.byteOffset + (wide ? 0 : 2 * count), wide ? 4 * count : 2 * count);
+      readExactly(this.fd, bytes, e.begin, this.path);
+      if (e.dtype === 'BF16') bf16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, count), out);
+      else if (e.dtype === 'F16') f16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, count), out);
+      return { shape: [...e.shape], data: out };
+    }
+    return { shape: [...e.shape], data: decodeToF32(this.readBytes(name), e.dtype, count) };
   }
 
   close(): void {

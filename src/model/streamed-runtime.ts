@@ -13,6 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
 import { AtlasError } from '../errors.ts';
 import { LOGITS, RESID_IN, buildForwardGraph, checkHooks, hookShape, lastNeededBlock } from './graph.ts';
+import { sessionCacheOf, type SessionCacheRef } from './session-cache.ts';
 import { type ForwardInput, type ForwardOptions, type ForwardOutput, type LoadTimings, ONE_COPY_BYTES, type RuntimeOptions, type WeightSource, canonicalWeightsOf, deviceSession, firstBatchLine, forwardFeeds, hiddenStateHooks, timedWeights } from './runtime.ts';
 import { type Device, checkDevice } from './device.ts';
 import { type HookPoint, hookName } from './spec.ts';
@@ -75,6 +76,7 @@ export class StreamedRuntime {
   readonly timings: LoadTimings = { readConvertSeconds: 0, sessionSeconds: 0 };
   readonly chunkTokens: number;
   private sessionFile: boolean | undefined;
+  private cache: SessionCacheRef | undefined;
 
   private constructor(readonly src: WeightSource, readonly threads: number, private readonly fusedAttention: boolean, segmentBytes: number, readonly device: Device, private readonly verbose: boolean, chunkTokens: number) {
     this.weights = canonicalWeightsOf(src);
@@ -87,6 +89,7 @@ export class StreamedRuntime {
     if (!Number.isInteger(threads) || threads < 1) throw new AtlasError(`threads must be a positive integer, got ${threads}`, { field: 'threads' });
     const rt = new StreamedRuntime(src, threads, opts.fusedAttention ?? true, opts.segmentBytes ?? 0, checkDevice(opts.device ?? 'cpu'), opts.verbose ?? false, opts.chunkTokens ?? STREAM_CHUNK_TOKENS);
     rt.sessionFile = opts.sessionFile;
+    rt.cache = sessionCacheOf(opts);
     return rt;
   }
 
@@ -123,11 +126,11 @@ export class StreamedRuntime {
       const inSeg = unique.filter((h) => (h.kind === 'final' ? seg.last === spec.nLayer - 1 : h.layer >= seg.first && h.layer <= seg.last));
       const t0 = performance.now();
       const before = this.timings.readConvertSeconds;
-      const lazy = this.sessionFile ?? planSegmentBytes(spec, seg) >= ONE_COPY_BYTES;
+      const lazy = this.sessionFile ?? (this.cache !== undefined || planSegmentBytes(spec, seg) >= ONE_COPY_BYTES);
       const built = buildForwardGraph(spec, timedWeights(this.weights, this.timings, lazy), { hooks: inSeg, logits: seg.last === spec.nLayer - 1 ? logits : 'none' }, { fusedAttention: this.fusedAttention, segment: { ...seg, through: lastBlock } });
       this.timings.sessionSeconds += (performance.now() - t0) / 1000 - (this.timings.readConvertSeconds - before);
       const graph = { logits: built.logits, residOut: built.residOut };
-      const session = await deviceSession(built.graph, this.threads, this.device, this.timings, lazy);
+      const session = await deviceSession(built.graph, this.threads, this.device, this.timings, lazy, true, this.cache);
       if (seg.first === 0) this.lastFirstSessionSeconds = (performance.now() - started) / 1000;
       try {
         for (let i = 0; i < inputs.length; i++) {

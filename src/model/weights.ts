@@ -11,12 +11,13 @@
 import { AtlasError } from '../errors.ts';
 import { type ArchitectureModule, type ModelSpec, type StoredTensors, type WeightRecipe, canonicalWeightShapes } from './spec.ts';
 import type { F32Tensor } from './tensor.ts';
+import type { ScratchBuffer } from './scratch.ts';
 import { numel } from './tensor.ts';
 
 /** Stored tensors with their data (a Checkpoint's raw view, an in-memory test source, a llama2.c file). */
 export interface StoredTensorReader extends StoredTensors {
-  /** Reads one stored tensor as float32. */
-  read(name: string): F32Tensor;
+  /** Reads one stored tensor as float32; with `scratch` a reader may return a view of it (scratch.ts). */
+  read(name: string, scratch?: ScratchBuffer): F32Tensor;
   /** The file a tensor lives in, for messages. */
   fileOf?(name: string): string;
 }
@@ -165,12 +166,13 @@ export class CanonicalWeights {
 
   /**
    * The canonical tensor, made now from its stored tensor (a pure rename returns the reader's tensor as is,
-   * so tied weights read from one stored tensor can share one array when the reader caches).
+   * so tied weights read from one stored tensor can share one array when the reader caches). With `scratch`
+   * a pure rename may be a view of the scratch buffer, valid until its next use (scratch.ts).
    */
-  get(name: string): F32Tensor {
+  get(name: string, scratch?: ScratchBuffer): F32Tensor {
     const r = this.recipe(name);
     this.checkStored(r.from, r.storedShape, name);
-    const t = this.stored.read(r.from);
+    const t = this.stored.read(r.from, scratch);
     if (!r.transpose && !r.rows) return { shape: [...r.storedShape], data: t.data };
     return applyRecipe(r, t.data);
   }
