@@ -18,6 +18,7 @@
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../util/workers.ts';
 import { accumulateColumns, slotsPerColumn } from './similarity-kernel.ts';
+import { SimdKernel, simdKernel } from './similarity-simd.ts';
 import type { RowReader, RowSource } from './tensor-stream.ts';
 
 /** Row chunks as flat triples (start, end, part): rows [start, end) accumulate into part `part`. */
@@ -50,10 +51,15 @@ export function chunked(segments: readonly number[], blockRows: number): Chunks 
 export function accumulateChunk(readers: RowReader[], chunks: Chunks, c: number, cols: number, acc: Float64Array[], xs: Float32Array[]): number {
   const r0 = chunks[3 * c], n = chunks[3 * c + 1] - r0;
   let bytes = 0;
-  for (let t = 0; t < readers.length; t++) {
-    xs[t] = readers[t].read(r0, n);
-    bytes += n * readers[t].rowBytes;
+  for (const r of readers) bytes += n * r.rowBytes;
+  const simd = SimdKernel.fits(cols) ? simdKernel(readers.length) : null;
+  if (simd) {
+    const ins = simd.inputs(n, cols);
+    for (let t = 0; t < readers.length; t++) readers[t].readInto(r0, n, ins[t]);
+    simd.addInto(n, cols, acc[chunks[3 * c + 2]]);
+    return bytes;
   }
+  for (let t = 0; t < readers.length; t++) xs[t] = readers[t].read(r0, n);
   accumulateColumns(xs, 0, n, cols, acc[chunks[3 * c + 2]]);
   return bytes;
 }

@@ -178,6 +178,30 @@ export class RowReader {
     return decodeToF32(dst, this.dtype, count);
   }
 
+  /**
+   * Rows [row0, row0 + n) as float32 into `dst` (n · cols values): float32 files are read straight into it
+   * (the SIMD kernel's memory, similarity-simd.ts), others decoded into it.
+   */
+  readInto(row0: number, n: number, dst: Float32Array): void {
+    const count = n * this.cols;
+    if (this.whole || (this.dtype !== 'F32' && this.dtype !== 'F16' && this.dtype !== 'BF16')) {
+      dst.set(this.read(row0, n));
+      return;
+    }
+    const len = count * this.elem;
+    let bytes: Uint8Array;
+    if (this.dtype === 'F32') bytes = new Uint8Array(dst.buffer, dst.byteOffset, len);
+    else {
+      if (this.bytes.length < len) this.bytes = new Uint8Array(Math.max(len, 2 * this.bytes.length));
+      bytes = this.bytes.subarray(0, len);
+    }
+    readExactly(this.fd!, bytes, this.begin + row0 * this.cols * this.elem, this.fdPath);
+    if (this.dtype === 'F32') return;
+    const src = new Uint16Array(this.bytes.buffer, 0, count);
+    if (this.dtype === 'F16') f16ToF32(src, dst);
+    else bf16ToF32(src, dst);
+  }
+
   private closeFd(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
