@@ -12,8 +12,9 @@
  *
  * Streaming: tensors are visited one at a time and read in row blocks into reused buffers
  * (./tensor-stream.ts RowReader), all models in lockstep, so memory holds one block per model plus per-column
- * accumulators, never a whole model. One fused pass per block (./similarity-kernel.ts) accumulates every norm
- * and pair dot product in float64. Missing tensors and shape mismatches are reported in `problems` and
+ * accumulators, never a whole model. One fused pass per block (./similarity-simd.ts, WebAssembly SIMD, read
+ * straight into its memory; ./similarity-kernel.ts, the JS loop, where that does not fit) accumulates every
+ * norm and pair dot product in float64. Missing tensors and shape mismatches are reported in `problems` and
  * skipped, never fatal.
  */
 import { basename } from 'node:path';
