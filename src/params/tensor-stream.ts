@@ -6,7 +6,7 @@
 import { legacyEmbeddingName } from '../model/legacy-names.ts';
 import { closeSync, openSync } from 'node:fs';
 import type { Checkpoint } from '../model/checkpoint.ts';
-import { SafetensorsFile, decodeToF32, readExactly } from '../model/safetensors.ts';
+import { SafetensorsFile, decodeToF32, readExactly, type SafetensorsEntry } from '../model/safetensors.ts';
 import { bf16ToF32, f16ToF32 } from '../model/float16.ts';
 import { bytesPerElement, type DType } from '../model/tensor.ts';
 
@@ -28,22 +28,38 @@ export function matrixShape(shape: number[]): [number, number] {
   return [shape[0], shape.slice(1).reduce((a, b) => a * b, 1)];
 }
 
+/**
+ * Each checkpoint's safetensors headers, parsed once per file (not once per tensor: the similarity analyzer
+ * opens every tensor of every model, and parsing the header each time cost ~4 % of its run). Keyed by the
+ * Checkpoint object, so a checkpoint opened again (files rewritten) parses afresh.
+ */
+const headers = new WeakMap<Checkpoint, Map<string, Map<string, SafetensorsEntry>>>();
+
+function entriesOf(ckpt: Checkpoint, path: string): Map<string, SafetensorsEntry> {
+  let files = headers.get(ckpt);
+  if (!files) headers.set(ckpt, (files = new Map()));
+  let entries = files.get(path);
+  if (!entries) {
+    const f = SafetensorsFile.open(path);
+    entries = f.entries;
+    f.close();
+    files.set(path, entries);
+  }
+  return entries;
+}
+
 function storedEntry(ckpt: Checkpoint, name: string) {
   const path = ckpt.fileOf(name);
   if (!path.endsWith('.safetensors')) return null;
-  const f = SafetensorsFile.open(path);
-  try {
-    const want = ckpt.shape(name);
-    const embed = legacyEmbeddingName(ckpt.spec, ckpt.weights.recipes);
-    const bases = name === 'lm_head.weight' ? [name, embed] : [name];
-    for (const base of bases) for (const prefix of ['', 'transformer.', 'model.']) {
-      const e = f.entries.get(prefix + base);
-      if (e && e.shape.length === want.length && e.shape.every((s, i) => s === want[i])) return { path, entry: e };
-    }
-    return null;
-  } finally {
-    f.close();
+  const entries = entriesOf(ckpt, path);
+  const want = ckpt.shape(name);
+  const embed = legacyEmbeddingName(ckpt.spec, ckpt.weights.recipes);
+  const bases = name === 'lm_head.weight' ? [name, embed] : [name];
+  for (const base of bases) for (const prefix of ['', 'transformer.', 'model.']) {
+    const e = entries.get(prefix + base);
+    if (e && e.shape.length === want.length && e.shape.every((s, i) => s === want[i])) return { path, entry: e };
   }
+  return null;
 }
 
 /**
@@ -160,6 +176,30 @@ export class RowReader {
       return this.dtype === 'F16' ? f16ToF32(src, out) : bf16ToF32(src, out);
     }
     return decodeToF32(dst, this.dtype, count);
+  }
+
+  /**
+   * Rows [row0, row0 + n) as float32 into `dst` (n · cols values): float32 files are read straight into it
+   * (the SIMD kernel's memory, similarity-simd.ts), others decoded into it.
+   */
+  readInto(row0: number, n: number, dst: Float32Array): void {
+    const count = n * this.cols;
+    if (this.whole || (this.dtype !== 'F32' && this.dtype !== 'F16' && this.dtype !== 'BF16')) {
+      dst.set(this.read(row0, n));
+      return;
+    }
+    const len = count * this.elem;
+    let bytes: Uint8Array;
+    if (this.dtype === 'F32') bytes = new Uint8Array(dst.buffer, dst.byteOffset, len);
+    else {
+      if (this.bytes.length < len) this.bytes = new Uint8Array(Math.max(len, 2 * this.bytes.length));
+      bytes = this.bytes.subarray(0, len);
+    }
+    readExactly(this.fd!, bytes, this.begin + row0 * this.cols * this.elem, this.fdPath);
+    if (this.dtype === 'F32') return;
+    const src = new Uint16Array(this.bytes.buffer, 0, count);
+    if (this.dtype === 'F16') f16ToF32(src, dst);
+    else bf16ToF32(src, dst);
   }
 
   private closeFd(): void {
