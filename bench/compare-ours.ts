@@ -222,7 +222,7 @@ export async function runOurs(dir: string, workload: string, threads: number, re
       const batch = { ids: Int32Array.from((ids.data as Int32Array).subarray(0, B * T)), attentionMask: new Uint8Array(B * T).fill(1), batch: B, seqLen: T };
       const run = async (sink: GradientSink) => {
         const tape = await forward(params, batch);
-        await backward(tape, crossEntropy(tape, nextTokenTargets(batch)).dLogits, sink, { perSample: true, reuse: true });
+        await backward(tape, crossEntropy(tape, nextTokenTargets(batch)).dLogits, sink, { perSample: true, reuse: true, release: true });
       };
       times = await timed(() => run(() => {}), repeats);
       // Agreement (untimed): per-sample gradient norms over all tensors, and some sample-0 tensors.

@@ -134,6 +134,28 @@ test('backward reuse: the sink sees the same per-sample gradients as with fresh 
   }
 });
 
+test('released tapes: batches whose logits are pooled (≥ 32 MiB) give the same per-sample gradients as fresh arrays, batch after batch', async () => {
+  // 21 tokens × 409,600 ids × 4 bytes > 32 MiB: the logits, their softmax and dlogits go through the workspace
+  const store = tinyStore({ architecture: 'gpt2', nLayer: 1, dModel: 8, nHead: 2, std: 0.2, seed: 7, vocabSize: 409_600 });
+  const batches = [paddedBatch(store.spec.vocabSize, 11), paddedBatch(store.spec.vocabSize, 12)];
+  const expected: Map<string, Arr>[] = [];
+  for (const batch of batches) {
+    const tape = await forward(store, batch);
+    const got = new Map<string, Arr>();
+    await backward(tape, crossEntropy(tape, nextTokenTargets(batch)).dLogits, (name, s, g) => got.set(`${s} ${name}`, g), { perSample: true });
+    expected.push(got);
+  }
+  for (const k of [0, 1, 0, 1]) {
+    const batch = batches[k]!;
+    const tape = await forward(store, batch);
+    const ce = crossEntropy(tape, nextTokenTargets(batch));
+    const got = new Map<string, Arr>();
+    await backward(tape, ce.dLogits, (name, s, g) => got.set(`${s} ${name}`, g.slice()), { perSample: true, reuse: true, release: true });
+    assert.deepEqual([...got.keys()].sort(), [...expected[k]!.keys()].sort());
+    for (const [name, g] of expected[k]!) assert.deepEqual(got.get(name), g, `batch ${k}: ${name}`);
+  }
+});
+
 test('vocabulary-wide LM head: per-sample weight gradients (row-block products) = dlogits_bᵀ·h_b, with and without reuse', async () => {
   // V = 2600 > 2 × the row block, not a multiple of it: the head's gradient takes the blocked path, last block short
   const store = tinyStore({ architecture: 'gpt2', nLayer: 1, dModel: 16, nHead: 4, std: 0.2, seed: 3, vocabSize: 2600, tied: false });

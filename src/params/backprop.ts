@@ -27,7 +27,7 @@ import { transposeInto } from '../geometry/matrix.ts';
 import { bmm } from '../geometry/batched-gemm.ts';
 import { W, type ActivationKind, type ModelSpec, type NormSpec, type RotarySpec } from '../model/spec.ts';
 import type { ParamStore, ParamTensor } from './param-store.ts';
-import { activate, alloc, allocLike, keyVisible, normBackward, normForward, rotaryTables, rotateHead, softcapInPlace, type Arr } from './ops.ts';
+import { activate, allocLike, keyVisible, normBackward, normForward, rotaryTables, rotateHead, softcapInPlace, type Arr, type OutputAlloc } from './ops.ts';
 import { requireLmHead, runBlock, runEmbedNorm, runFinalNorm, type BlockOps } from './block.ts';
 import { StoredGradientRouter, type GradientSink } from './stored-gradients.ts';
 import { BufferPool } from './buffer-pool.ts';
@@ -93,11 +93,13 @@ export interface Tape {
   logitsNode: Node;
   /** @internal: d logits / d (pre-soft-cap logits), when soft-capped. */
   capDeriv: Arr | null;
+  /** @internal: every array the forward took from the parameters' workspace (handed back by a releasing backward). */
+  arrays: Arr[];
 }
 
-async function mm(a: Arr, aRows: number, aCols: number, b: Arr, bRows: number, bCols: number, transposeA = false, transposeB = false): Promise<Arr> {
+async function mm(a: Arr, aRows: number, aCols: number, b: Arr, bRows: number, bCols: number, transposeA = false, transposeB = false, alloc: OutputAlloc = allocLike): Promise<Arr> {
   // a JS output array MLAS writes into directly (onnxruntime would allocate its own and copy it out)
-  const out = allocLike(a, (transposeA ? aCols : aRows) * (transposeB ? bRows : bCols));
+  const out = alloc(a, (transposeA ? aCols : aRows) * (transposeB ? bRows : bCols));
   return (await gemm({ rows: aRows, cols: aCols, data: a }, { rows: bRows, cols: bCols, data: b }, { transposeA, transposeB, out })).data;
 }
 
@@ -117,8 +119,8 @@ function positionsOf(batch: TokenBatch, maxPositions: number): Int32Array {
 }
 
 /** Copies columns [offset, offset + H·hd) of a [B·T, stride] matrix into head layout [B, H, T, hd]; head h reads source head h / rep. */
-function toHeads(src: Arr, B: number, T: number, stride: number, H: number, hd: number, rep = 1): Arr {
-  const out = allocLike(src, B * H * T * hd);
+function toHeads(src: Arr, B: number, T: number, stride: number, H: number, hd: number, rep = 1, alloc: OutputAlloc = allocLike): Arr {
+  const out = alloc(src, B * H * T * hd);
   for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
     const sh = Math.floor(h / rep);
     for (let t = 0; t < T; t++) {
@@ -302,9 +304,27 @@ class Recorder implements BlockOps<Node> {
   private readonly maskCache = new Map<string, { mask: Arr; blind: number[] }>();
   private readonly rotaryCache = new Map<RotarySpec, { cos: Float64Array; sin: Float64Array }>();
   readonly N: number;
+  /** The arrays taken from `pool` (the tape's, handed back when a backward releases it). */
+  readonly arrays: Arr[] = [];
+  /** Output arrays of the forward's operations (all elements written): from the workspace when there is one. */
+  readonly out: OutputAlloc;
 
-  constructor(readonly spec: ModelSpec, readonly weights: Map<string, ParamTensor>, readonly batch: TokenBatch, readonly positions: Int32Array, readonly ropeSeqLen: number, readonly f64: boolean) {
+  constructor(readonly spec: ModelSpec, readonly weights: Map<string, ParamTensor>, readonly batch: TokenBatch, readonly positions: Int32Array, readonly ropeSeqLen: number, readonly f64: boolean, private readonly pool: BufferPool | null = null) {
     this.N = batch.batch * batch.seqLen;
+    this.out = (like, n) => this.buf(like, n, false);
+  }
+
+  /** An array for the tape: pooled (zeroed when `zero`) when the recorder has a workspace and it is big, else fresh. */
+  private buf(like: Arr, n: number, zero: boolean): Arr {
+    if (!this.pool || !pooled(like, n)) return allocLike(like, n);
+    const a = this.pool.take(like, n, zero);
+    this.arrays.push(a);
+    return a;
+  }
+
+  private zeros(n: number): Arr {
+    const like = this.f64 ? Float64Array.of() : Float32Array.of();
+    return this.buf(like, n, true);
   }
 
   w(name: string): ParamTensor {
@@ -317,7 +337,7 @@ class Recorder implements BlockOps<Node> {
     const d = x.cols;
     const w = this.w(wName).data;
     const hasB = n.kind === 'layernorm' && n.bias;
-    const { y, stats } = normForward(x.data, this.N, d, n, w, hasB ? this.w(bName).data : null);
+    const { y, stats } = normForward(x.data, this.N, d, n, w, hasB ? this.w(bName).data : null, this.out);
     const out: Node = { data: y, cols: d };
     this.steps.push(async (c) => {
       const dy = c.take(out);
@@ -332,7 +352,7 @@ class Recorder implements BlockOps<Node> {
     const Wt = this.w(wName);
     const [outDim, inDim] = Wt.shape;
     const N = this.N;
-    const y = await mm(x.data, N, inDim, Wt.data, outDim, inDim, false, true);
+    const y = await mm(x.data, N, inDim, Wt.data, outDim, inDim, false, true, this.out);
     if (hasBias) {
       const bd = this.w(bName).data;
       for (let i = 0; i < N; i++) for (let j = 0, o = i * outDim; j < outDim; j++) y[o + j] += bd[j];
@@ -356,7 +376,7 @@ class Recorder implements BlockOps<Node> {
     let m = this.maskCache.get(key);
     if (!m) {
       const { batch: B, seqLen: T, attentionMask: am } = this.batch;
-      const mask = alloc(this.f64, B * T * T).fill(HIDDEN_KEY);
+      const mask = (this.f64 ? new Float64Array(B * T * T) : new Float32Array(B * T * T)).fill(HIDDEN_KEY);
       const blind: number[] = [];
       for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) {
         let seen = false;
@@ -384,9 +404,9 @@ class Recorder implements BlockOps<Node> {
     const hd = a.headDim;
     const rep = H / a.nKvHead;
     const kvCols = a.nKvHead * hd;
-    const qh = toHeads(q.data, B, T, H * hd, H, hd);
-    const kh = toHeads(k.data, B, T, kvCols, H, hd, rep);
-    const vh = toHeads(v.data, B, T, kvCols, H, hd, rep);
+    const qh = toHeads(q.data, B, T, H * hd, H, hd, 1, this.out);
+    const kh = toHeads(k.data, B, T, kvCols, H, hd, rep, this.out);
+    const vh = toHeads(v.data, B, T, kvCols, H, hd, rep, this.out);
     const rot = a.rotary;
     if (rot) {
       const tab = this.rotary(rot);
@@ -397,20 +417,20 @@ class Recorder implements BlockOps<Node> {
     const scores = await bmm(qh, kh, { g: G, m: T, k: hd, n: T, transB: true });
     const scale = a.scale;
     // Gemma-2 soft-caps the scaled scores: scale and cap here, then the softmax sees them unscaled
-    const capDeriv = a.softcap !== undefined ? allocLike(scores, scores.length) : null;
+    const capDeriv = a.softcap !== undefined ? this.out(scores, scores.length) : null;
     if (a.softcap !== undefined) {
       for (let i = 0; i < scores.length; i++) scores[i] *= scale;
       softcapInPlace(scores, a.softcap, 0, scores.length, capDeriv!);
     }
     const km = this.keyMask(a.causal, a.window);
-    const p = await maskedSoftmax(scores, km.mask, B, H, T, capDeriv ? 1 : scale);
+    const p = await maskedSoftmax(scores, km.mask, B, H, T, capDeriv ? 1 : scale, this.out);
     // A query that sees no key (a left pad) gets zero output; nothing real depends on it.
     for (const r of km.blind) {
       const b = Math.floor(r / T), i = r % T;
       for (let h = 0; h < H; h++) p.fill(0, ((b * H + h) * T + i) * T, ((b * H + h) * T + i + 1) * T);
     }
     const oh = await bmm(p, vh, { g: G, m: T, k: T, n: hd });
-    const o = allocLike(q.data, this.N * H * hd);
+    const o = this.zeros(this.N * H * hd);
     addFromHeads(oh, o, B, T, H * hd, H, hd);
     this.layers[layer] = { k: kh, v: vh };
     const out: Node = { data: o, cols: H * hd };
@@ -444,15 +464,15 @@ class Recorder implements BlockOps<Node> {
     const n = x.data.length;
     const src = gate ?? x;
     let act: Arr, deriv: Arr;
-    if (ortActivation(kind)) ({ y: act, dy: deriv } = await activateRows(kind, src.data));
+    if (ortActivation(kind)) ({ y: act, dy: deriv } = await activateRows(kind, src.data, this.out));
     else {
-      act = allocLike(x.data, n);
-      deriv = allocLike(x.data, n);
+      act = this.out(x.data, n);
+      deriv = this.out(x.data, n);
       activate(kind, src.data, act, deriv);
     }
     let y = act;
     if (gate) {
-      y = allocLike(x.data, n);
+      y = this.out(x.data, n);
       for (let i = 0; i < n; i++) y[i] = act[i] * x.data[i];
     }
     const out: Node = { data: y, cols: x.cols };
@@ -478,7 +498,7 @@ class Recorder implements BlockOps<Node> {
   }
 
   add(a: Node, b: Node): Node {
-    const y = allocLike(a.data, a.data.length);
+    const y = this.out(a.data, a.data.length);
     for (let i = 0; i < y.length; i++) y[i] = a.data[i] + b.data[i];
     const out: Node = { data: y, cols: a.cols };
     this.steps.push((c) => {
@@ -499,7 +519,7 @@ class Recorder implements BlockOps<Node> {
     const lp = e.learnedPositions;
     const pos = lp ? this.w(W.pos).data : null;
     const type0 = e.tokenTypes > 0 ? this.w(W.tokenType).data : null;
-    const h = alloc(this.f64, N * d);
+    const h = this.zeros(N * d);
     for (let n = 0; n < N; n++) {
       const eo = ids[n] * d;
       const po = lp ? (this.positions[n] + lp.offset) * d : 0;
@@ -527,15 +547,15 @@ class Recorder implements BlockOps<Node> {
     const Wu = this.w(W.unembed);
     const [V, d] = Wu.shape;
     const N = this.N;
-    const z = await mm(x.data, N, d, Wu.data, V, d, false, true);
+    const z = await mm(x.data, N, d, Wu.data, V, d, false, true, this.out);
     if (u.bias) {
       const bd = this.w(W.unembedBias).data;
       for (let i = 0; i < N; i++) for (let j = 0, o = i * V; j < V; j++) z[o + j] += bd[j];
     }
-    const capDeriv = u.softcap !== undefined ? allocLike(z, z.length) : null;
+    const capDeriv = u.softcap !== undefined ? this.out(z, z.length) : null;
     if (u.softcap !== undefined) softcapInPlace(z, u.softcap, 0, z.length, capDeriv!);
     const out: Node = { data: z, cols: V };
-    this.softmax = await softmaxRows(z, N, V);
+    this.softmax = await softmaxRows(z, N, V, this.out);
     let dz: Arr | undefined;
     this.steps.push(async (c) => {
       dz = c.take(out);
@@ -603,14 +623,14 @@ export async function forward(params: ParamStore, batch: TokenBatch): Promise<Ta
   const spec = params.spec;
   requireLmHead(spec, 'the next-token loss');
   const { positions: pos, ropeSeqLen } = prepareBatch(spec, batch);
-  const rec = new Recorder(spec, params.canonical() as Map<string, ParamTensor>, batch, pos, ropeSeqLen, params.isFloat64);
+  const rec = new Recorder(spec, params.canonical() as Map<string, ParamTensor>, batch, pos, ropeSeqLen, params.isFloat64, workspace(params));
   let h = runEmbedNorm(rec, spec, rec.embed());
   for (let l = 0; l < spec.nLayer; l++) h = await runBlock(rec, spec, l, h);
   const hf = runFinalNorm(rec, spec, h);
   const { logits, capDeriv } = await rec.unembed(hf);
   return {
     params, spec, batch, positions: pos, ropeSeqLen, layers: rec.layers, hFinal: hf.data, logits: logits.data, probs: rec.softmax!.p, logSumExp: rec.softmax!.lse,
-    steps: rec.steps, sliceSteps: rec.sliceSteps, logitsNode: logits, capDeriv,
+    steps: rec.steps, sliceSteps: rec.sliceSteps, logitsNode: logits, capDeriv, arrays: rec.arrays,
   };
 }
 
@@ -647,7 +667,8 @@ export function crossEntropy(tape: Tape, targets: Int32Array, scale = 1): LossRe
   const L = tape.logits;
   const lse = tape.logSumExp;
   // dl = scale·(softmax − onehot(target)) on predicted rows, 0 elsewhere; the softmax comes from the forward
-  const dl = tape.probs.slice() as Arr;
+  const dl = pooled(tape.probs, tape.probs.length) ? workspace(tape.params).take(tape.probs, tape.probs.length, false) : allocLike(tape.probs, tape.probs.length);
+  dl.set(tape.probs);
   const perSampleLoss = new Float64Array(B);
   const tokens = new Int32Array(B);
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
@@ -680,6 +701,30 @@ export function softmaxRow(logits: Arr, row: number, V: number): Float64Array {
   return p;
 }
 
+/**
+ * Buffers shared by the forwards and backwards of one parameter store, across batches: gradient arrays of
+ * reusing backwards (BackwardOptions.reuse) and the activations and logits of released tapes
+ * (BackwardOptions.release). A forward takes its tape's arrays from here when there are (only dead arrays
+ * are ever handed back), so a training or Fisher loop over same-shaped batches stops allocating (page
+ * faults, garbage collection) after its first batch. Trimmed after every releasing backward to what that
+ * batch used; it lives as long as the store.
+ */
+const workspaces = new WeakMap<ParamStore, BufferPool>();
+/**
+ * Activations and scratch arrays are pooled from 32 MiB (GPT-2 small: the [tokens, vocab] logits, their
+ * softmax, dlogits): glibc maps every allocation that big fresh and unmaps it on free (32 MiB is its
+ * largest mmap threshold), so each use pays a page fault per 4 KiB (measured ~17 µs each on the bench
+ * machine). Smaller ones come from malloc's heap, which recycles them itself; pooling those too only moved
+ * the faults into onnxruntime's own temporaries.
+ */
+const POOL_BYTES = 32 * 2 ** 20;
+const pooled = (like: Arr, n: number): boolean => n * like.BYTES_PER_ELEMENT >= POOL_BYTES;
+function workspace(params: ParamStore): BufferPool {
+  let p = workspaces.get(params);
+  if (!p) workspaces.set(params, (p = new BufferPool()));
+  return p;
+}
+
 export interface BackwardOptions {
   /** Per-sample parameter gradients (sink called with sample ≥ 0) instead of batch sums. Default false. */
   perSample?: boolean;
@@ -689,6 +734,12 @@ export interface BackwardOptions {
    * ones per GPT-2-small batch of 4. Default false (the arrays are fresh and may be kept).
    */
   reuse?: boolean;
+  /**
+   * The tape and `dLogits` are dead after this call (nothing reads the tape's fields, nor a crossEntropy
+   * result's dLogits, again): their arrays go back to the parameters' workspace for the next forward.
+   * Default false.
+   */
+  release?: boolean;
 }
 
 /**
@@ -698,7 +749,7 @@ export interface BackwardOptions {
  */
 export async function backward(tape: Tape, dLogits: Arr, sink: GradientSink, opts: BackwardOptions = {}): Promise<void> {
   const { batch: B, seqLen: T } = tape.batch;
-  const pool = opts.reuse ? new BufferPool() : null;
+  const pool = opts.reuse ? workspace(tape.params) : null;
   const router = new StoredGradientRouter(tape.params.layout.recipes, sink, pool);
   const em = new Emitter(router, B, T, opts.perSample ?? false, pool);
   const grads = new Map<Node, { g: Arr; owned: boolean }>();
@@ -728,10 +779,11 @@ export async function backward(tape: Tape, dLogits: Arr, sink: GradientSink, opt
       for (let i = 0; i < t.length; i++) t[i] += g[i];
     },
   };
+  const ws = workspace(tape.params);
   let dz = dLogits;
   if (tape.capDeriv) {
     const cd = tape.capDeriv;
-    dz = allocLike(dLogits, dLogits.length);
+    dz = pooled(dLogits, dLogits.length) ? ws.take(dLogits, dLogits.length, false) : allocLike(dLogits, dLogits.length);
     for (let i = 0; i < dz.length; i++) dz[i] = dLogits[i] * cd[i];
   }
   grads.set(tape.logitsNode, { g: dz, owned: false });
@@ -740,6 +792,12 @@ export async function backward(tape: Tape, dLogits: Arr, sink: GradientSink, opt
   // per sample: the LM head's weight gradient, then the embedding scatters (a tied W_U and W_E complete together)
   for (const slice of em.slices) for (let i = tape.sliceSteps.length - 1; i >= 0; i--) await tape.sliceSteps[i](em, slice);
   router.finish();
+  if (opts.release) {
+    for (const a of tape.arrays) ws.give(a);
+    for (const a of new Set([dLogits, dz])) if (pooled(a, a.length)) ws.give(a);
+    tape.arrays.length = 0;
+  }
+  ws.trim();
 }
 
 export interface LossAndGradientsOptions {

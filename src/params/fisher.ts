@@ -88,7 +88,7 @@ export async function diagonalFisher(params: ParamStore, batches: Iterable<Token
         const w = 1 / (t * t);
         for (let i = 0; i < g.length; i++) acc[i] += w * g[i] * g[i];
       }
-    }, { perSample: true, reuse: true });
+    }, { perSample: true, reuse: true, release: true });
     for (let b = 0; b < batch.batch; b++) {
       if (ce.tokens[b] === 0) continue;
       samples++;

@@ -14,6 +14,8 @@ export type Arr = Float32Array | Float64Array;
 
 export const alloc = (f64: boolean, n: number): Arr => (f64 ? new Float64Array(n) : new Float32Array(n));
 export const allocLike = (like: Arr, n: number): Arr => (like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
+/** Where an operation's outputs come from when it writes every element: fresh arrays (allocLike) or a caller's pool. */
+export type OutputAlloc = (like: Arr, n: number) => Arr;
 
 // ---------------------------------------------------------------------------------------------------------
 // Norms
@@ -28,9 +30,9 @@ export interface NormStats {
  * y = xhat ⊙ (w + offset) + b per row, xhat = (x − mean)/√(var + eps) (LayerNorm) or x/√(mean(x²) + eps)
  * (RMSNorm). `b` only for LayerNorm with a bias.
  */
-export function normForward(x: Arr, rows: number, d: number, n: NormSpec, w: Arr, b: Arr | null): { y: Arr; stats: NormStats } {
-  const y = allocLike(x, rows * d);
-  const xhat = allocLike(x, rows * d);
+export function normForward(x: Arr, rows: number, d: number, n: NormSpec, w: Arr, b: Arr | null, out: OutputAlloc = allocLike): { y: Arr; stats: NormStats } {
+  const y = out(x, rows * d);
+  const xhat = out(x, rows * d);
   const rstd = new Float64Array(rows);
   const rms = n.kind === 'rmsnorm';
   const off = n.weightOffset;

@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder, createSession, type ElemType } from '../model/onnx-builder.ts';
 import type { ActivationKind } from '../model/spec.ts';
 import { defaultThreads } from '../util/workers.ts';
-import { allocLike, type Arr } from './ops.ts';
+import { allocLike, type Arr, type OutputAlloc } from './ops.ts';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
@@ -38,7 +38,7 @@ const tensorType = (a: Arr) => (a instanceof Float64Array ? 'float64' : 'float32
  * Row softmax of x [rows, cols] and each row's log-sum-exp. The log-sum-exp is max(x) − log(max(p)):
  * max(p) = 1/Σ exp(x − max x) ≥ 1/cols, so no second exponential pass and no underflow.
  */
-export async function softmaxRows(x: Arr, rows: number, cols: number): Promise<{ p: Arr; lse: Arr }> {
+export async function softmaxRows(x: Arr, rows: number, cols: number, out: OutputAlloc = allocLike): Promise<{ p: Arr; lse: Arr }> {
   const s = await session('softmax', x instanceof Float64Array, (g, type) => {
     g.input('X', type, ['R', 'C']);
     g.node('Softmax', ['X'], 'P', { axis: 1 });
@@ -48,8 +48,8 @@ export async function softmaxRows(x: Arr, rows: number, cols: number): Promise<{
     g.output('P', type, ['R', 'C']);
     g.output('LSE', type, ['R']);
   });
-  const p = allocLike(x, rows * cols);
-  const lse = allocLike(x, rows);
+  const p = out(x, rows * cols);
+  const lse = out(x, rows);
   const t = tensorType(x);
   await s.run({ X: new ort.Tensor(t, x, [rows, cols]) }, { P: new ort.Tensor(t, p, [rows, cols]), LSE: new ort.Tensor(t, lse, [rows]) });
   return { p, lse };
@@ -64,7 +64,7 @@ export function ortActivation(kind: ActivationKind): boolean {
 }
 
 /** y = act(x) and dy = act'(x) elementwise, as ./ops.ts activate defines them (kind: see ortActivation). */
-export async function activateRows(kind: ActivationKind, x: Arr): Promise<{ y: Arr; dy: Arr }> {
+export async function activateRows(kind: ActivationKind, x: Arr, out: OutputAlloc = allocLike): Promise<{ y: Arr; dy: Arr }> {
   const s = await session(`act-${kind}`, x instanceof Float64Array, (g, type, c) => {
     g.input('X', type, ['N']);
     const mul = (a: string, b: string) => g.node('Mul', [a, b]);
@@ -88,8 +88,8 @@ export async function activateRows(kind: ActivationKind, x: Arr): Promise<{ y: A
     g.output('DY', type, ['N']);
   });
   const n = x.length;
-  const y = allocLike(x, n);
-  const dy = allocLike(x, n);
+  const y = out(x, n);
+  const dy = out(x, n);
   const t = tensorType(x);
   await s.run({ X: new ort.Tensor(t, x, [n]) }, { Y: new ort.Tensor(t, y, [n]), DY: new ort.Tensor(t, dy, [n]) });
   return { y, dy };
@@ -103,7 +103,7 @@ export const HIDDEN_KEY = -1e30;
  * scores, c their scale), mask [B, 1, T, T] holding 0 (visible) or HIDDEN_KEY. A row without a visible key
  * comes out uniform; the caller zeroes it.
  */
-export async function maskedSoftmax(s: Arr, mask: Arr, B: number, H: number, T: number, c: number): Promise<Arr> {
+export async function maskedSoftmax(s: Arr, mask: Arr, B: number, H: number, T: number, c: number, out: OutputAlloc = allocLike): Promise<Arr> {
   const sess = await session('masked-softmax', s instanceof Float64Array, (g, type) => {
     g.input('S', type, ['B', 'H', 'T', 'T']);
     g.input('M', type, ['B', 1, 'T', 'T']);
@@ -111,7 +111,7 @@ export async function maskedSoftmax(s: Arr, mask: Arr, B: number, H: number, T: 
     g.node('Softmax', [g.node('Add', [g.node('Mul', ['S', 'c']), 'M'])], 'P', { axis: -1 });
     g.output('P', type, ['B', 'H', 'T', 'T']);
   });
-  const p = allocLike(s, s.length);
+  const p = out(s, s.length);
   const t = tensorType(s);
   await sess.run({ S: new ort.Tensor(t, s, [B, H, T, T]), M: new ort.Tensor(t, mask, [B, 1, T, T]), c: scalarTensor(s, c) }, { P: new ort.Tensor(t, p, [B, H, T, T]) });
   return p;
