@@ -137,13 +137,12 @@ function covarianceSession(f64: boolean, threads: number, edges: number[]): Prom
     const t = f64 ? 'float64' : 'float32';
     const g = new GraphBuilder('head_covariance');
     g.input('WT', t, [edges[edges.length - 1]!, 'V']);
-    g.input('p', t, ['V', 1]);
-    g.input('sqrtp', t, [1, 'V']);
+    g.input('p', t, [1, 'V']);
     // w̄ = Wᵀp in W's precision: C is stationary in w̄ (Σ p_v (w_v − w̄) = 0), so its rounding enters C only
     // to second order, far below the product's own.
-    const wbar = g.node('MatMul', ['WT', 'p']);
+    const wbar = g.node('Gemm', ['WT', 'p'], undefined, { transB: 1 });
     const centred = g.node('Sub', ['WT', wbar]);
-    const wcT = g.node('Mul', [centred, 'sqrtp']);
+    const wcT = g.node('Mul', [centred, g.node('Sqrt', ['p'])]);
     symmetricGramNodes(g, wcT, edges, t, 'C');
     s = createSession(g, { threads, extra: { session: { intra_op: { allow_spinning: '0' } } } });
     covarianceSessions.set(key, s);
@@ -184,17 +183,13 @@ function transposedHead(head: LmHead, threads: number): Promise<FloatArray> {
 export async function headCovariance(head: LmHead, p: Float64Array): Promise<Float64Array> {
   const { V, d } = head;
   const f64 = head.W instanceof Float64Array;
-  const F = f64 ? Float64Array : Float32Array;
   const t = f64 ? 'float64' : 'float32';
-  const sqrtp = new F(V);
-  for (let v = 0; v < V; v++) sqrtp[v] = Math.sqrt(p[v]);
   const edges = gramPanels(d);
   const threads = defaultThreads();
   const session = await covarianceSession(f64, threads, edges);
   const res = await session.run({
     WT: new ort.Tensor(t, await transposedHead(head, threads), [d, V]),
-    p: new ort.Tensor(t, f64 ? p : Float32Array.from(p), [V, 1]),
-    sqrtp: new ort.Tensor(t, sqrtp, [1, V]),
+    p: new ort.Tensor(t, f64 ? p : new Float32Array(p), [1, V]),
   });
   return assembleGram(edges.slice(1).map((_, i) => res[`C_${i}`]!.data as FloatArray), edges);
 }
