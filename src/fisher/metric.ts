@@ -22,6 +22,7 @@
 import { AtlasError } from '../errors.ts';
 import * as ort from 'onnxruntime-node';
 import { gemm } from '../geometry/gemm.ts';
+import { assembleGram, gramPanels, symmetricGramNodes } from '../geometry/symmetric-gram.ts';
 import { GraphBuilder, createSession } from '../model/onnx-builder.ts';
 import { defaultThreads } from '../util/workers.ts';
 import type { FloatArray, ParamStore } from '../params/param-store.ts';
@@ -123,49 +124,74 @@ function meanRow(head: LmHead, p: Float64Array): Float64Array {
 const covarianceSessions = new Map<string, Promise<ort.InferenceSession>>();
 
 /**
- * One onnxruntime graph for C: Wc = (W − w̄)·√p (broadcast, in W's precision) feeding Gemm(Wcᵀ, Wc). The V × d
- * factor lives in onnxruntime's arena (reused between points, no fresh array per point) and is built by its
- * vectorised, threaded kernels instead of a JavaScript loop.
+ * One onnxruntime graph for C from the transposed head Wᵀ [d, V]: Wcᵀ = (Wᵀ − w̄)·√pᵀ (broadcast, in W's
+ * precision) feeding the symmetric product Wcᵀ·Wc (src/geometry/symmetric-gram.ts: the block rows on and
+ * above the diagonal, ~2/3 of a full Gemm's flops at d = 768, contiguous panels of the [d, V] layout). The
+ * d × V factor lives in onnxruntime's arena (reused between points, no fresh array per point) and is built
+ * by its vectorised, threaded kernels instead of a JavaScript loop.
  */
-function covarianceSession(f64: boolean, threads: number): Promise<ort.InferenceSession> {
-  const key = `${f64}|${threads}`;
+function covarianceSession(f64: boolean, threads: number, edges: number[]): Promise<ort.InferenceSession> {
+  const key = `${f64}|${threads}|${edges.join(',')}`;
   let s = covarianceSessions.get(key);
   if (!s) {
     const t = f64 ? 'float64' : 'float32';
     const g = new GraphBuilder('head_covariance');
-    g.input('W', t, ['V', 'd']);
+    g.input('WT', t, [edges[edges.length - 1]!, 'V']);
     g.input('p', t, [1, 'V']);
-    g.input('sqrtp', t, ['V', 1]);
-    // w̄ = pᵀW in W's precision: C is stationary in w̄ (Σ p_v (w_v − w̄) = 0), so its rounding enters C only
+    // w̄ = Wᵀp in W's precision: C is stationary in w̄ (Σ p_v (w_v − w̄) = 0), so its rounding enters C only
     // to second order, far below the product's own.
-    const wbar = g.node('MatMul', ['p', 'W']);
-    const centred = g.node('Sub', ['W', wbar]);
-    const wc = g.node('Mul', [centred, 'sqrtp']);
-    g.node('Gemm', [wc, wc], 'C', { transA: 1 });
-    g.output('C', t, ['d', 'd']);
+    const wbar = g.node('Gemm', ['WT', 'p'], undefined, { transB: 1 });
+    const centred = g.node('Sub', ['WT', wbar]);
+    const wcT = g.node('Mul', [centred, g.node('Sqrt', ['p'])]);
+    symmetricGramNodes(g, wcT, edges, t, 'C');
     s = createSession(g, { threads, extra: { session: { intra_op: { allow_spinning: '0' } } } });
     covarianceSessions.set(key, s);
   }
   return s;
 }
 
+/**
+ * Wᵀ [d, V], made once per head array and kept while the head is alive (one more copy of the head: the
+ * price of the contiguous-panel product above, which every point of a run reuses). A linearised (soft-cap)
+ * head is a fresh array per point, so it is transposed per point and dropped with it. onnxruntime's blocked,
+ * threaded Transpose: a JavaScript transpose of GPT-2's head (column writes 50257 apart) took 2.8 s.
+ */
+const transposedHeads = new WeakMap<FloatArray, Promise<FloatArray>>();
+const transposeSessions = new Map<string, Promise<ort.InferenceSession>>();
+
+function transposedHead(head: LmHead, threads: number): Promise<FloatArray> {
+  let t = transposedHeads.get(head.W);
+  if (!t) {
+    const type = head.W instanceof Float64Array ? 'float64' : 'float32';
+    const key = `${type}|${threads}`;
+    let s = transposeSessions.get(key);
+    if (!s) {
+      const g = new GraphBuilder('head_transpose');
+      g.input('W', type, ['V', 'd']);
+      g.node('Transpose', ['W'], 'WT', { perm: [1, 0] });
+      g.output('WT', type, ['d', 'V']);
+      s = createSession(g, { threads, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+      transposeSessions.set(key, s);
+    }
+    t = s.then(async (session) => (await session.run({ W: new ort.Tensor(type, head.W, [head.V, head.d]) })).WT!.data as FloatArray);
+    transposedHeads.set(head.W, t);
+  }
+  return t;
+}
+
 /** C = Wᵀ (diag p − p pᵀ) W (d × d, float64, PSD) via the centred factor. */
 export async function headCovariance(head: LmHead, p: Float64Array): Promise<Float64Array> {
-  const { W, V, d } = head;
-  const f64 = W instanceof Float64Array;
-  const F = f64 ? Float64Array : Float32Array;
+  const { V, d } = head;
+  const f64 = head.W instanceof Float64Array;
   const t = f64 ? 'float64' : 'float32';
-  const sqrtp = new F(V);
-  for (let v = 0; v < V; v++) sqrtp[v] = Math.sqrt(p[v]);
-  const session = await covarianceSession(f64, defaultThreads());
+  const edges = gramPanels(d);
+  const threads = defaultThreads();
+  const session = await covarianceSession(f64, threads, edges);
   const res = await session.run({
-    W: new ort.Tensor(t, W, [V, d]),
-    p: new ort.Tensor(t, f64 ? p : Float32Array.from(p), [1, V]),
-    sqrtp: new ort.Tensor(t, sqrtp, [V, 1]),
+    WT: new ort.Tensor(t, await transposedHead(head, threads), [d, V]),
+    p: new ort.Tensor(t, f64 ? p : new Float32Array(p), [1, V]),
   });
-  const out = Float64Array.from(res.C.data as FloatArray);
-  symmetrize(out, d);
-  return out;
+  return assembleGram(edges.slice(1).map((_, i) => res[`C_${i}`]!.data as FloatArray), edges);
 }
 
 export function symmetrize(a: Float64Array, n: number): void {
@@ -178,7 +204,7 @@ export function symmetrize(a: Float64Array, n: number): void {
 
 /** Tangents (m × d, any precision) as float64. */
 function asF64(a: FloatArray): Float64Array {
-  return a instanceof Float64Array ? a : Float64Array.from(a);
+  return a instanceof Float64Array ? a : new Float64Array(a);
 }
 
 /** Exact G − λI = T C Tᵀ (m × m) for tangents T = Kᵀ (m × d). */
@@ -188,7 +214,7 @@ export async function exactFisher(head: LmHead, postNorm: ArrayLike<number>, tan
   const C = await headCovariance(linearisedHead(head, postNorm), p);
   const T = asF64(tangents);
   const TC = (await gemm({ rows: m, cols: d, data: T }, { rows: d, cols: d, data: C })).data;
-  const G = Float64Array.from((await gemm({ rows: m, cols: d, data: TC }, { rows: m, cols: d, data: T }, { transposeB: true })).data);
+  const G = new Float64Array((await gemm({ rows: m, cols: d, data: TC }, { rows: m, cols: d, data: T }, { transposeB: true })).data);
   symmetrize(G, m);
   return { G, p };
 }
@@ -215,6 +241,6 @@ export async function monteCarloFisher(head: LmHead, postNorm: ArrayLike<number>
     const y = sampleToken(p, rand());
     for (let j = 0; j < d; j++) scores[s * d + j] = (Wj[y * d + j] - wbar[j]) * inv;
   }
-  const F = Float64Array.from((await gemm({ rows: m, cols: d, data: asF64(tangents) }, { rows: samples, cols: d, data: scores }, { transposeB: true })).data);
+  const F = new Float64Array((await gemm({ rows: m, cols: d, data: asF64(tangents) }, { rows: samples, cols: d, data: scores }, { transposeB: true })).data);
   return { F, p };
 }
