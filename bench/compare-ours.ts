@@ -8,6 +8,7 @@
  * inputs, plus the k = 64 neighbour table compare.ts writes). THREADS is passed to every call that takes it.
  */
 import { join } from 'node:path';
+import { gramPanels } from '../src/geometry/symmetric-gram.ts';
 import { readNpy, readNpyF32, writeNpy } from '../src/data/npy.ts';
 import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { TransformerRuntime } from '../src/model/runtime.ts';
@@ -205,8 +206,12 @@ export async function runOurs(dir: string, workload: string, threads: number, re
       const d = head.d;
       writeNpy(join(dir, 'ours-fisher-point.npy'), point!, [d]);
       writeNpy(join(dir, 'ours-fisher-G.npy'), G!, [d, d]);
-      // C = WcᵀWc (2·V·d²), G = T C Tᵀ (2 · 2·d³), logits and w̄ (2 · 2·V·d).
-      res.flops = 2 * head.V * d * d + 4 * d ** 3 + 4 * head.V * d;
+      // C = WcᵀWc as executed: the block rows on and above the diagonal of symmetric-gram.ts's panels
+      // (Σ 2·V·b_i·(d − s_i), ~2/3 of 2·V·d²), G = T C Tᵀ (2 · 2·d³), logits and w̄ (2 · 2·V·d).
+      const edges = gramPanels(d);
+      let gram = 0;
+      for (let i = 0; i + 1 < edges.length; i++) gram += 2 * head.V * (edges[i + 1]! - edges[i]!) * (d - edges[i]!);
+      res.flops = gram + 4 * d ** 3 + 4 * head.V * d;
       ckpt.close();
       break;
     }
