@@ -37,6 +37,25 @@ export function readExactly(fd: number, dst: Uint8Array, position: number, file:
   }
 }
 
+/** The stored dtypes readFloatsInto reads. */
+export const isFloatDType = (d: DType): d is 'F32' | 'F16' | 'BF16' => d === 'F32' || d === 'F16' || d === 'BF16';
+
+/**
+ * Reads out.length elements of `dtype` at `position` into `out` as float32, with no second buffer: F32 bytes
+ * go straight into it; F16 / BF16 bytes go into its upper half and are widened in place from the front
+ * (element i's 4 bytes never reach a 2-byte source not yet read).
+ */
+export function readFloatsInto(fd: number, position: number, dtype: 'F32' | 'F16' | 'BF16', out: Float32Array, file: string): void {
+  const count = out.length;
+  const wide = dtype === 'F32';
+  const bytes = new Uint8Array(out.buffer, out.byteOffset + (wide ? 0 : 2 * count), wide ? 4 * count : 2 * count);
+  readExactly(fd, bytes, position, file);
+  if (wide) return;
+  const src = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+  if (dtype === 'BF16') bf16ToF32(src, out);
+  else f16ToF32(src, out);
+}
+
 /**
  * Decodes little-endian `dtype` bytes into float32. `bytes` must start at an offset aligned to the element size
  * (callers pass freshly allocated buffers).
@@ -110,21 +129,15 @@ export class SafetensorsFile {
 
   /**
    * One tensor converted to float32. With `scratch` (F32 / F16 / BF16 tensors) the result is a view of the
-   * scratch buffer, valid until its next use: the stored bytes are read into its upper half and widened in
-   * place from the front (element i's 4 bytes never reach a 2-byte source not yet read), so nothing fresh is
-   * allocated per tensor.
+   * scratch buffer, valid until its next use (readFloatsInto: nothing fresh is allocated per tensor).
    */
   read(name: string, scratch?: ScratchBuffer): F32Tensor {
     const e = this.entry(name);
     const count = numel(e.shape);
-    if (scratch && (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16')) {
+    if (scratch && isFloatDType(e.dtype)) {
       if (this.fd === null) throw new Error(`${this.path} is closed`);
       const out = scratch.f32(count);
-      const wide = e.dtype === 'F32';
-      const bytes = new Uint8Array(out.buffer, out.byteOffset + (wide ? 0 : 2 * count), wide ? 4 * count : 2 * count);
-      readExactly(this.fd, bytes, e.begin, this.path);
-      if (e.dtype === 'BF16') bf16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, count), out);
-      else if (e.dtype === 'F16') f16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, count), out);
+      readFloatsInto(this.fd, e.begin, e.dtype, out, this.path);
       return { shape: [...e.shape], data: out };
     }
     return { shape: [...e.shape], data: decodeToF32(this.readBytes(name), e.dtype, count) };

@@ -6,7 +6,7 @@
 import { legacyEmbeddingName } from '../model/legacy-names.ts';
 import { closeSync, openSync } from 'node:fs';
 import type { Checkpoint } from '../model/checkpoint.ts';
-import { SafetensorsFile, decodeToF32, readExactly, type SafetensorsEntry } from '../model/safetensors.ts';
+import { SafetensorsFile, decodeToF32, isFloatDType, readExactly, readFloatsInto, type SafetensorsEntry } from '../model/safetensors.ts';
 import { bf16ToF32, f16ToF32 } from '../model/float16.ts';
 import { bytesPerElement, type DType } from '../model/tensor.ts';
 
@@ -179,27 +179,15 @@ export class RowReader {
   }
 
   /**
-   * Rows [row0, row0 + n) as float32 into `dst` (n · cols values): float32 files are read straight into it
-   * (the SIMD kernel's memory, similarity-simd.ts), others decoded into it.
+   * Rows [row0, row0 + n) as float32 into `dst` (n · cols values; the SIMD kernel's memory, similarity-simd.ts):
+   * F32 / F16 / BF16 rows are read straight into it (readFloatsInto), others decoded and copied.
    */
   readInto(row0: number, n: number, dst: Float32Array): void {
-    const count = n * this.cols;
-    if (this.whole || (this.dtype !== 'F32' && this.dtype !== 'F16' && this.dtype !== 'BF16')) {
+    if (this.whole || !isFloatDType(this.dtype)) {
       dst.set(this.read(row0, n));
       return;
     }
-    const len = count * this.elem;
-    let bytes: Uint8Array;
-    if (this.dtype === 'F32') bytes = new Uint8Array(dst.buffer, dst.byteOffset, len);
-    else {
-      if (this.bytes.length < len) this.bytes = new Uint8Array(Math.max(len, 2 * this.bytes.length));
-      bytes = this.bytes.subarray(0, len);
-    }
-    readExactly(this.fd!, bytes, this.begin + row0 * this.cols * this.elem, this.fdPath);
-    if (this.dtype === 'F32') return;
-    const src = new Uint16Array(this.bytes.buffer, 0, count);
-    if (this.dtype === 'F16') f16ToF32(src, dst);
-    else bf16ToF32(src, dst);
+    readFloatsInto(this.fd!, this.begin + row0 * this.cols * this.elem, this.dtype, dst.subarray(0, n * this.cols), this.fdPath);
   }
 
   private closeFd(): void {
