@@ -23,6 +23,7 @@ import { AtlasError } from '../errors.ts';
 import * as ort from 'onnxruntime-node';
 import { gemm } from '../geometry/gemm.ts';
 import { assembleGram, gramPanels, symmetricGramNodes } from '../geometry/symmetric-gram.ts';
+import { transposeInto } from '../geometry/matrix.ts';
 import { GraphBuilder, createSession } from '../model/onnx-builder.ts';
 import { defaultThreads } from '../util/workers.ts';
 import type { FloatArray, ParamStore } from '../params/param-store.ts';
@@ -153,27 +154,15 @@ function covarianceSession(f64: boolean, threads: number, edges: number[]): Prom
 /**
  * Wᵀ [d, V], made once per head array and kept while the head is alive (one more copy of the head: the
  * price of the contiguous-panel product above, which every point of a run reuses). A linearised (soft-cap)
- * head is a fresh array per point, so it is transposed per point and dropped with it. onnxruntime's blocked,
- * threaded Transpose: a JavaScript transpose of GPT-2's head (column writes 50257 apart) took 2.8 s.
+ * head is a fresh array per point, so it is transposed per point and dropped with it.
  */
-const transposedHeads = new WeakMap<FloatArray, Promise<FloatArray>>();
-const transposeSessions = new Map<string, Promise<ort.InferenceSession>>();
+const transposedHeads = new WeakMap<FloatArray, FloatArray>();
 
-function transposedHead(head: LmHead, threads: number): Promise<FloatArray> {
+function transposedHead(head: LmHead): FloatArray {
   let t = transposedHeads.get(head.W);
   if (!t) {
-    const type = head.W instanceof Float64Array ? 'float64' : 'float32';
-    const key = `${type}|${threads}`;
-    let s = transposeSessions.get(key);
-    if (!s) {
-      const g = new GraphBuilder('head_transpose');
-      g.input('W', type, ['V', 'd']);
-      g.node('Transpose', ['W'], 'WT', { perm: [1, 0] });
-      g.output('WT', type, ['d', 'V']);
-      s = createSession(g, { threads, extra: { session: { intra_op: { allow_spinning: '0' } } } });
-      transposeSessions.set(key, s);
-    }
-    t = s.then(async (session) => (await session.run({ W: new ort.Tensor(type, head.W, [head.V, head.d]) })).WT!.data as FloatArray);
+    t = head.W instanceof Float64Array ? new Float64Array(head.W.length) : new Float32Array(head.W.length);
+    transposeInto(head.W, head.V, head.d, t);
     transposedHeads.set(head.W, t);
   }
   return t;
@@ -185,10 +174,9 @@ export async function headCovariance(head: LmHead, p: Float64Array): Promise<Flo
   const f64 = head.W instanceof Float64Array;
   const t = f64 ? 'float64' : 'float32';
   const edges = gramPanels(d);
-  const threads = defaultThreads();
-  const session = await covarianceSession(f64, threads, edges);
+  const session = await covarianceSession(f64, defaultThreads(), edges);
   const res = await session.run({
-    WT: new ort.Tensor(t, await transposedHead(head, threads), [d, V]),
+    WT: new ort.Tensor(t, transposedHead(head), [d, V]),
     p: new ort.Tensor(t, f64 ? p : new Float32Array(p), [1, V]),
   });
   return assembleGram(edges.slice(1).map((_, i) => res[`C_${i}`]!.data as FloatArray), edges);
