@@ -40,8 +40,16 @@ function matrixOf(path: string): Matrix<Float32Array> {
   return { rows: a.shape[0]!, cols: a.shape[1]!, data: a.data };
 }
 
+/**
+ * Untimed warm-up, then `repeats` timed runs. The warm-up is at least one run and at least WARMUP_SECONDS
+ * (bench_reference.py applies the same rule): a row of 15 ms runs is still tiering up in V8 after one run (and
+ * numpy's first calls are slow too), which swung that row's median by 2× between runs.
+ */
+const WARMUP_SECONDS = 0.3;
+
 async function timed(fn: () => Promise<unknown>, repeats: number): Promise<number[]> {
-  await fn();
+  const w0 = performance.now();
+  do await fn(); while (performance.now() - w0 < WARMUP_SECONDS * 1000);
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const t0 = performance.now();

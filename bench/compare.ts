@@ -4,7 +4,8 @@
  *
  * Protocol (fair on a shared, noisy machine):
  *  - each side runs in its own process, one per round, interleaved A B A B for ATLAS_COMPARE_ROUNDS rounds
- *    (default 3); in every process one untimed warm-up (JIT, sessions, imports), then the timed runs;
+ *    (default 3); in every process an untimed warm-up (JIT, sessions, imports: at least one run and at least
+ *    0.3 s, the same rule on both sides), then the timed runs;
  *  - the same thread count on both sides: THREADS is passed to our calls and LATENT_ATLAS_THREADS, and to the
  *    reference as OMP_NUM_THREADS, torch.set_num_threads and threadpoolctl limits; OMP_WAIT_POLICY=PASSIVE on
  *    both (no OpenMP spin-waiting that would steal the other thread's core); the reference child runs without
@@ -265,7 +266,7 @@ export async function benchCompare(): Promise<void> {
         },
       },
       {
-        workload: 'id', label: 'TwoNN + Gride scaling, k = 64 table, 10,000 points', threads: 1, repeats: 5, reference: 'DADApy, numpy transcription',
+        workload: 'id', label: 'TwoNN + Gride scaling, k = 64 table, 10,000 points', threads: 1, repeats: 10, reference: 'DADApy, numpy transcription',
         note: (o, r) => `TwoNN ${Number(o.twonn).toFixed(4)} vs ${Number(r.twonn).toFixed(4)}; Gride max |Δ| ${Math.max(...(o.gride as number[]).map((v, i) => Math.abs(v - (r.gride as number[])[i]!))).toExponential(1)}`,
       },
       {

@@ -2,8 +2,8 @@
 Reference side of bench/compare.ts: times the same workloads in PyTorch / scikit-learn / scipy / numpy.
 
   bench_reference.py inputs DIR                          writes the shared inputs (.npy) into DIR
-  bench_reference.py run DIR WORKLOAD THREADS REPEATS    one untimed warm-up, then REPEATS timed runs of
-                                                         WORKLOAD; prints one JSON line {"times": [...], ...}
+  bench_reference.py run DIR WORKLOAD THREADS REPEATS    an untimed warm-up (≥ 1 run and ≥ 0.3 s), then
+                                                         REPEATS timed runs of WORKLOAD; prints one JSON line {"times": [...], ...}
   bench_reference.py blas THREADS                        the BLAS / OpenMP libraries and kernels (threadpoolctl)
 
 The parent (bench/compare.ts) starts one process per round and interleaves them with ours (A B A B), with
@@ -33,8 +33,14 @@ def threadpool_limits(threads):
         return None
 
 
+WARMUP_SECONDS = 0.3  # the same rule as bench/compare-ours.ts timed(): at least one run and 0.3 s
+
+
 def timed(fn, repeats):
+    w0 = time.perf_counter()
     fn()  # warm-up, not timed
+    while time.perf_counter() - w0 < WARMUP_SECONDS:
+        fn()
     times = []
     out = None
     for _ in range(repeats):
