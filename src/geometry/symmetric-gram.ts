@@ -26,8 +26,9 @@ export function gramPanels(n: number, panelRows = 256): number[] {
  */
 export function symmetricGramNodes(g: GraphBuilder, x: string, edges: number[], elem: 'float32' | 'float64', prefix: string): string[] {
   const n = edges[edges.length - 1]!;
-  const axis0 = g.constI64([0]);
-  const rows = (from: number, to: number): string => (from === 0 && to === n ? x : g.node('Slice', [x, g.constI64([from]), g.constI64([to]), axis0]));
+  // Made on first use: an unused constant (one panel, no Slice) makes onnxruntime print a warning.
+  let axis0: string | undefined;
+  const rows = (from: number, to: number): string => (from === 0 && to === n ? x : g.node('Slice', [x, g.constI64([from]), g.constI64([to]), (axis0 ??= g.constI64([0]))]));
   const outs: string[] = [];
   for (let i = 0; i + 1 < edges.length; i++) {
     const s = edges[i]!, e = edges[i + 1]!;
