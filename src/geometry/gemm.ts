@@ -28,11 +28,16 @@ export interface GemmOptions<T extends Float32Array | Float64Array = Float32Arra
    * instead of a fresh (page-faulting) array per call.
    */
   out?: T;
+  /**
+   * A row vector (N elements, same dtype) added to every row of the product, inside the same MLAS call
+   * (Gemm's C input): a linear layer's bias without a second pass over the output in JavaScript.
+   */
+  bias?: T;
 }
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
-function gemmModel(elemType: OnnxTypes.TensorProto.DataType, transA: boolean, transB: boolean, alpha: number): Uint8Array {
+function gemmModel(elemType: OnnxTypes.TensorProto.DataType, transA: boolean, transB: boolean, alpha: number, bias: boolean): Uint8Array {
   const dims = (a: string, b: string): OnnxTypes.ITensorShapeProto => ({ dim: [{ dimParam: a }, { dimParam: b }] });
   const value = (name: string, shape: OnnxTypes.ITensorShapeProto): OnnxTypes.IValueInfoProto => ({ name, type: { tensorType: { elemType, shape } } });
   const model: OnnxTypes.IModelProto = {
@@ -41,10 +46,13 @@ function gemmModel(elemType: OnnxTypes.TensorProto.DataType, transA: boolean, tr
     opsetImport: [{ domain: '', version: 17 }],
     graph: {
       name: 'gemm',
-      input: [value('A', transA ? dims('K', 'M') : dims('M', 'K')), value('B', transB ? dims('N', 'K') : dims('K', 'N'))],
+      input: [
+        value('A', transA ? dims('K', 'M') : dims('M', 'K')), value('B', transB ? dims('N', 'K') : dims('K', 'N')),
+        ...(bias ? [value('C', { dim: [{ dimParam: 'N' }] })] : []),
+      ],
       output: [value('Y', dims('M', 'N'))],
       node: [{
-        opType: 'Gemm', input: ['A', 'B'], output: ['Y'],
+        opType: 'Gemm', input: bias ? ['A', 'B', 'C'] : ['A', 'B'], output: ['Y'],
         attribute: [
           { name: 'transA', type: onnx.AttributeProto.AttributeType.INT, i: transA ? 1 : 0 },
           { name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: transB ? 1 : 0 },
@@ -56,12 +64,12 @@ function gemmModel(elemType: OnnxTypes.TensorProto.DataType, transA: boolean, tr
   return onnx.ModelProto.encode(model).finish();
 }
 
-function session(f64: boolean, transA: boolean, transB: boolean, alpha: number, threads: number): Promise<ort.InferenceSession> {
-  const key = `${f64}|${transA}|${transB}|${alpha}|${threads}`;
+function session(f64: boolean, transA: boolean, transB: boolean, alpha: number, threads: number, bias: boolean): Promise<ort.InferenceSession> {
+  const key = `${f64}|${transA}|${transB}|${alpha}|${threads}|${bias}`;
   let s = sessions.get(key);
   if (!s) {
     const elem = f64 ? onnx.TensorProto.DataType.DOUBLE : onnx.TensorProto.DataType.FLOAT;
-    s = ort.InferenceSession.create(gemmModel(elem, transA, transB, alpha), {
+    s = ort.InferenceSession.create(gemmModel(elem, transA, transB, alpha, bias), {
       intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
       // Between products the geometry code runs JavaScript on the main thread; spinning pool threads would
       // steal that core (measured: randomized PCA 1.35 s → 0.9 s without spinning on 2 cores).
@@ -83,14 +91,20 @@ export async function gemm<T extends Float32Array | Float64Array>(a: Matrix<T>, 
   if (k !== kb) throw new Error(`gemm: inner dimensions differ (${k} vs ${kb})`);
   const f64 = a.data instanceof Float64Array;
   if (f64 !== b.data instanceof Float64Array) throw new Error('gemm: A and B must both be float32 or both float64');
+  if (opts.bias && (opts.bias.length !== n || (opts.bias instanceof Float64Array) !== f64)) throw new Error(`gemm: the bias needs ${n} elements of the operands' dtype`);
   if (m === 0 || n === 0) return { rows: m, cols: n, data: new (a.data.constructor as { new (n: number): T })(0) };
-  if (k === 0) return { rows: m, cols: n, data: new (a.data.constructor as { new (n: number): T })(m * n) };
-  const s = await session(f64, transA, transB, opts.alpha ?? 1, opts.threads ?? defaultThreads());
+  if (k === 0) {
+    const z = new (a.data.constructor as { new (n: number): T })(m * n);
+    if (opts.bias) for (let i = 0; i < m; i++) z.set(opts.bias, i * n);
+    return { rows: m, cols: n, data: z };
+  }
+  const s = await session(f64, transA, transB, opts.alpha ?? 1, opts.threads ?? defaultThreads(), opts.bias !== undefined);
   const type = f64 ? 'float64' : 'float32';
-  const feeds = {
+  const feeds: Record<string, ort.Tensor> = {
     A: new ort.Tensor(type, a.data, [a.rows, a.cols]),
     B: new ort.Tensor(type, b.data, [b.rows, b.cols]),
   };
+  if (opts.bias) feeds.C = new ort.Tensor(type, opts.bias, [n]);
   if (opts.out) {
     if (opts.out.length < m * n || (opts.out instanceof Float64Array) !== f64) throw new Error(`gemm: the output buffer needs ${m * n} ${type} elements`);
     const y = opts.out.length === m * n ? opts.out : (opts.out.subarray(0, m * n) as T);

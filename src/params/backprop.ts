@@ -97,10 +97,10 @@ export interface Tape {
   arrays: Arr[];
 }
 
-async function mm(a: Arr, aRows: number, aCols: number, b: Arr, bRows: number, bCols: number, transposeA = false, transposeB = false, alloc: OutputAlloc = allocLike): Promise<Arr> {
+async function mm(a: Arr, aRows: number, aCols: number, b: Arr, bRows: number, bCols: number, transposeA = false, transposeB = false, alloc: OutputAlloc = allocLike, bias?: Arr): Promise<Arr> {
   // a JS output array MLAS writes into directly (onnxruntime would allocate its own and copy it out)
   const out = alloc(a, (transposeA ? aCols : aRows) * (transposeB ? bRows : bCols));
-  return (await gemm({ rows: aRows, cols: aCols, data: a }, { rows: bRows, cols: bCols, data: b }, { transposeA, transposeB, out })).data;
+  return (await gemm({ rows: aRows, cols: aCols, data: a }, { rows: bRows, cols: bCols, data: b }, { transposeA, transposeB, out, bias })).data;
 }
 
 /** positions[b, t] = (real tokens before t in row b), as the runtime computes them. */
@@ -352,11 +352,8 @@ class Recorder implements BlockOps<Node> {
     const Wt = this.w(wName);
     const [outDim, inDim] = Wt.shape;
     const N = this.N;
-    const y = await mm(x.data, N, inDim, Wt.data, outDim, inDim, false, true, this.out);
-    if (hasBias) {
-      const bd = this.w(bName).data;
-      for (let i = 0; i < N; i++) for (let j = 0, o = i * outDim; j < outDim; j++) y[o + j] += bd[j];
-    }
+    // the bias is added inside the product's MLAS call (no second pass over the output)
+    const y = await mm(x.data, N, inDim, Wt.data, outDim, inDim, false, true, this.out, hasBias ? this.w(bName).data : undefined);
     const out: Node = { data: y, cols: outDim };
     this.steps.push(async (c) => {
       const dy = c.take(out);
@@ -547,11 +544,7 @@ class Recorder implements BlockOps<Node> {
     const Wu = this.w(W.unembed);
     const [V, d] = Wu.shape;
     const N = this.N;
-    const z = await mm(x.data, N, d, Wu.data, V, d, false, true, this.out);
-    if (u.bias) {
-      const bd = this.w(W.unembedBias).data;
-      for (let i = 0; i < N; i++) for (let j = 0, o = i * V; j < V; j++) z[o + j] += bd[j];
-    }
+    const z = await mm(x.data, N, d, Wu.data, V, d, false, true, this.out, u.bias ? this.w(W.unembedBias).data : undefined);
     const capDeriv = u.softcap !== undefined ? this.out(z, z.length) : null;
     if (u.softcap !== undefined) softcapInPlace(z, u.softcap, 0, z.length, capDeriv!);
     const out: Node = { data: z, cols: V };
