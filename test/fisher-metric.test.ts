@@ -136,7 +136,7 @@ for (const [name, opts] of configs) {
         assert.ok(eig.values[d - 1] > 0, `min eigenvalue ${eig.values[d - 1]}`);
         // the probabilities are the model's: compare with the logits through the reference path
         const lg = await logitsAt(store, tape, b, layer, r.point);
-        const p2 = headProbabilities(head, r.postNorm);
+        const p2 = await headProbabilities(head, r.postNorm);
         let mx = -Infinity;
         for (const v of lg) mx = Math.max(mx, v);
         let z = 0;

@@ -6,7 +6,7 @@
  * where W [V, d] is the LM head and K comes from src/fisher/tail.ts (the final norm's Jacobian at the last
  * layer; the whole remaining stack at an earlier one). Factorisation (no V × d Jacobian per point):
  *
- *   C = Wᵀ (diag p − p pᵀ) W = Wcᵀ Wc,  Wc = diag(√p) (W − 1 w̄ᵀ),  w̄ = Wᵀ p      (d × d, one gemm: 2·V·d²)
+ *   C = Wᵀ (diag p − p pᵀ) W = Wcᵀ Wc,  Wc = diag(√p) (W − 1 w̄ᵀ),  w̄ = Wᵀ p      (d × d: ~2/3 of 2·V·d², symmetric)
  *   G = K C Kᵀ-in-our-layout + λ I                                                   (two d × d gemms)
  *
  * Centring W before the product (instead of Wᵀ diag(p) W − w̄ w̄ᵀ) avoids the cancellation that loses all
@@ -20,12 +20,8 @@
  * i.e. tangents = Kᵀ. All results here are WITHOUT the λ I term (callers add it).
  */
 import { AtlasError } from '../errors.ts';
-import * as ort from 'onnxruntime-node';
 import { gemm } from '../geometry/gemm.ts';
-import { assembleGram, gramPanels, symmetricGramNodes } from '../geometry/symmetric-gram.ts';
-import { transposeInto } from '../geometry/matrix.ts';
-import { GraphBuilder, createSession } from '../model/onnx-builder.ts';
-import { defaultThreads } from '../util/workers.ts';
+import { centredGram, headLogits } from './head-products.ts';
 import type { FloatArray, ParamStore } from '../params/param-store.ts';
 import { W, type ModelSpec } from '../model/spec.ts';
 import { requireLmHead } from '../params/block.ts';
@@ -52,37 +48,14 @@ export function lmHeadOf(spec: ModelSpec, c: Map<string, { shape: number[]; data
   return { W: t.data, V: t.shape[0], d: t.shape[1], b: u.bias ? c.get(W.unembedBias)!.data : undefined, softcap: u.softcap };
 }
 
-/** Pre-soft-cap logits W h + b (float64). */
-function rawLogits(head: LmHead, postNorm: ArrayLike<number>): Float64Array {
-  const { W: Wu, V, d, b } = head;
-  const z = new Float64Array(V);
-  const h = Float64Array.from(postNorm);
-  const d4 = d - (d % 4);
-  for (let v = 0; v < V; v++) {
-    // Four partial sums: independent add chains (a latency-bound single chain is ~4× slower).
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    const o = v * d;
-    let j = 0;
-    for (; j < d4; j += 4) {
-      s0 += Wu[o + j] * h[j];
-      s1 += Wu[o + j + 1] * h[j + 1];
-      s2 += Wu[o + j + 2] * h[j + 2];
-      s3 += Wu[o + j + 3] * h[j + 3];
-    }
-    for (; j < d; j++) s0 += Wu[o + j] * h[j];
-    z[v] = (b ? b[v] : 0) + ((s0 + s1) + (s2 + s3));
-  }
-  return z;
-}
-
 /**
  * The head as a linear map at this point: W itself, or diag(1 − tanh²(z/c)) · W under a final soft-cap
  * (its Jacobian ∂logits/∂h), which is what the metric's factorisation needs.
  */
-export function linearisedHead(head: LmHead, postNorm: ArrayLike<number>): LmHead {
+export async function linearisedHead(head: LmHead, postNorm: ArrayLike<number>): Promise<LmHead> {
   if (head.softcap === undefined) return head;
   const { V, d } = head;
-  const z = rawLogits(head, postNorm);
+  const z = await headLogits(head, postNorm);
   const Wl = new (head.W.constructor as { new (n: number): FloatArray })(V * d);
   for (let v = 0; v < V; v++) {
     const t = Math.tanh(z[v] / head.softcap);
@@ -93,9 +66,9 @@ export function linearisedHead(head: LmHead, postNorm: ArrayLike<number>): LmHea
 }
 
 /** Next-token probabilities at an LM-head input (float64); NaN/Inf logits are an error naming `what`. */
-export function headProbabilities(head: LmHead, postNorm: ArrayLike<number>, what = 'point'): Float64Array {
+export async function headProbabilities(head: LmHead, postNorm: ArrayLike<number>, what = 'point'): Promise<Float64Array> {
   const { V } = head;
-  const p = rawLogits(head, postNorm);
+  const p = await headLogits(head, postNorm);
   let max = -Infinity;
   for (let v = 0; v < V; v++) {
     const s = head.softcap === undefined ? p[v] : head.softcap * Math.tanh(p[v] / head.softcap);
@@ -122,64 +95,9 @@ function meanRow(head: LmHead, p: Float64Array): Float64Array {
   return wbar;
 }
 
-const covarianceSessions = new Map<string, Promise<ort.InferenceSession>>();
-
-/**
- * One onnxruntime graph for C from the transposed head Wᵀ [d, V]: Wcᵀ = (Wᵀ − w̄)·√pᵀ (broadcast, in W's
- * precision) feeding the symmetric product Wcᵀ·Wc (src/geometry/symmetric-gram.ts: the block rows on and
- * above the diagonal, ~2/3 of a full Gemm's flops at d = 768, contiguous panels of the [d, V] layout). The
- * d × V factor lives in onnxruntime's arena (reused between points, no fresh array per point) and is built
- * by its vectorised, threaded kernels instead of a JavaScript loop.
- */
-function covarianceSession(f64: boolean, threads: number, edges: number[]): Promise<ort.InferenceSession> {
-  const key = `${f64}|${threads}|${edges.join(',')}`;
-  let s = covarianceSessions.get(key);
-  if (!s) {
-    const t = f64 ? 'float64' : 'float32';
-    const g = new GraphBuilder('head_covariance');
-    g.input('WT', t, [edges[edges.length - 1]!, 'V']);
-    g.input('p', t, [1, 'V']);
-    // w̄ = Wᵀp in W's precision: C is stationary in w̄ (Σ p_v (w_v − w̄) = 0), so its rounding enters C only
-    // to second order, far below the product's own.
-    const wbar = g.node('Gemm', ['WT', 'p'], undefined, { transB: 1 });
-    const centred = g.node('Sub', ['WT', wbar]);
-    const wcT = g.node('Mul', [centred, g.node('Sqrt', ['p'])]);
-    symmetricGramNodes(g, wcT, edges, t, 'C');
-    s = createSession(g, { threads, extra: { session: { intra_op: { allow_spinning: '0' } } } });
-    covarianceSessions.set(key, s);
-  }
-  return s;
-}
-
-/**
- * Wᵀ [d, V], made once per head array and kept while the head is alive (one more copy of the head: the
- * price of the contiguous-panel product above, which every point of a run reuses). A linearised (soft-cap)
- * head is a fresh array per point, so it is transposed per point and dropped with it.
- */
-const transposedHeads = new WeakMap<FloatArray, FloatArray>();
-
-function transposedHead(head: LmHead): FloatArray {
-  let t = transposedHeads.get(head.W);
-  if (!t) {
-    t = head.W instanceof Float64Array ? new Float64Array(head.W.length) : new Float32Array(head.W.length);
-    transposeInto(head.W, head.V, head.d, t);
-    transposedHeads.set(head.W, t);
-  }
-  return t;
-}
-
-/** C = Wᵀ (diag p − p pᵀ) W (d × d, float64, PSD) via the centred factor. */
+/** C = Wᵀ (diag p − p pᵀ) W (d × d, float64, PSD) via the centred factor: C = Wcᵀ·Wc, the symmetric product. */
 export async function headCovariance(head: LmHead, p: Float64Array): Promise<Float64Array> {
-  const { V, d } = head;
-  const f64 = head.W instanceof Float64Array;
-  const t = f64 ? 'float64' : 'float32';
-  const edges = gramPanels(d);
-  const session = await covarianceSession(f64, defaultThreads(), edges);
-  const res = await session.run({
-    WT: new ort.Tensor(t, transposedHead(head), [d, V]),
-    p: new ort.Tensor(t, f64 ? p : new Float32Array(p), [1, V]),
-  });
-  return assembleGram(edges.slice(1).map((_, i) => res[`C_${i}`]!.data as FloatArray), edges);
+  return centredGram(head, p);
 }
 
 export function symmetrize(a: Float64Array, n: number): void {
@@ -198,8 +116,8 @@ function asF64(a: FloatArray): Float64Array {
 /** Exact G − λI = T C Tᵀ (m × m) for tangents T = Kᵀ (m × d). */
 export async function exactFisher(head: LmHead, postNorm: ArrayLike<number>, tangents: FloatArray, m: number, what?: string): Promise<{ G: Float64Array; p: Float64Array }> {
   const d = head.d;
-  const p = headProbabilities(head, postNorm, what);
-  const C = await headCovariance(linearisedHead(head, postNorm), p);
+  const p = await headProbabilities(head, postNorm, what);
+  const C = await headCovariance(await linearisedHead(head, postNorm), p);
   const T = asF64(tangents);
   const TC = (await gemm({ rows: m, cols: d, data: T }, { rows: d, cols: d, data: C })).data;
   const G = new Float64Array((await gemm({ rows: m, cols: d, data: TC }, { rows: m, cols: d, data: T }, { transposeB: true })).data);
@@ -219,8 +137,8 @@ export function sampleToken(p: Float64Array, u: number): number {
  */
 export async function monteCarloFisher(head: LmHead, postNorm: ArrayLike<number>, tangents: FloatArray, m: number, samples: number, rand: () => number, what?: string): Promise<{ F: Float64Array; p: Float64Array }> {
   if (!Number.isInteger(samples) || samples < 1) throw new AtlasError(`Monte-Carlo samples must be a positive integer, got ${samples}`, { field: 'samples' });
-  const p = headProbabilities(head, postNorm, what);
-  const J = linearisedHead(head, postNorm);
+  const p = await headProbabilities(head, postNorm, what);
+  const J = await linearisedHead(head, postNorm);
   const { W: Wj, d } = J;
   const wbar = meanRow(J, p);
   const scores = new Float64Array(samples * d); // S × d, post-norm coordinates

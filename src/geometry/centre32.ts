@@ -25,8 +25,8 @@ export interface Centred32 {
  * intra-op threads, no JavaScript pass over the n·d values). The mean is a matrix–vector product (1/n)·1ᵀX:
  * onnxruntime's ReduceMean and ReduceSumSquare along the sample axis are strided reductions, ~5× slower than
  * the whole centring on 10,000×768. With a product, the sum of squares is its trace; without, one contiguous
- * reduction of the centred rows. The product is formed as symmetric-gram.ts's block rows (only the blocks on and
- * above the diagonal: ~⅔ of the flops with 3 panels), for the covariance from the transposed Xc so that both
+ * reduction of the centred rows. The product is formed as symmetric-gram.ts's blocks (only those on and above
+ * the diagonal: ~⅔ of the flops with 3 panels), for the covariance from the transposed Xc so that both
  * operands stream along the sample axis (measured interleaved on 2 cores, 10,000 × 768: 69–73 ms min, 152–158
  * ms median, against 94 / 244 ms for one transA Gemm).
  */
@@ -42,7 +42,7 @@ export async function centre32(data: Float32Array, n: number, d: number, product
     return { mean, xc32, sumOfSquares };
   }
   const m = product === 'covariance' ? d : n;
-  const g = assembleGram(blocks.map((b) => out[b]!.data as Float32Array), edges);
+  const g = assembleGram((i, j) => out[blocks(i, j)]!.data as Float32Array, edges);
   return { mean, xc32, sumOfSquares: trace(g, m), product: { rows: m, cols: m, data: g } };
 }
 
@@ -55,10 +55,10 @@ function trace(g: Float64Array, m: number): number {
 
 interface CentreSession {
   s: ort.InferenceSession;
-  /** Panel edges of the product's block rows (symmetric-gram.ts), empty without a product. */
+  /** Panel edges of the product's blocks (symmetric-gram.ts), empty without a product. */
   edges: number[];
-  /** The block rows' output names, in assembleGram's order. */
-  blocks: string[];
+  /** The output name of the product's block (i, j ≥ i). */
+  blocks: (i: number, j: number) => string;
 }
 
 const sessions = new Map<string, Promise<CentreSession>>();
@@ -76,13 +76,20 @@ function session(product: CentredProduct, m: number, threads: number): Promise<C
     g.output('M', 'float32', ['one', 'D']);
     g.output('Y', 'float32', ['N', 'D']);
     let edges: number[] = [];
-    let blocks: string[] = [];
+    let blocks: (i: number, j: number) => string = () => '';
     if (product === 'none') {
       g.node('ReduceSumSquare', ['Y'], 'SS', { axes: [1], keepdims: 0 });
       g.output('SS', 'float32', ['N']);
     } else {
       edges = gramPanels(m);
-      blocks = symmetricGramNodes(g, product === 'covariance' ? g.node('Transpose', ['Y'], 'YT', { perm: [1, 0] }) : 'Y', edges, 'float32', 'G');
+      // The product's rows are Xc's columns (covariance: from the transpose) or its rows (Gram); each panel is
+      // sliced once (one copy of Xc in all).
+      const rowsOf = product === 'covariance' ? g.node('Transpose', ['Y'], 'YT', { perm: [1, 0] }) : 'Y';
+      // (No constant without a Slice: an unused one makes onnxruntime print a warning.)
+      const axis0 = edges.length > 2 ? g.constI64([0]) : '';
+      const panels = edges.length === 2 ? [rowsOf] : edges.slice(1).map((e, i) => g.node('Slice', [rowsOf, g.constI64([edges[i]!]), g.constI64([e]), axis0]));
+      symmetricGramNodes(g, panels, edges, 'float32', 'G');
+      blocks = (i: number, j: number) => `G_${i}_${j}`;
     }
     // JavaScript runs between sessions on the main thread: spinning pool threads would take its core (gemm.ts).
     s = createSession(g, { threads, extra: { session: { intra_op: { allow_spinning: '0' } } } }).then((sess) => ({ s: sess, edges, blocks }));
