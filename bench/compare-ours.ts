@@ -13,7 +13,7 @@ import { readNpy, readNpyF32, writeNpy } from '../src/data/npy.ts';
 import { openCheckpoint } from '../src/model/checkpoint.ts';
 import { TransformerRuntime } from '../src/model/runtime.ts';
 import { pca, type PcaSolver } from '../src/geometry/pca.ts';
-import { knn, DISTANCE_EPS, type KnnResult } from '../src/geometry/knn.ts';
+import { knn, DISTANCE_EPS, symmetricBlockRows, type KnnResult } from '../src/geometry/knn.ts';
 import { tsne } from '../src/geometry/tsne.ts';
 import { umap } from '../src/geometry/umap.ts';
 import { knnGraph } from '../src/geometry/graph.ts';
@@ -123,10 +123,10 @@ export async function runOurs(dir: string, workload: string, threads: number, re
         whole = Math.max(whole, stats.gemmFlops / ((performance.now() - t0) / 1000) / 1e9);
       }, repeats);
       writeNpy(join(dir, 'ours-knn-indices.npy'), out!.indices, [out!.n, out!.k]);
-      // The distance products of the k-NN search are float32 GEMMs of blocks of ~1,250 query rows: one such
-      // block alone, all products of the search as they ran, and the search's product flops over its whole
-      // wall time (best timed runs).
-      res.blockGflops = await gemmBlock(x, 1250, threads);
+      // The distance products of the k-NN search are float32 GEMMs of row blocks against the points from the
+      // block on: its widest block (the first: symmetricBlockRows rows × all points) alone, all products of the
+      // search as they ran, and the search's product flops over its whole wall time (best timed runs).
+      res.blockGflops = await gemmBlock(x, symmetricBlockRows(x.rows), threads);
       res.searchGflops = best;
       res.wholeGflops = whole;
       break;
