@@ -11,14 +11,12 @@
  * model's own forward and of the torch reference (torch.mv in float32) — and the softmax stays float64.
  */
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder, createSession } from '../model/onnx-builder.ts';
+import { GraphBuilder, createSession, NO_SPINNING } from '../model/onnx-builder.ts';
 import { transposeInto } from '../geometry/matrix.ts';
 import { assembleGram, gramPanels, panelTensors, symmetricGramNodes } from '../geometry/symmetric-gram.ts';
 import { defaultThreads } from '../util/workers.ts';
 import type { FloatArray } from '../params/param-store.ts';
 import type { LmHead } from './metric.ts';
-
-const NO_SPIN = { session: { intra_op: { allow_spinning: '0' } } };
 
 /**
  * Wᵀ [d, V], made once per head array and kept while the head is alive (one more copy of the head: the
@@ -42,7 +40,7 @@ const sessions = new Map<string, Promise<ort.InferenceSession>>();
 function cached(key: string, build: () => GraphBuilder): Promise<ort.InferenceSession> {
   let s = sessions.get(key);
   if (!s) {
-    s = createSession(build(), { threads: defaultThreads(), extra: NO_SPIN });
+    s = createSession(build(), { threads: defaultThreads(), extra: NO_SPINNING });
     sessions.set(key, s);
   }
   return s;

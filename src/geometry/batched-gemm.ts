@@ -4,6 +4,7 @@
  * onnxruntime's per-call overhead for each: attention's batch·heads products per layer in the gradient
  * engine, the Gram matrices of hundreds of small subsets in the k-NN code.
  */
+import { NO_SPINNING } from '../model/onnx-builder.ts';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
@@ -42,8 +43,7 @@ function session(f64: boolean, transA: boolean, transB: boolean, threads: number
   if (!s) {
     s = ort.InferenceSession.create(model(f64, transA, transB), {
       intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
-      // JavaScript (softmax loops, selections) runs right after these products; spinning pool threads would take its core.
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
+      extra: NO_SPINNING,
     });
     sessions.set(key, s);
   }

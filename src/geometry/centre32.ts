@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder, createSession } from '../model/onnx-builder.ts';
+import { GraphBuilder, createSession, NO_SPINNING } from '../model/onnx-builder.ts';
 import { assembleGram, gramPanels, symmetricGramNodes } from './symmetric-gram.ts';
 import type { Matrix } from './matrix.ts';
 
@@ -27,8 +27,8 @@ export interface Centred32 {
  * the whole centring on 10,000×768. With a product, the sum of squares is its trace; without, one contiguous
  * reduction of the centred rows. The product is formed as symmetric-gram.ts's blocks (only those on and above
  * the diagonal: ~⅔ of the flops with 3 panels), for the covariance from the transposed Xc so that both
- * operands stream along the sample axis (measured interleaved on 2 cores, 10,000 × 768: 69–73 ms min, 152–158
- * ms median, against 94 / 244 ms for one transA Gemm).
+ * operands stream along the sample axis (measured interleaved on 2 cores, 10,000 × 768, with block rows cut
+ * from the transpose: 69–73 ms min, 152–158 ms median, against 94 / 244 ms for one transA Gemm).
  */
 export async function centre32(data: Float32Array, n: number, d: number, product: CentredProduct, threads: number): Promise<Centred32> {
   const { s, edges, blocks } = await session(product, product === 'covariance' ? d : n, threads);
@@ -91,8 +91,7 @@ function session(product: CentredProduct, m: number, threads: number): Promise<C
       symmetricGramNodes(g, panels, edges, 'float32', 'G');
       blocks = (i: number, j: number) => `G_${i}_${j}`;
     }
-    // JavaScript runs between sessions on the main thread: spinning pool threads would take its core (gemm.ts).
-    s = createSession(g, { threads, extra: { session: { intra_op: { allow_spinning: '0' } } } }).then((sess) => ({ s: sess, edges, blocks }));
+    s = createSession(g, { threads, extra: NO_SPINNING }).then((sess) => ({ s: sess, edges, blocks }));
     sessions.set(key, s);
   }
   return s;

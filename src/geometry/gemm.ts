@@ -1,3 +1,4 @@
+import { NO_SPINNING } from '../model/onnx-builder.ts';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 // onnx-proto is CommonJS: its namespace comes through the default import.
@@ -71,9 +72,7 @@ function session(f64: boolean, transA: boolean, transB: boolean, alpha: number, 
     const elem = f64 ? onnx.TensorProto.DataType.DOUBLE : onnx.TensorProto.DataType.FLOAT;
     s = ort.InferenceSession.create(gemmModel(elem, transA, transB, alpha, bias), {
       intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
-      // Between products the geometry code runs JavaScript on the main thread; spinning pool threads would
-      // steal that core (measured: randomized PCA 1.35 s → 0.9 s without spinning on 2 cores).
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
+      extra: NO_SPINNING,
     });
     sessions.set(key, s);
   }

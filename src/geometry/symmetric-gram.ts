@@ -10,7 +10,7 @@
  * one transA Gemm of the [K, n] layout); 256-row panels keep MLAS at the rate of one big Gemm.
  */
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder, createSession } from '../model/onnx-builder.ts';
+import { GraphBuilder, createSession, NO_SPINNING } from '../model/onnx-builder.ts';
 import type { FloatArray } from '../params/param-store.ts';
 import { defaultThreads } from '../util/workers.ts';
 
@@ -47,7 +47,7 @@ function gramSession(f64: boolean, edges: number[], threads: number): Promise<or
     const g = new GraphBuilder('symmetric_gram');
     const panels = edges.slice(1).map((e, i) => g.input(`X_${i}`, t, [e - edges[i]!, 'K']));
     symmetricGramNodes(g, panels, edges, t, 'C');
-    s = createSession(g, { threads, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+    s = createSession(g, { threads, extra: NO_SPINNING });
     sessions.set(key, s);
   }
   return s;

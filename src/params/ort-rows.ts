@@ -9,7 +9,7 @@
  * One session per (function, precision, thread count), with symbolic shapes, built on first use.
  */
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder, createSession, type ElemType } from '../model/onnx-builder.ts';
+import { GraphBuilder, createSession, type ElemType, NO_SPINNING } from '../model/onnx-builder.ts';
 import type { ActivationKind } from '../model/spec.ts';
 import { defaultThreads } from '../util/workers.ts';
 import { allocLike, type Arr, type OutputAlloc } from './ops.ts';
@@ -25,8 +25,7 @@ function session(key: string, f64: boolean, build: (g: GraphBuilder, type: ElemT
     const type: ElemType = f64 ? 'float64' : 'float32';
     const scalar = (v: number) => g.initializer(undefined, f64 ? Float64Array.of(v) : Float32Array.of(v), []);
     build(g, type, scalar);
-    // JavaScript runs right after these passes; spinning pool threads would take its core.
-    s = createSession(g, { threads, weights: 'inline', extra: { session: { intra_op: { allow_spinning: '0' } } } });
+    s = createSession(g, { threads, weights: 'inline', extra: NO_SPINNING });
     sessions.set(k, s);
   }
   return s;
